@@ -1,0 +1,57 @@
+# fleet — `make help` lists the targets.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+LAB_DIR ?= .lab
+
+.DEFAULT_GOAL := help
+.PHONY: help install world test test-unit test-e2e lint format runner demo demo-down bench clean
+
+help:  ## list the targets
+	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q -U pip
+	$(PY) -m pip install -q -e '.[dev]'
+	touch $(STAMP)
+
+install: $(STAMP)  ## a venv (.venv) with fleet and the dev tools
+
+world: install  ## the test world: Debian packages, Compose v2 plugin, a running dockerd
+	bash scripts/world.sh
+
+test: world  ## all tests: unit, then end-to-end against real sshd hosts and Docker
+	$(PY) -m pytest tests
+
+test-unit: install  ## unit tests only (no sshd, no Docker)
+	$(PY) -m pytest tests/unit
+
+test-e2e: world  ## end-to-end tests only
+	$(PY) -m pytest tests/e2e
+
+lint: install  ## ruff and mypy
+	$(PY) -m ruff check .
+	$(PY) -m ruff format --check .
+	$(PY) -m mypy
+
+format: install  ## apply ruff's formatting and safe fixes
+	$(PY) -m ruff format .
+	$(PY) -m ruff check --fix .
+
+runner: install  ## build the stage-runner zipapp into dist/fleet-runner.pyz
+	$(PY) -m remote.build dist/fleet-runner.pyz
+
+demo: world  ## bring up a local lab (one sshd host per example host) and deploy the example inventory to it
+	$(PY) -m tests.lab demo --dir $(LAB_DIR)
+
+demo-down:  ## stop the demo lab and remove its containers
+	$(PY) -m tests.lab down --dir $(LAB_DIR)
+
+bench: world  ## the benchmark: fleet against the asyncssh floor, table + JSON in bench-results/
+	$(PY) -m tests.bench
+
+clean:  ## remove the venv, caches and build output
+	rm -rf $(VENV) dist build *.egg-info .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,1 @@
+"""The fleet stage-runner (runs on each host; standard library only)."""

@@ -1,0 +1,62 @@
+"""The contract between the controller and the stage-runner.
+
+Both sides import these names; nothing here may import outside the standard
+library, and it must stay valid on Python 3.8 (remote/ runs on hosts we do not
+control). docs/internals.md explains how the pieces fit together.
+"""
+
+# The six stages, in the order the runner runs them. diagnose only runs on failure.
+STAGES = ("prepare", "validate", "deploy", "verify", "diagnose", "complete")
+
+# Every `event` value a [STRUCT] line may carry (DESIGN.md).
+EVENTS = (
+    "run_started",
+    "stage_started",
+    "stage_completed",
+    "stage_skipped",
+    "stage_failed",
+    "service_started",
+    "service_completed",
+    "service_skipped",
+    "service_failed",
+    "diagnostics_collected",
+    "run_completed",
+    "run_failed",
+    "warning",
+)
+
+# Events after which a run's log gets no more lines.
+TERMINAL_EVENTS = ("run_completed", "run_failed")
+
+STRUCT_PREFIX = "[STRUCT] "
+
+DEFAULT_ROOT = "/opt/homelab"
+
+# Paths below the host root R.
+FLEET_DIR = ".fleet"  # R/.fleet: the runner archives and the saved plan
+PLAN_FILE = ".fleet/plan.json"
+RUNNER_LINK = ".fleet/fleet-runner.pyz"  # symlink to the current hash-named archive
+STATE_DIR = "state/deploy"
+LOG_DIR = "logs/deploy"
+LOCK_FILE = "state/deploy/lock"
+SUMMARY_FILE = "state/deploy/summary.json"
+
+PLAN_VERSION = 1
+
+
+def runner_name(sha256_hex):
+    # type: (str) -> str
+    """File name of a runner archive inside R/.fleet, named by its content hash."""
+    return "fleet-runner-%s.pyz" % sha256_hex[:16]
+
+
+class Exit(object):
+    """Exit codes of the runner's commands (`run`, `start`, `follow`, `status`)."""
+
+    OK = 0  # run completed (or was already complete); follow saw run_completed
+    FAILED = 1  # a stage failed; follow saw run_failed
+    USAGE = 2  # bad arguments or an unreadable/invalid plan
+    LOCKED = 3  # another run holds the host's lock; refused, nothing changed
+    VANISHED = 4  # follow: the run's process is gone and its log has no terminal event
+    NO_RUNNER = 97  # from the controller's shell guard: this runner hash is not on the host
+    OLD_PYTHON = 98  # the host's python3 is older than 3.8

