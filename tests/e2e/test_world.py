@@ -30,7 +30,8 @@ def test_three_hosts_each_see_their_own_homelab_and_run_compose(
         result = ssh(
             lab, name,
             f"echo {name} > /opt/homelab/whoami && "
-            f"docker compose -p {svc} -f /opt/homelab/repo/services/{svc}/compose.yaml up -d --wait",
+            f"docker compose -p {svc} -f /opt/homelab/repo/services/{svc}/compose.yaml "
+            "up -d --wait",
         )  # fmt: skip
         assert result.returncode == 0, result.stderr
         assert (lab.hosts[name].root_dir / "whoami").read_text() == f"{name}\n"

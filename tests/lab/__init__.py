@@ -1,4 +1,4 @@
-"""The local lab: real sshd hosts, a real dockerd and Compose v2, shared by tests, demo and bench."""
+"""The local lab: real sshd hosts, dockerd and Compose v2; shared by tests, demo and bench."""
 
 from tests.lab.docker import (
     BUSYBOX_IMAGE,

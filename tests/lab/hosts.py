@@ -300,7 +300,9 @@ class Lab:
         """What `down` needs to find this lab again from another process."""
         return {
             "workdir": str(self.workdir),
-            "hosts": {h.name: {"address": h.address, "services": h.services} for h in self.hosts.values()},
+            "hosts": {
+                h.name: {"address": h.address, "services": h.services} for h in self.hosts.values()
+            },
             "projects": sorted(self._projects),
             "rules": self._rules,
         }

@@ -1,0 +1,330 @@
+"""`make bench`: fleet on the local lab against the asyncssh floor, in one run.
+
+Prints a table and writes bench-results/bench.json. Every figure is measured here, in this
+run, on this machine: read ratios (fleet / floor), not absolute seconds, across machines.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+from rich.console import Console
+from rich.table import Table
+
+from tests.bench.counters import WireCounters
+from tests.lab import Lab, busybox_compose, ensure_busybox_image, ensure_docker
+from tests.lab.docker import REPO, remove_compose_projects
+
+BENCH_SUBNET = "127.0.3"
+RESULTS = REPO / "bench-results"
+NOOP_HEALTHCHECK = "#!/bin/sh\nexit 0\n"
+
+
+@dataclass
+class Sample:
+    """One process run: wall time, CPU (user+sys), peak RSS, exit code."""
+
+    wall_s: float
+    cpu_s: float
+    rss_mb: float
+    code: int
+
+
+@dataclass
+class Row:
+    """One line of the table: a workload at N hosts."""
+
+    workload: str
+    hosts: int
+    fleet_s: float
+    floor_s: float
+    fleet_runs: list[float] = field(default_factory=list)
+    floor_runs: list[float] = field(default_factory=list)
+    cpu_ms_per_host: float | None = None
+    rss_mb: float | None = None
+    sent_per_host: float | None = None
+    received_per_host: float | None = None
+    connections_per_host: float | None = None
+    runner_bytes_first: int | None = None
+    runner_bytes_second: int | None = None
+
+    @property
+    def ratio(self) -> float:
+        return self.fleet_s / self.floor_s
+
+
+def measure(argv: list[str], env: dict[str, str]) -> Sample:
+    """Run a command to its end; wall clock plus its own rusage (os.wait4)."""
+    start = time.perf_counter()
+    proc = subprocess.Popen(argv, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    _, status, usage = os.wait4(proc.pid, 0)
+    wall = time.perf_counter() - start
+    proc.returncode = os.waitstatus_to_exitcode(status)
+    if proc.returncode not in (0,):
+        err = proc.stderr.read().decode(errors="replace")[-2000:] if proc.stderr else ""
+        print(f"warning: {' '.join(argv[:4])}... exited {proc.returncode}: {err}", file=sys.stderr)
+    return Sample(wall, usage.ru_utime + usage.ru_stime, usage.ru_maxrss / 1024, proc.returncode)
+
+
+class Bench:
+    """The lab, the inventories and the commands under test."""
+
+    def __init__(self, workdir: Path, max_hosts: int, runs: int) -> None:
+        self.workdir = workdir
+        self.runs = runs
+        names = [f"b{i:03d}" for i in range(max_hosts)]
+        self.lab = Lab(workdir / "lab", names, subnet=BENCH_SUBNET)
+        self.env = {**os.environ, "XDG_STATE_HOME": str(workdir / "state"), "NO_COLOR": "1"}
+        self.counters = WireCounters([h.address for h in self.lab.hosts.values()])
+
+    def fleet(self, *args: str) -> list[str]:
+        return [sys.executable, "-m", "controller", *args]
+
+    def floor(self, inventory: Path, mode: str) -> list[str]:
+        return [sys.executable, "-m", "tests.bench.floor", str(inventory), mode]
+
+    def inventory(self, n: int, tag: str, compose_command: str | None) -> Path:
+        names = list(self.lab.hosts)[:n]
+        data = self.lab.inventory_data()
+        data["hosts"] = {name: data["hosts"][name] for name in names}
+        for name in names:
+            data["hosts"][name]["services"] = [f"{tag}-{name}-a", f"{tag}-{name}-b"]
+        if compose_command:
+            data["defaults"]["compose_command"] = compose_command
+        path = self.workdir / f"inventory-{tag}-{n}.yml"
+        path.write_text(yaml.safe_dump(data, sort_keys=False))
+        return path
+
+    def add_services(self, n: int, tag: str, compose: str, healthcheck: str | None) -> None:
+        for name in list(self.lab.hosts)[:n]:
+            for suffix in ("a", "b"):
+                self.lab.add_service(name, f"{tag}-{name}-{suffix}", compose, healthcheck)
+
+    def forget_runner(self, n: int) -> None:
+        for host in list(self.lab.hosts.values())[:n]:
+            shutil.rmtree(host.root_dir / ".fleet", ignore_errors=True)
+
+    def runner_files(self, n: int) -> dict[Path, tuple[int, int]]:
+        """Runner archives on the first n hosts: path -> (size, inode change time)."""
+        found = {}
+        for host in list(self.lab.hosts.values())[:n]:
+            for archive in (host.root_dir / ".fleet").glob("fleet-runner-*.pyz"):
+                info = archive.stat()
+                found[archive] = (info.st_size, info.st_ctime_ns)
+        return found
+
+    def alternate(
+        self, first: Callable[[], Sample], second: Callable[[], Sample]
+    ) -> tuple[list[Sample], list[Sample]]:
+        """Interleave the two commands so machine noise hits both alike."""
+        a, b = [], []
+        for _ in range(self.runs):
+            a.append(first())
+            b.append(second())
+        return a, b
+
+
+def overhead_row(bench: Bench, n: int) -> Row:
+    """fleet's own cost: every stage runs, compose is /bin/true, healthchecks exit 0."""
+    inventory = bench.inventory(n, "ovh", "/bin/true")
+    deploy = bench.fleet("deploy", "-i", str(inventory), "--hosts", "all", "--json",
+                         "--concurrency", str(max(n, 1)))  # fmt: skip
+    bench.forget_runner(n)
+    first = measure(deploy, bench.env)
+    after_first = bench.runner_files(n)
+    bench.counters.zero()
+    second = measure(deploy, bench.env)
+    second_wire = bench.counters.read()
+    after_second = bench.runner_files(n)
+    fleet_runs, floor_runs = bench.alternate(
+        lambda: measure(deploy, bench.env),
+        lambda: measure(bench.floor(inventory, "deploy"), bench.env),
+    )
+    return Row(
+        workload="overhead",
+        hosts=n,
+        fleet_s=statistics.median(s.wall_s for s in fleet_runs),
+        floor_s=statistics.median(s.wall_s for s in floor_runs),
+        fleet_runs=[round(s.wall_s, 3) for s in fleet_runs],
+        floor_runs=[round(s.wall_s, 3) for s in floor_runs],
+        cpu_ms_per_host=1000 * statistics.median(s.cpu_s for s in [second, *fleet_runs]) / n,
+        rss_mb=max(s.rss_mb for s in [first, second, *fleet_runs]),
+        sent_per_host=second_wire.sent / n,
+        received_per_host=second_wire.received / n,
+        connections_per_host=second_wire.connections / n,
+        runner_bytes_first=sum(size for size, _ in after_first.values()) // n,
+        runner_bytes_second=sum(
+            size
+            for path, (size, stamp) in after_second.items()
+            if after_first.get(path) != (size, stamp)
+        )
+        // n,
+    )
+
+
+def status_row(bench: Bench, n: int) -> Row:
+    """`fleet status` against the floor of one command per host."""
+    inventory = bench.inventory(n, "ovh", "/bin/true")
+    status = bench.fleet("status", "-i", str(inventory), "--hosts", "all", "--json",
+                         "--concurrency", str(max(n, 1)))  # fmt: skip
+    bench.counters.zero()
+    probe = measure(status, bench.env)
+    wire = bench.counters.read()
+    fleet_runs, floor_runs = bench.alternate(
+        lambda: measure(status, bench.env),
+        lambda: measure(bench.floor(inventory, "status"), bench.env),
+    )
+    return Row(
+        workload="status",
+        hosts=n,
+        fleet_s=statistics.median(s.wall_s for s in fleet_runs),
+        floor_s=statistics.median(s.wall_s for s in floor_runs),
+        fleet_runs=[round(s.wall_s, 3) for s in fleet_runs],
+        floor_runs=[round(s.wall_s, 3) for s in floor_runs],
+        cpu_ms_per_host=1000 * statistics.median(s.cpu_s for s in fleet_runs) / n,
+        rss_mb=max(s.rss_mb for s in [probe, *fleet_runs]),
+        connections_per_host=wire.connections / n,
+    )
+
+
+def compose_up_directly(bench: Bench, n: int, tag: str) -> Sample:
+    """`docker compose up -d` of the same services, hosts in parallel, services in order."""
+    names = list(bench.lab.hosts)[:n]
+
+    def host(name: str) -> None:
+        for suffix in ("a", "b"):
+            svc = f"{tag}-{name}-{suffix}"
+            definition = bench.lab.hosts[name].root_dir / "repo" / "services" / svc / "compose.yaml"
+            subprocess.run(
+                ["docker", "compose", "-p", svc, "-f", str(definition), "up", "-d",
+                 "--remove-orphans"], check=True, capture_output=True,
+            )  # fmt: skip
+
+    start = time.perf_counter()
+    with ThreadPoolExecutor(max_workers=n) as pool:
+        list(pool.map(host, names))
+    return Sample(time.perf_counter() - start, 0.0, 0.0, 0)
+
+
+def real_row(bench: Bench, n: int) -> Row:
+    """Real busybox services: fleet against `docker compose up -d` run directly."""
+    tag = "real"
+    inventory = bench.inventory(n, tag, None)
+    projects = [f"{tag}-{name}-{s}" for name in list(bench.lab.hosts)[:n] for s in ("a", "b")]
+    deploy = bench.fleet("deploy", "-i", str(inventory), "--hosts", "all", "--json")
+
+    def fleet_fresh() -> Sample:
+        remove_compose_projects(projects)
+        return measure(deploy, bench.env)
+
+    def direct_fresh() -> Sample:
+        remove_compose_projects(projects)
+        return compose_up_directly(bench, n, tag)
+
+    fleet_runs, direct_runs = bench.alternate(fleet_fresh, direct_fresh)
+    remove_compose_projects(projects)
+    return Row(
+        workload="real (floor = compose up directly)",
+        hosts=n,
+        fleet_s=statistics.median(s.wall_s for s in fleet_runs),
+        floor_s=statistics.median(s.wall_s for s in direct_runs),
+        fleet_runs=[round(s.wall_s, 3) for s in fleet_runs],
+        floor_runs=[round(s.wall_s, 3) for s in direct_runs],
+    )
+
+
+def render(rows: list[Row], console: Console) -> None:
+    table = Table(title="fleet benchmark (median wall time; ratio = fleet / floor)")
+    for column in ("workload", "N", "fleet s", "floor s", "ratio", "T(N)/T(1) fleet",
+                   "T(N)/T(1) floor", "CPU ms/host", "RSS MB", "sent B/host", "recv B/host",
+                   "conns/host", "runner B 1st/2nd"):  # fmt: skip
+        table.add_column(column, justify="right" if column != "workload" else "left")
+    base: dict[str, Row] = {}
+    for row in rows:
+        one = base.setdefault(row.workload, row)
+        runner = "" if row.runner_bytes_first is None else f"{row.runner_bytes_first}"
+        runner += "" if row.runner_bytes_second is None else f"/{row.runner_bytes_second}"
+        table.add_row(
+            row.workload, str(row.hosts), f"{row.fleet_s:.2f}", f"{row.floor_s:.2f}",
+            f"{row.ratio:.2f}", f"{row.fleet_s / one.fleet_s:.2f}",
+            f"{row.floor_s / one.floor_s:.2f}",
+            _fmt(row.cpu_ms_per_host, "{:.1f}"), _fmt(row.rss_mb, "{:.0f}"),
+            _fmt(row.sent_per_host, "{:.0f}"), _fmt(row.received_per_host, "{:.0f}"),
+            _fmt(row.connections_per_host, "{:.2f}"),
+            runner,
+        )  # fmt: skip
+    console.print(table)
+
+
+def _fmt(value: float | None, spec: str) -> str:
+    return "" if value is None else spec.format(value)
+
+
+def machine() -> dict[str, Any]:
+    return {
+        "cpus": os.cpu_count(),
+        "platform": platform.platform(),
+        "python": platform.python_version(),
+        "when": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+    }
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(prog="python -m tests.bench")
+    parser.add_argument("--hosts", default="1,10,50,100", help="the N to measure")
+    parser.add_argument("--runs", type=int, default=3, help="timed runs per figure (median)")
+    parser.add_argument("--real", default="1,5", help="N for the real-compose workload")
+    args = parser.parse_args()
+    sizes = [int(n) for n in args.hosts.split(",")]
+    real_sizes = [int(n) for n in args.real.split(",") if n]
+    ensure_docker()
+    ensure_busybox_image()
+    console = Console()
+    RESULTS.mkdir(exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix="fleet-bench-") as tmp:
+        bench = Bench(Path(tmp), max(sizes + real_sizes), args.runs)
+        bench.lab.start()
+        try:
+            bench.counters.install()
+            bench.add_services(max(sizes), "ovh", busybox_compose(), NOOP_HEALTHCHECK)
+            bench.add_services(max(real_sizes or [0]), "real", busybox_compose(), None)
+            rows = []
+            for n in sizes:
+                console.print(f"overhead workload, {n} hosts ...")
+                rows.append(overhead_row(bench, n))
+            console.print(f"status, {max(sizes)} hosts ...")
+            rows.append(status_row(bench, max(sizes)))
+            for n in real_sizes:
+                console.print(f"real workload, {n} hosts ...")
+                rows.append(real_row(bench, n))
+        finally:
+            bench.counters.remove()
+            bench.lab.stop()
+    render(rows, console)
+    out = RESULTS / "bench.json"
+    out.write_text(
+        json.dumps(
+            {"machine": machine(), "rows": [asdict(r) | {"ratio": r.ratio} for r in rows]}, indent=2
+        )
+    )
+    console.print(f"written: {out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
