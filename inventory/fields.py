@@ -1,0 +1,188 @@
+"""One parser per inventory key: a YAML node in, a typed value (or INVALID) out.
+
+A parser that finds a problem records it in the report and returns INVALID, so the
+loader can go on and report every other problem of the file as well.
+"""
+
+from __future__ import annotations
+
+import enum
+import os
+import posixpath
+import shlex
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import yaml
+from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
+
+from inventory.names import NAME_RULE, closest, did_you_mean, is_name
+from inventory.yamltree import Report, is_null, kind, kind_of_value, value_of
+
+
+class Invalid(enum.Enum):
+    """Marks a value that had a problem (already reported)."""
+
+    INVALID = "invalid"
+
+
+INVALID = Invalid.INVALID
+CONNECTIONS = ("ssh", "local")
+
+
+@dataclass(frozen=True)
+class Field:
+    """A key's value node and what is needed to report on it."""
+
+    report: Report
+    node: Node
+    key: str  # dotted path, e.g. "hosts.nas.port"
+    base: Path  # the inventory's folder: relative local paths are resolved from it
+
+    def fail(self, message: str, hint: str | None = None, node: Node | None = None) -> Invalid:
+        """Report a problem with this value and give INVALID."""
+        self.report.add(node or self.node, self.key, message, hint)
+        return INVALID
+
+    def scalar(self, want: str) -> object:
+        """The value of a scalar node; a list/mapping or an unknown tag is a problem."""
+        if not isinstance(self.node, ScalarNode):
+            return self.fail(f"must be {want}, not {kind(self.node)}")
+        try:
+            return value_of(self.node)
+        except yaml.YAMLError as exc:
+            return self.fail(f"cannot read this value: {getattr(exc, 'problem', exc)}")
+
+
+Parser = Callable[[Field], object]
+
+
+def text(f: Field, *, optional: bool = False, default: str | None = None) -> object:
+    """A non-empty string; None when `optional` and the value is empty."""
+    value = f.scalar("a string")
+    if value is INVALID or (value is None and optional):
+        return value
+    if value is None or (isinstance(value, str) and not value.strip()):
+        hint = f"leave the key out to use the default, {default}" if default else None
+        return f.fail("must not be empty", hint)
+    if not isinstance(value, str):
+        return f.fail(f"must be a string, not {kind_of_value(value)}", f"quote it: '{value}'")
+    return value
+
+
+def address(f: Field) -> object:
+    """The host's address (name or IP); defaults to the host's name when left out."""
+    return text(f, default="the host's name")
+
+
+def user(f: Field) -> object:
+    """The login user; empty means: let ~/.ssh/config or the current user decide."""
+    return text(f, optional=True)
+
+
+def port(f: Field) -> object:
+    """The SSH port, 1..65535; empty means: let ~/.ssh/config decide (22)."""
+    value = f.scalar("an integer")
+    if value is INVALID or value is None:
+        return value
+    # bool is an int subclass in Python; `port: yes` is a typo, not port 1.
+    if isinstance(value, bool) or not isinstance(value, int):
+        hint = (
+            f"write {value} without quotes" if isinstance(value, str) and value.isdigit() else None
+        )
+        return f.fail(f"must be an integer, not {kind_of_value(value)}", hint)
+    if not 1 <= value <= 65535:
+        return f.fail(f"port {value} is out of range", "use 1..65535")
+    return value
+
+
+def local_path(f: Field) -> object:
+    """A file on the machine fleet runs on: ~ expanded, relative to the inventory's folder."""
+    value = text(f, optional=True)
+    if not isinstance(value, str):
+        return value
+    return os.path.normpath(f.base / os.path.expanduser(value))
+
+
+def host_path(f: Field) -> object:
+    """An absolute path on the host (root, repo)."""
+    value = text(f, default="/opt/homelab" if f.key.endswith(".root") else "<root>/repo")
+    if not isinstance(value, str):
+        return value
+    if not value.startswith("/"):
+        hint = "~ is not expanded on the host; " if value.startswith("~") else ""
+        return f.fail(f"'{value}' is not an absolute path", hint + "write it from /")
+    return posixpath.normpath(value)
+
+
+def connection(f: Field) -> object:
+    """How fleet reaches the host: over ssh, or locally for the machine it runs on."""
+    value = text(f, default="ssh")
+    if not isinstance(value, str) or value in CONNECTIONS:
+        return value
+    hint = did_you_mean(closest(value, CONNECTIONS)) or "use ssh or local"
+    return f.fail(f"must be 'ssh' or 'local', not '{value}'", hint)
+
+
+def compose_command(f: Field) -> object:
+    """The compose command as argv: a string (split like a shell would) or a list."""
+    if isinstance(f.node, SequenceNode):
+        words = [text(Field(f.report, item, f.key, f.base)) for item in f.node.value]
+        if INVALID in words:
+            return INVALID
+        return tuple(words) if words else f.fail("must not be empty", "e.g. docker compose")
+    value = text(f, default="docker compose")
+    if not isinstance(value, str):
+        return value
+    try:
+        return tuple(shlex.split(value))
+    except ValueError as exc:
+        return f.fail(f"cannot be split into words: {exc}", "check the quotes")
+
+
+def name_list(f: Field, what: str) -> list[tuple[str, Node]] | Invalid:
+    """A list of service or group names, with each item's node (for its line)."""
+    if is_null(f.node):
+        return []
+    if not isinstance(f.node, SequenceNode):
+        single = f.node.value if isinstance(f.node, ScalarNode) else None
+        hint = f"write [{single}]" if single else None
+        f.fail(f"must be a list of {what} names, not {kind(f.node)}", hint)
+        return INVALID
+    names = [_name(f, item, what) for item in f.node.value]
+    if INVALID in names:
+        return INVALID
+    return [(str(name), item) for name, item in zip(names, f.node.value, strict=True)]
+
+
+def _name(f: Field, item: Node, what: str) -> object:
+    """One name of a list: a plain name; numbers are taken as written (`2048`)."""
+    if isinstance(item, MappingNode | SequenceNode):
+        return f.fail(f"a {what} name must be a string, not {kind(item)}", node=item)
+    sub = Field(f.report, item, f.key, f.base)
+    value = sub.scalar("a name")
+    if value is INVALID:
+        return value
+    if value is None or value == "":
+        return sub.fail(f"empty {what} name")
+    if isinstance(value, bool) or not isinstance(value, str | int):
+        return sub.fail(f"a {what} name must be a string, not {kind_of_value(value)}")
+    name = str(item.value)
+    if not is_name(name):
+        return sub.fail(f"'{name}' is not a valid {what} name", NAME_RULE)
+    return name
+
+
+# The keys that hold one setting each, with their parsers (lists are handled apart).
+SETTINGS: dict[str, Parser] = {
+    "user": user,
+    "port": port,
+    "identity": local_path,
+    "root": host_path,
+    "repo": host_path,
+    "known_hosts": local_path,
+    "connection": connection,
+    "compose_command": compose_command,
+}
+PARSERS: dict[str, Parser] = {"address": address, **SETTINGS}

@@ -1,0 +1,63 @@
+"""The resolved inventory: plain, typed, immutable values."""
+
+from __future__ import annotations
+
+import posixpath
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+from inventory.selection import select_hosts
+
+DEFAULT_INVENTORY = "inventory/hosts.yml"
+DEFAULT_ROOT = "/opt/homelab"
+DEFAULT_COMPOSE_COMMAND: tuple[str, ...] = ("docker", "compose")
+
+Connection = Literal["ssh", "local"]
+
+
+@dataclass(frozen=True)
+class Host:
+    """One host with defaults, groups and its own keys already merged.
+
+    `None` for user, port, identity and known_hosts means "not set here": ssh
+    (~/.ssh/config, the current user, port 22, the user's known_hosts) decides.
+    """
+
+    name: str
+    address: str = ""  # "" becomes the host's name
+    user: str | None = None
+    port: int | None = None
+    identity: str | None = None  # a local key file, absolute, ~ expanded
+    groups: tuple[str, ...] = ()
+    services: tuple[str, ...] = ()  # deploy order
+    root: str = DEFAULT_ROOT
+    repo: str = ""  # "" becomes <root>/repo
+    known_hosts: str | None = None  # a local file, absolute, ~ expanded
+    connection: Connection = "ssh"
+    compose_command: tuple[str, ...] = DEFAULT_COMPOSE_COMMAND
+
+    def __post_init__(self) -> None:
+        # Frozen: the two derived defaults are filled in once, here.
+        if not self.address:
+            object.__setattr__(self, "address", self.name)
+        if not self.repo:
+            object.__setattr__(self, "repo", posixpath.join(self.root, "repo"))
+
+
+@dataclass(frozen=True)
+class Inventory:
+    """A valid inventory: its hosts in file order and its groups' members."""
+
+    path: Path
+    hosts: tuple[Host, ...]
+    groups: Mapping[str, tuple[str, ...]]  # every declared group -> member names, host order
+
+    def select(self, expr: str) -> list[Host]:
+        """The hosts named by a --hosts expression, in inventory order, each once.
+
+        `expr` is a comma list of: `all`, a host name, `@group`, or a shell glob
+        (`pi-*`). Raises SelectionError naming every term that matches nothing.
+        """
+        return select_hosts(self.hosts, self.groups, expr)
