@@ -1,0 +1,5 @@
+"""`python -m controller` runs the fleet CLI."""
+
+from controller.cli import main
+
+main()

@@ -1,0 +1,293 @@
+"""The `fleet` command line: the only module that imports Typer.
+
+One error boundary: the project's own errors become one line on stderr and a named exit
+code; anything unexpected gets a short message and its traceback in a log file.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import os
+import sys
+import time
+import traceback
+from collections.abc import Awaitable, Callable, Iterator
+from pathlib import Path
+from typing import Annotated, TypeVar
+
+import typer
+from rich.console import Console
+
+from inventory import DEFAULT_INVENTORY, Host, InventoryError, SelectionError, load_inventory
+
+from . import engine
+from .connectors import ConnectOptions
+from .errors import ExitStatus, FleetError
+from .hostrun import OnUpdate
+from .model import FleetReport
+from .store import RunStore, state_dir
+from .view import LiveView, PlainView, render_report, render_status
+
+app = typer.Typer(
+    name="fleet",
+    help="Deploy Docker Compose services to a homelab fleet over SSH, resumably.",
+    no_args_is_help=True,
+    add_completion=False,
+    # Locals can hold keys and passwords: never print them in a traceback.
+    pretty_exceptions_show_locals=False,
+)
+
+T = TypeVar("T")
+
+InventoryOpt = Annotated[
+    Path | None,
+    typer.Option(
+        "-i",
+        "--inventory",
+        envvar="FLEET_INVENTORY",
+        help=f"Inventory file [default: {DEFAULT_INVENTORY}].",
+        show_envvar=True,
+    ),
+]
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print one JSON object on stdout.")]
+ConcurrencyOpt = Annotated[
+    int, typer.Option("--concurrency", min=1, help="Hosts run at the same time.")
+]
+ReconnectOpt = Annotated[
+    float,
+    typer.Option("--reconnect-timeout", min=0, help="Seconds to wait for a dropped host."),
+]
+ConnectTimeoutOpt = Annotated[
+    float, typer.Option("--connect-timeout", min=1, help="Seconds to allow one SSH connect.")
+]
+AcceptNewOpt = Annotated[
+    bool,
+    typer.Option(
+        "--accept-new",
+        help="Add an unknown host key to known_hosts on first contact (never a changed one).",
+    ),
+]
+HostsOpt = Annotated[
+    str, typer.Option("--hosts", "-H", help="all, NAME,NAME, @group or a glob like 'pi-*'.")
+]
+
+
+def _stdout() -> Console:
+    return Console(highlight=False)
+
+
+def _stderr() -> Console:
+    return Console(stderr=True, highlight=False)
+
+
+def _crash_log(exc: BaseException) -> Path | None:
+    """Write the traceback where the operator can find it; never on the terminal."""
+    folder = state_dir()
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        path = folder / f"crash-{time.strftime('%Y%m%dT%H%M%SZ', time.gmtime())}.log"
+        path.write_text("".join(traceback.format_exception(exc)))
+        return path
+    except OSError:
+        return None
+
+
+@contextlib.contextmanager
+def _boundary() -> Iterator[None]:
+    """The one error boundary of the CLI."""
+    err = _stderr()
+    try:
+        yield
+    except (typer.Exit, typer.Abort):
+        raise
+    except (InventoryError, SelectionError) as exc:
+        err.print(f"fleet: {exc}", markup=False)
+        raise typer.Exit(ExitStatus.USAGE) from None
+    except FleetError as exc:
+        err.print(f"fleet: {exc}", markup=False)
+        if exc.hint:
+            err.print(f"hint: {exc.hint}", markup=False)
+        raise typer.Exit(ExitStatus.USAGE) from None
+    except KeyboardInterrupt:
+        err.print(
+            "fleet: interrupted; runs already started go on on the hosts "
+            "(`fleet status`, `fleet resume HOST`)",
+            markup=False,
+        )
+        raise typer.Exit(ExitStatus.NOT_COMPLETED) from None
+    except Exception as exc:  # the boundary: anything unexpected
+        where = _crash_log(exc)
+        err.print(f"fleet: internal error: {type(exc).__name__}: {exc}", markup=False)
+        if where is not None:
+            err.print(f"the traceback is in {where}", markup=False)
+        raise typer.Exit(ExitStatus.NOT_COMPLETED) from None
+
+
+def _inventory_path(inventory: Path | None) -> Path:
+    return inventory if inventory is not None else Path(DEFAULT_INVENTORY)
+
+
+def _inventory_arg(inventory: Path | None) -> str | None:
+    """How the next command must name the inventory (only when -i was given)."""
+    if inventory is None or str(inventory) == os.environ.get("FLEET_INVENTORY"):
+        return None
+    return str(inventory)
+
+
+def _select(inventory: Path | None, expr: str) -> list[Host]:
+    """Load and select before anything is contacted: errors here exit 2."""
+    inv = load_inventory(_inventory_path(inventory))
+    return inv.select(expr)
+
+
+def _options(
+    concurrency: int,
+    reconnect_timeout: float,
+    connect_timeout: float,
+    accept_new: bool,
+    resume: bool,
+) -> engine.EngineOptions:
+    return engine.EngineOptions(
+        concurrency=concurrency,
+        reconnect_timeout=reconnect_timeout,
+        resume=resume,
+        connect=ConnectOptions(connect_timeout=connect_timeout, accept_new=accept_new),
+    )
+
+
+async def _with_view(
+    hosts: list[Host],
+    console: Console,
+    as_json: bool,
+    run: Callable[[OnUpdate | None], Awaitable[FleetReport]],
+) -> FleetReport:
+    """Run the engine under the right view: live table, plain lines, or nothing (--json)."""
+    if as_json:
+        return await run(None)
+    if not console.is_terminal:
+        return await run(PlainView(console).on_update)
+    live = LiveView(console, [(h.name, len(h.services)) for h in hosts])
+    with live:
+        ticker = asyncio.create_task(live.tick())
+        try:
+            return await run(live.on_update)
+        finally:
+            ticker.cancel()
+
+
+def _exit_for(report: FleetReport) -> ExitStatus:
+    return ExitStatus.OK if report.completed else ExitStatus.NOT_COMPLETED
+
+
+def _deploy(
+    hosts: list[Host],
+    options: engine.EngineOptions,
+    as_json: bool,
+    inventory_arg: str | None,
+) -> ExitStatus:
+    console = _stdout()
+    store = RunStore(state_dir())
+    run_id = engine.new_run_id()
+    recorder = store.new_run(run_id)
+
+    def run(on_update: OnUpdate | None) -> Awaitable[FleetReport]:
+        return engine.deploy(hosts, options, run_id=run_id, on_update=on_update, recorder=recorder)
+
+    report = asyncio.run(_with_view(hosts, console, as_json, run))
+    report.command = "resume" if options.resume else "deploy"
+    recorder.save(report)
+    if as_json:
+        sys.stdout.write(json.dumps(report.to_json()) + "\n")
+    else:
+        render_report(console, report, inventory_arg=inventory_arg, record_dir=recorder.dir)
+    return _exit_for(report)
+
+
+@app.command()
+def deploy(
+    hosts: HostsOpt = "all",
+    resume: Annotated[
+        bool, typer.Option("--resume", help="Continue each host from its markers.")
+    ] = False,
+    inventory: InventoryOpt = None,
+    as_json: JsonOpt = False,
+    concurrency: ConcurrencyOpt = engine.DEFAULT_CONCURRENCY,
+    reconnect_timeout: ReconnectOpt = engine.DEFAULT_RECONNECT_TIMEOUT,
+    connect_timeout: ConnectTimeoutOpt = 10.0,
+    accept_new: AcceptNewOpt = False,
+) -> None:
+    """Deploy every selected host concurrently: one live view, one summary table."""
+    with _boundary():
+        selected = _select(inventory, hosts)
+        options = _options(concurrency, reconnect_timeout, connect_timeout, accept_new, resume)
+        code = _deploy(selected, options, as_json, _inventory_arg(inventory))
+    raise typer.Exit(code)
+
+
+@app.command()
+def resume(
+    hosts: Annotated[list[str], typer.Argument(help="Hosts to resume (names, @group, globs).")],
+    inventory: InventoryOpt = None,
+    as_json: JsonOpt = False,
+    concurrency: ConcurrencyOpt = engine.DEFAULT_CONCURRENCY,
+    reconnect_timeout: ReconnectOpt = engine.DEFAULT_RECONNECT_TIMEOUT,
+    connect_timeout: ConnectTimeoutOpt = 10.0,
+    accept_new: AcceptNewOpt = False,
+) -> None:
+    """Re-attach to a run still going on each host, or continue it from its markers."""
+    with _boundary():
+        selected = _select(inventory, ",".join(hosts))
+        options = _options(concurrency, reconnect_timeout, connect_timeout, accept_new, True)
+        code = _deploy(selected, options, as_json, _inventory_arg(inventory))
+    raise typer.Exit(code)
+
+
+@app.command()
+def status(
+    hosts: HostsOpt = "all",
+    inventory: InventoryOpt = None,
+    as_json: JsonOpt = False,
+    concurrency: ConcurrencyOpt = engine.DEFAULT_CONCURRENCY,
+    connect_timeout: ConnectTimeoutOpt = 10.0,
+    accept_new: AcceptNewOpt = False,
+) -> None:
+    """Where every host stands, read from the hosts themselves."""
+    with _boundary():
+        selected = _select(inventory, hosts)
+        options = _options(concurrency, 0.0, connect_timeout, accept_new, False)
+        report = asyncio.run(engine.status(selected, options))
+        report.command = "status"
+        if as_json:
+            sys.stdout.write(json.dumps(report.to_json()) + "\n")
+        else:
+            render_status(_stdout(), report, inventory_arg=_inventory_arg(inventory))
+        code = _exit_for(report)
+    raise typer.Exit(code)
+
+
+@app.command()
+def report(
+    run_id: Annotated[str | None, typer.Argument(help="A recorded run [default: latest].")] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Show a recorded run's fleet report again (table, or --json)."""
+    with _boundary():
+        store = RunStore(state_dir())
+        recorded = store.load(run_id)
+        if as_json:
+            sys.stdout.write(json.dumps(recorded.to_json()) + "\n")
+        else:
+            render_report(_stdout(), recorded, record_dir=store.run_dir(recorded.run_id))
+        code = _exit_for(recorded)
+    raise typer.Exit(code)
+
+
+def main() -> None:
+    """Console-script entry point (`fleet`)."""
+    app()
+
+
+if __name__ == "__main__":
+    main()

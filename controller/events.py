@@ -1,0 +1,122 @@
+"""[STRUCT] lines from the runner, parsed into events and folded into a host's result."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+
+from remote.protocol import STRUCT_PREFIX, TERMINAL_EVENTS
+
+from .model import HostResult, HostStatus, Problem, ServiceState
+
+_PREFIX = STRUCT_PREFIX.encode()
+_TERMINAL = frozenset(TERMINAL_EVENTS)
+
+
+@dataclass(frozen=True, slots=True)
+class Event:
+    """One [STRUCT] event (DESIGN.md); absent keys are None."""
+
+    event: str
+    run_id: str | None = None
+    stage: str | None = None
+    service: str | None = None
+    status: str | None = None
+    message: str | None = None
+    path: str | None = None
+    duration_ms: int | None = None
+
+    @property
+    def terminal(self) -> bool:
+        """True for run_completed / run_failed: the run's log ends here."""
+        return self.event in _TERMINAL
+
+
+def _str(value: object) -> str | None:
+    return value if isinstance(value, str) else None
+
+
+def parse_line(line: bytes) -> Event | None:
+    """The event on a log line, or None for a plain line or a malformed one."""
+    if not line.startswith(_PREFIX):
+        return None
+    try:
+        data = json.loads(line[len(_PREFIX) :])
+    except (ValueError, UnicodeDecodeError):
+        return None
+    if not isinstance(data, dict) or not isinstance(data.get("event"), str):
+        return None
+    duration = data.get("duration_ms")
+    return Event(
+        event=data["event"],
+        run_id=_str(data.get("run_id")),
+        stage=_str(data.get("stage")),
+        service=_str(data.get("service")),
+        status=_str(data.get("status")),
+        message=_str(data.get("message")),
+        path=_str(data.get("path")),
+        duration_ms=duration if isinstance(duration, int) else None,
+    )
+
+
+def _service_state(result: HostResult, svc: str | None, state: ServiceState) -> None:
+    if svc is not None:
+        result.services[svc] = state
+
+
+def apply(result: HostResult, ev: Event) -> None:
+    """Fold one event into the host's result (the host's own session calls this)."""
+    kind = ev.event
+    if ev.stage is not None and kind.startswith("stage_"):
+        result.last_stage = ev.stage
+        result.stage = ev.stage
+    if kind == "run_started":
+        if ev.path:
+            result.log = ev.path
+    elif kind == "stage_failed":
+        result.failed_stage = ev.stage
+        if ev.message and result.error is None:
+            result.error = ev.message
+    elif kind == "service_started":
+        result.service = ev.service
+    elif kind == "service_completed":
+        _service_state(result, ev.service, ServiceState.COMPLETED)
+        result.last_service = ev.service or result.last_service
+    elif kind == "service_skipped":
+        _service_state(result, ev.service, ServiceState.SKIPPED)
+        result.last_service = ev.service or result.last_service
+    elif kind == "service_failed":
+        _service_state(result, ev.service, ServiceState.FAILED)
+        if ev.message:
+            result.error = ev.message
+    elif kind == "diagnostics_collected":
+        result.diagnostics = ev.path or result.diagnostics
+    elif kind == "warning":
+        if ev.message:
+            result.warnings.append(ev.message)
+    elif kind == "run_completed":
+        result.status = HostStatus.COMPLETED
+        result.problem = Problem.NONE
+        result.error = None
+        result.service = None
+    elif kind == "run_failed":
+        _fold_run_failed(result, ev)
+
+
+def _fold_run_failed(result: HostResult, ev: Event) -> None:
+    result.status = HostStatus.FAILED
+    result.service = None
+    if ev.status == "refused":
+        result.problem = Problem.REFUSED_LOCKED
+        result.error = f"refused: {ev.message}" if ev.message else "refused: host is locked"
+        return
+    result.problem = Problem.STAGE_FAILED
+    if ev.path and result.diagnostics is None and "diagnostics" in ev.path:
+        result.diagnostics = ev.path
+    stage = result.failed_stage or ev.stage
+    if result.failed_stage is None:
+        result.failed_stage = stage
+    svc = result.failed_service
+    where = f"{svc} failed in {stage}" if svc else f"stage {stage} failed"
+    detail = result.error or ev.message
+    result.error = f"{where}: {detail}" if detail else where

@@ -1,0 +1,195 @@
+"""What the engine returns: per-host results and the fleet report.
+
+`FleetReport.to_json()` is the `--json` shape DESIGN.md pins; keep its keys exact.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import Enum
+from typing import Any
+
+
+class HostStatus(str, Enum):
+    """Where one host ended up (DESIGN.md `status`)."""
+
+    COMPLETED = "completed"
+    """Every stage ran and the runner reported run_completed."""
+    FAILED = "failed"
+    """A stage failed, the run was refused (lock held) or the runner could not run."""
+    UNREACHABLE = "unreachable"
+    """No SSH connection could be made (refused, timeout, auth, host key, DNS)."""
+    DISCONNECTED = "disconnected"
+    """The link dropped mid-run and did not come back in time; the host goes on alone."""
+    RUNNING = "running"
+    """A run is still in progress (seen by `fleet status`, or not finished yet)."""
+
+
+class ServiceState(str, Enum):
+    """How far one service of a host got in the deploy stage."""
+
+    COMPLETED = "completed"
+    """Deployed (and its last_service marker written) in this run."""
+    SKIPPED = "skipped"
+    """Already deployed by an earlier run; skipped on resume."""
+    FAILED = "failed"
+    """Its compose command or health check failed."""
+    PENDING = "pending"
+    """Not reached."""
+
+
+class Problem(str, Enum):
+    """Why a host did not complete, in a form the view turns into the next command."""
+
+    NONE = "none"
+    STAGE_FAILED = "stage_failed"
+    REFUSED_LOCKED = "refused_locked"
+    RUN_VANISHED = "run_vanished"
+    NO_PYTHON = "no_python"
+    OLD_PYTHON = "old_python"
+    RUNNER_ERROR = "runner_error"
+    CONN_REFUSED = "conn_refused"
+    CONN_TIMEOUT = "conn_timeout"
+    CONN_RESET = "conn_reset"
+    AUTH_FAILED = "auth_failed"
+    HOST_KEY_CHANGED = "host_key_changed"
+    HOST_KEY_UNKNOWN = "host_key_unknown"
+    DNS = "dns"
+    SSH_ERROR = "ssh_error"
+    LINK_LOST = "link_lost"
+    NEVER_DEPLOYED = "never_deployed"
+    INTERNAL = "internal"
+
+
+@dataclass
+class HostResult:
+    """One host's progress while the run goes on, and its outcome at the end.
+
+    Owned by that host's session alone (never shared between hosts).
+    """
+
+    name: str
+    services: dict[str, ServiceState]
+    status: HostStatus = HostStatus.RUNNING
+    last_stage: str | None = None
+    failed_stage: str | None = None
+    last_service: str | None = None
+    log: str | None = None
+    diagnostics: str | None = None
+    error: str | None = None
+    duration_s: float = 0.0
+    # Not part of the --json shape: live view, hints, and the recorded run's meta.
+    stage: str | None = None
+    service: str | None = None
+    note: str | None = None
+    problem: Problem = Problem.NONE
+    warnings: list[str] = field(default_factory=list)
+    connections: int = 0
+    runner_bytes_uploaded: int = 0
+    diagnostics_text: str | None = None
+
+    @property
+    def failed_service(self) -> str | None:
+        """The first service whose deploy or check failed."""
+        for svc, state in self.services.items():
+            if state is ServiceState.FAILED:
+                return svc
+        return None
+
+    @property
+    def services_done(self) -> int:
+        """Services that are deployed, in this run or an earlier one."""
+        done = (ServiceState.COMPLETED, ServiceState.SKIPPED)
+        return sum(1 for s in self.services.values() if s in done)
+
+    def to_json(self) -> dict[str, Any]:
+        """The host's entry of the --json object (DESIGN.md), keys exactly as pinned."""
+        return {
+            "status": self.status.value,
+            "last_stage": self.last_stage,
+            "failed_stage": self.failed_stage,
+            "last_service": self.last_service,
+            "services": {svc: state.value for svc, state in self.services.items()},
+            "log": self.log,
+            "diagnostics": self.diagnostics,
+            "error": self.error,
+            "duration_s": round(self.duration_s, 2),
+        }
+
+    def meta_json(self) -> dict[str, Any]:
+        """What the controller records beside the report (not part of --json)."""
+        return {
+            "problem": self.problem.value,
+            "warnings": list(self.warnings),
+            "connections": self.connections,
+            "runner_bytes_uploaded": self.runner_bytes_uploaded,
+        }
+
+    @classmethod
+    def from_json(
+        cls, name: str, data: dict[str, Any], meta: dict[str, Any] | None = None
+    ) -> HostResult:
+        """Rebuild a host's result from a recorded report (and its meta, when present)."""
+        meta = meta or {}
+        return cls(
+            name=name,
+            services={svc: ServiceState(s) for svc, s in data.get("services", {}).items()},
+            status=HostStatus(data["status"]),
+            last_stage=data.get("last_stage"),
+            failed_stage=data.get("failed_stage"),
+            last_service=data.get("last_service"),
+            log=data.get("log"),
+            diagnostics=data.get("diagnostics"),
+            error=data.get("error"),
+            duration_s=float(data.get("duration_s") or 0.0),
+            problem=Problem(meta.get("problem", Problem.NONE.value)),
+            warnings=list(meta.get("warnings", [])),
+            connections=int(meta.get("connections", 0)),
+            runner_bytes_uploaded=int(meta.get("runner_bytes_uploaded", 0)),
+        )
+
+
+@dataclass
+class FleetReport:
+    """Every selected host's result for one run, in inventory order."""
+
+    run_id: str
+    hosts: dict[str, HostResult]
+    command: str = "deploy"
+
+    @property
+    def completed(self) -> bool:
+        """True when every host completed (exit 0)."""
+        return all(h.status is HostStatus.COMPLETED for h in self.hosts.values())
+
+    @property
+    def status(self) -> str:
+        """The fleet-level status of the --json object."""
+        return "completed" if self.completed else "failed"
+
+    def to_json(self) -> dict[str, Any]:
+        """The one JSON object `--json` prints (DESIGN.md)."""
+        return {
+            "run_id": self.run_id,
+            "status": self.status,
+            "hosts": {name: h.to_json() for name, h in self.hosts.items()},
+        }
+
+    def meta_json(self) -> dict[str, Any]:
+        """Controller-side extras recorded beside report.json."""
+        return {
+            "command": self.command,
+            "hosts": {name: h.meta_json() for name, h in self.hosts.items()},
+        }
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any], meta: dict[str, Any] | None = None) -> FleetReport:
+        """Rebuild a recorded report."""
+        host_meta = (meta or {}).get("hosts", {})
+        hosts = {
+            name: HostResult.from_json(name, h, host_meta.get(name))
+            for name, h in data["hosts"].items()
+        }
+        return cls(
+            run_id=data["run_id"], hosts=hosts, command=(meta or {}).get("command", "deploy")
+        )

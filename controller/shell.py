@@ -1,0 +1,24 @@
+"""Shell command lines, built once at the SSH boundary from argv (internals.md)."""
+
+from __future__ import annotations
+
+import shlex
+from collections.abc import Sequence
+
+from remote.protocol import FLEET_DIR, runner_name
+
+# Exit codes of the guard line below and of a shell that cannot find python3.
+NO_RUNNER = 97
+NO_PYTHON = 127
+
+
+def runner_path(root: str, sha256_hex: str) -> str:
+    """Where the archive with this hash lives on a host."""
+    return f"{root.rstrip('/')}/{FLEET_DIR}/{runner_name(sha256_hex)}"
+
+
+def runner_command(root: str, sha256_hex: str, args: Sequence[str]) -> str:
+    """`test -f ARCHIVE || exit 97; exec python3 ARCHIVE ARGS...`, every word quoted."""
+    archive = shlex.quote(runner_path(root, sha256_hex))
+    argv = " ".join(shlex.quote(a) for a in args)
+    return f"test -f {archive} || exit {NO_RUNNER}; exec python3 {archive} {argv}".rstrip()

@@ -1,0 +1,223 @@
+"""A fake host behind the Connector interface: runs the runner's protocol in memory."""
+
+from __future__ import annotations
+
+import json
+import shlex
+from dataclasses import dataclass, field
+
+from controller.connectors import CommandResult, ConnectError, LinkLost, OnData
+from controller.hostrun import Runner
+from controller.model import Problem
+from inventory import Host
+
+RUNNER = Runner(data=b"PK-fake-runner-archive", sha256="ab" * 32)
+
+
+def struct(**fields: object) -> bytes:
+    return b"[STRUCT] " + json.dumps(fields).encode() + b"\n"
+
+
+def run_log(
+    host: str,
+    run_id: str,
+    services: tuple[str, ...],
+    *,
+    fail: str | None = None,
+    skip: tuple[str, ...] = (),
+    log: str = "/opt/homelab/logs/deploy/deploy_20260101T000000Z.log",
+) -> bytes:
+    """The bytes of a run log as the runner would write them."""
+    diag = "/opt/homelab/logs/deploy/diagnostics_20260101T000000Z.txt"
+    ev = {"host": host, "run_id": run_id}
+    out = struct(event="run_started", path=log, **ev)
+    for stage in ("prepare", "validate"):
+        out += struct(event="stage_started", stage=stage, **ev)
+        out += b"plain output line of " + stage.encode() + b"\n"
+        out += struct(event="stage_completed", stage=stage, **ev)
+    out += struct(event="stage_started", stage="deploy", **ev)
+    for svc in services:
+        if svc in skip:
+            out += struct(event="service_skipped", stage="deploy", service=svc, **ev)
+            continue
+        out += struct(event="service_started", stage="deploy", service=svc, **ev)
+        if svc == fail:
+            msg = f"docker compose up for {svc} exited 1"
+            out += struct(event="service_failed", stage="deploy", service=svc, message=msg, **ev)
+            out += struct(event="stage_failed", stage="deploy", message=msg, **ev)
+            out += struct(event="stage_started", stage="diagnose", **ev)
+            out += struct(event="diagnostics_collected", stage="diagnose", path=diag, **ev)
+            out += struct(event="stage_completed", stage="diagnose", **ev)
+            out += struct(event="run_failed", status="failed", **ev)
+            return out
+        out += struct(event="service_completed", stage="deploy", service=svc, **ev)
+    out += struct(event="stage_completed", stage="deploy", **ev)
+    for stage in ("verify", "complete"):
+        out += struct(event="stage_started", stage=stage, **ev)
+        out += struct(event="stage_completed", stage=stage, **ev)
+    out += struct(event="run_completed", status="completed", **ev)
+    return out
+
+
+@dataclass
+class FakeHost:
+    """What is on one fake host, and how its link behaves."""
+
+    host: Host
+    runners: set[str] = field(default_factory=set)
+    connect_errors: list[ConnectError] = field(default_factory=list)
+    fail_service: str | None = None
+    drop_after: int | None = None  # bytes of the start stream before the link drops
+    drops: int = 1  # how many times the link drops
+    stay_down: bool = False  # after a drop, connects fail with a timeout
+    locked_by: str | None = None
+    running_run: str | None = None  # a run already going (resume re-attaches)
+    exit_override: int | None = None  # guard/shell outcome for every runner command
+    files: dict[str, bytes] = field(default_factory=dict)
+    log: bytes = b""
+    log_path: str = "/opt/homelab/logs/deploy/deploy_20260101T000000Z.log"
+    connects: int = 0
+    commands: list[str] = field(default_factory=list)
+    plans: list[dict[str, object]] = field(default_factory=list)
+    resumed: bool = False
+    chunk: int = 37  # stream in odd-sized chunks: lines are split across them
+    link_down: bool = False
+
+    def connect(self) -> None:
+        self.connects += 1
+        if self.connect_errors:
+            raise self.connect_errors.pop(0)
+        if self.link_down and self.stay_down:
+            raise ConnectError("timed out", problem=Problem.CONN_TIMEOUT, transient=True)
+        self.link_down = False
+
+    def _stream(self, data: bytes, on_stdout: OnData | None, code: int) -> CommandResult:
+        sent = 0
+        for i in range(0, len(data), self.chunk):
+            piece = data[i : i + self.chunk]
+            if (
+                self.drop_after is not None
+                and self.drops > 0
+                and sent + len(piece) > self.drop_after
+            ):
+                if on_stdout is not None:
+                    on_stdout(piece[: self.drop_after - sent])
+                self.drops -= 1
+                self.link_down = True
+                raise LinkLost("connection lost: fake drop")
+            sent += len(piece)
+            if on_stdout is not None:
+                on_stdout(piece)
+        return CommandResult(code, b"" if on_stdout else data, b"")
+
+    def run(self, command: str, stdin: bytes | None, on_stdout: OnData | None) -> CommandResult:
+        self.commands.append(command)
+        if self.link_down:
+            raise LinkLost("not connected")
+        if self.exit_override is not None:
+            return CommandResult(self.exit_override, b"", b"python3: too old (3.6)\n")
+        archive = command.split("test -f ", 1)[1].split(" ", 1)[0]
+        if shlex.split(archive)[0].rsplit("/", 1)[1] not in self.runners:
+            return CommandResult(97, b"", b"")
+        argv = shlex.split(command.split("exec python3 ", 1)[1])[1:]
+        sub = argv[0]
+        if sub == "status":
+            return CommandResult(0, json.dumps(self.status()).encode(), b"")
+        if sub == "start":
+            return self.start(argv, stdin or b"", on_stdout)
+        if sub == "follow":
+            offset = int(argv[argv.index("--offset") + 1])
+            return self._stream(self.log[offset:], on_stdout, self.exit_code())
+        raise AssertionError(command)
+
+    def exit_code(self) -> int:
+        return 0 if b'"run_completed"' in self.log else 1
+
+    def start(self, argv: list[str], stdin: bytes, on_stdout: OnData | None) -> CommandResult:
+        plan = json.loads(stdin)
+        self.plans.append(plan)
+        if self.locked_by:
+            line = struct(
+                event="run_failed",
+                status="refused",
+                message=f"host is locked by run {self.locked_by} (pid 42, started 2026-01-01)",
+            )
+            return (
+                CommandResult(3, b"", b"") if on_stdout is None else self._refuse(line, on_stdout)
+            )
+        self.resumed = "--resume" in argv
+        skip = tuple(self.host.services[:1]) if self.resumed else ()
+        self.log = run_log(
+            self.host.name,
+            str(plan["run_id"]),
+            self.host.services,
+            fail=self.fail_service,
+            skip=skip,
+            log=self.log_path,
+        )
+        return self._stream(self.log, on_stdout, self.exit_code())
+
+    def _refuse(self, line: bytes, on_stdout: OnData) -> CommandResult:
+        on_stdout(line)
+        return CommandResult(3, b"", b"")
+
+    def status(self) -> dict[str, object]:
+        running = None
+        if self.running_run:
+            running = {"run_id": self.running_run, "pid": 42, "started": "x", "log": self.log_path}
+        return {
+            "host": self.host.name,
+            "root": self.host.root,
+            "current_stage": "complete" if self.log else None,
+            "completed_stages": [],
+            "last_service": self.host.services[-1] if self.log else None,
+            "running": running,
+            "last_run": None,
+            "plan": None,
+        }
+
+
+class FakeConnector:
+    """The Connector surface over a FakeHost."""
+
+    def __init__(self, fake: FakeHost) -> None:
+        self.fake = fake
+
+    async def connect(self) -> None:
+        self.fake.connect()
+
+    async def run(
+        self, command: str, stdin: bytes | None = None, on_stdout: OnData | None = None
+    ) -> CommandResult:
+        return self.fake.run(command, stdin, on_stdout)
+
+    async def put(self, data: bytes, path: str, mode: int = 0o644) -> None:
+        self.fake.files[path] = data
+        self.fake.runners.add(path.rsplit("/", 1)[1])
+
+    async def symlink(self, target: str, path: str) -> None:
+        self.fake.files[path] = b"-> " + target.encode()
+
+    async def get(self, path: str) -> bytes:
+        return b"== containers ==\nweb  exited (1)\n== logs ==\nweb | boom: bad config\n"
+
+    async def close(self) -> None:
+        return None
+
+
+class FakeFleet:
+    """A connector factory over several fake hosts."""
+
+    def __init__(self, fakes: list[FakeHost]) -> None:
+        self.fakes = {f.host.name: f for f in fakes}
+
+    def __call__(self, host: Host) -> FakeConnector:
+        return FakeConnector(self.fakes[host.name])
+
+
+def make_host(name: str, services: tuple[str, ...] = ("web", "db")) -> Host:
+    return Host(name=name, address=f"{name}.lan", services=services)
+
+
+def runner_file() -> str:
+    return RUNNER.sha256[:16]
