@@ -64,7 +64,7 @@ def text(f: Field, *, optional: bool = False, default: str | None = None) -> obj
     if value is INVALID or (value is None and optional):
         return value
     if value is None or (isinstance(value, str) and not value.strip()):
-        hint = f"leave the key out to use the default, {default}" if default else None
+        hint = f"leave the key out to use {default}" if default else None
         return f.fail("must not be empty", hint)
     if not isinstance(value, str):
         return f.fail(f"must be a string, not {kind_of_value(value)}", f"quote it: '{value}'")
@@ -121,7 +121,7 @@ def connection(f: Field) -> object:
     value = text(f, default="ssh")
     if not isinstance(value, str) or value in CONNECTIONS:
         return value
-    hint = did_you_mean(closest(value, CONNECTIONS)) or "use ssh or local"
+    hint = did_you_mean(closest(value, CONNECTIONS))
     return f.fail(f"must be 'ssh' or 'local', not '{value}'", hint)
 
 

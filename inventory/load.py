@@ -143,9 +143,9 @@ class Loader:
                 continue
             complete = False
             hint = did_you_mean(closest(name, groups)) or (
-                f"declare it under groups: ({', '.join(groups)})"
+                f"declared groups: {', '.join(groups)}"
                 if groups
-                else "declare it under groups:"
+                else "no groups are declared; add it under groups:"
             )
             self.report.add(node, f"{path}.groups", f"unknown group '{name}'", hint)
         return [*layers, block], complete

@@ -51,9 +51,8 @@ def _match(
         return found
     if term in names:
         return [term]
-    hint = did_you_mean(closest(term, names))
-    if hint is None and term in groups:
-        hint = f"did you mean '@{term}'?"
+    # A group's name without its @ is the likeliest slip; say so before near-miss names.
+    hint = f"did you mean '@{term}'?" if term in groups else did_you_mean(closest(term, names))
     errors.append(f"unknown host '{term}'" + (f" ({hint})" if hint else ""))
     return []
 
