@@ -60,3 +60,15 @@ class Exit(object):
     VANISHED = 4  # follow: the run's process is gone and its log has no terminal event
     NO_RUNNER = 97  # from the controller's shell guard: this runner hash is not on the host
     OLD_PYTHON = 98  # the host's python3 is older than 3.8
+
+
+# Timeouts a plan may set (seconds); a plan's partial `timeouts` takes these for the rest.
+DEFAULT_TIMEOUTS = {"git_pull_s": 20, "compose_s": 600, "healthcheck_s": 60, "verify_s": 60}
+
+# A service name (DESIGN.md); it is also the compose project name.
+SERVICE_NAME_PATTERN = r"[A-Za-z0-9][A-Za-z0-9._-]*"
+
+# `status` of a summary.json that says `running` while no process holds the lock.
+INTERRUPTED = "interrupted"
+# `status` of the one run_failed line printed when the lock is held by another run.
+REFUSED = "refused"

@@ -1,0 +1,101 @@
+"""Build the runner into one zipapp whose bytes depend only on the source.
+
+    python -m remote.build OUT      writes OUT and prints its sha256
+
+The controller calls build_runner() and names the upload by the hash, so an unchanged
+runner is never uploaded twice. Not shipped inside the archive itself.
+"""
+
+import hashlib
+import io
+import os
+import sys
+import zipfile
+from typing import List, Optional, Tuple
+
+SHEBANG = b"#!/usr/bin/env python3\n"
+FIXED_DATE = (1980, 1, 1, 0, 0, 0)
+FILE_MODE = 0o644 << 16
+UNIX = 3  # ZipInfo.create_system: the same on every build machine
+PACKAGE = "remote"
+NOT_SHIPPED = ("build.py",)
+
+# Runs first, on whatever python3 the host has: it must parse on Python 2.7 and 3.6
+# (no f-strings, no annotations) to refuse clearly instead of with a SyntaxError.
+MAIN = b"""\
+import sys
+
+if sys.version_info < (3, 8):
+    sys.stderr.write(
+        "fleet-runner needs Python 3.8 or newer; this host has %d.%d.%d\\n"
+        % tuple(sys.version_info[:3])
+    )
+    sys.exit(98)
+
+from remote.cli import main
+
+sys.exit(main())
+"""
+
+
+def package_dir() -> str:
+    return os.path.dirname(os.path.abspath(__file__))
+
+
+def runtime_modules(source_dir: Optional[str] = None) -> List[str]:
+    """The package's modules the runner needs, sorted: every .py but this one."""
+    source_dir = source_dir or package_dir()
+    names = [n for n in os.listdir(source_dir) if n.endswith(".py") and n not in NOT_SHIPPED]
+    return sorted(names)
+
+
+def build_runner(source_dir: Optional[str] = None) -> Tuple[bytes, str]:
+    """The archive's bytes and their sha256 hex digest."""
+    source_dir = source_dir or package_dir()
+    entries = [("__main__.py", MAIN)]
+    for name in runtime_modules(source_dir):
+        with open(os.path.join(source_dir, name), "rb") as handle:
+            entries.append((PACKAGE + "/" + name, handle.read()))
+    buffer = io.BytesIO()
+    buffer.write(SHEBANG)
+    # Stored, not deflated: zlib builds (zlib-ng, say) differ in what they produce, and
+    # the hash must not depend on which machine built the runner.
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_STORED) as archive:
+        for name, data in sorted(entries):
+            archive.writestr(_entry(name), data)
+    data = buffer.getvalue()
+    return data, hashlib.sha256(data).hexdigest()
+
+
+def _entry(name: str) -> zipfile.ZipInfo:
+    info = zipfile.ZipInfo(name, date_time=FIXED_DATE)
+    info.compress_type = zipfile.ZIP_STORED
+    info.external_attr = FILE_MODE
+    info.create_system = UNIX
+    return info
+
+
+def write_runner(path: str) -> str:
+    data, digest = build_runner()
+    directory = os.path.dirname(os.path.abspath(path))
+    if not os.path.isdir(directory):
+        os.makedirs(directory)
+    temp = path + ".tmp"
+    with open(temp, "wb") as handle:
+        handle.write(data)
+    os.chmod(temp, 0o755)  # noqa: S103 - an executable zipapp: world-readable on purpose
+    os.replace(temp, path)
+    return digest
+
+
+def main(argv: Optional[List[str]] = None) -> int:
+    args = sys.argv[1:] if argv is None else argv
+    if len(args) != 1:
+        sys.stderr.write("usage: python -m remote.build OUT\n")
+        return 2
+    print(write_runner(args[0]))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,144 @@
+"""Compose operations as argv: where a service's files are, and what compose says."""
+
+import json
+import os
+import re
+from typing import Any, Dict, List, NamedTuple, Optional, Tuple
+
+from remote import procs
+
+# compose.yaml wins over docker-compose.yml when both exist (as compose itself prefers).
+DEFINITION_NAMES = ("compose.yaml", "docker-compose.yml")
+OVERRIDE_NAME = "docker-compose.override.yml"
+ENV_NAME = ".env"
+HEALTHCHECK_NAME = "healthcheck.sh"
+PROJECT_LABEL = "com.docker.compose.project"
+
+
+class ServiceFiles(NamedTuple):
+    name: str
+    service_dir: str  # R/repo/services/<svc>
+    definition: Optional[str]
+    override: Optional[str]
+    env_file: Optional[str]
+    healthcheck: Optional[str]
+
+
+def service_files(root: str, repo: str, name: str) -> ServiceFiles:
+    service_dir = os.path.join(repo, "services", name)
+    config_dir = os.path.join(root, "config", name)
+    return ServiceFiles(
+        name=name,
+        service_dir=service_dir,
+        definition=_first_file(service_dir, DEFINITION_NAMES),
+        override=_first_file(config_dir, (OVERRIDE_NAME,)),
+        env_file=_first_file(config_dir, (ENV_NAME,)),
+        healthcheck=_first_file(service_dir, (HEALTHCHECK_NAME,)),
+    )
+
+
+def _first_file(directory: str, names: Tuple[str, ...]) -> Optional[str]:
+    for name in names:
+        path = os.path.join(directory, name)
+        if os.path.isfile(path):
+            return path
+    return None
+
+
+def project_argv(compose_command: List[str], files: ServiceFiles) -> List[str]:
+    """`<compose> -p <svc> -f <def> [-f <override>] [--env-file <.env>]`."""
+    argv = [*list(compose_command), "-p", files.name]
+    if files.definition:
+        argv += ["-f", files.definition]
+        if files.override:
+            argv += ["-f", files.override]
+    if files.env_file:
+        argv += ["--env-file", files.env_file]
+    return argv
+
+
+def up_argv(compose_command: List[str], files: ServiceFiles) -> List[str]:
+    return [*project_argv(compose_command, files), "up", "-d", "--remove-orphans"]
+
+
+def config_argv(compose_command: List[str], files: ServiceFiles) -> List[str]:
+    # --quiet: config would otherwise print the merged file, .env values interpolated.
+    return [*project_argv(compose_command, files), "config", "--quiet"]
+
+
+def ps_json_argv(compose_command: List[str], name: str) -> List[str]:
+    return [*list(compose_command), "-p", name, "ps", "-a", "--format", "json"]
+
+
+def ps_table_argv(compose_command: List[str], name: str) -> List[str]:
+    return [*list(compose_command), "-p", name, "ps", "-a"]
+
+
+def docker_ps_argv(name: str) -> List[str]:
+    """Fallback for composes without `ps --format json`: ask the engine by label."""
+    label = "label=%s=%s" % (PROJECT_LABEL, name)
+    return ["docker", "ps", "-a", "--filter", label, "--format", "{{json .}}"]
+
+
+def logs_argv(compose_command: List[str], files: ServiceFiles, lines: int) -> List[str]:
+    return [*project_argv(compose_command, files), "logs", "--no-color", "--tail", str(lines)]
+
+
+def parse_containers(output: str) -> List[Dict[str, Any]]:
+    """Containers from `ps --format json`: compose v2 prints one object per line, some
+    versions one JSON array. Raises ValueError on anything else."""
+    text = output.strip()
+    if not text:
+        return []
+    if text.startswith("["):
+        parsed = json.loads(text)
+        return [item for item in parsed if isinstance(item, dict)]
+    return [json.loads(line) for line in text.splitlines() if line.strip()]
+
+
+def container_name(container: Dict[str, Any]) -> str:
+    return str(container.get("Name") or container.get("Names") or container.get("ID") or "?")
+
+
+def container_health(container: Dict[str, Any]) -> str:
+    """healthy, unhealthy, starting, or "" when the container has no healthcheck."""
+    health = container.get("Health")
+    if isinstance(health, str) and health:
+        return health.lower()
+    match = re.search(r"\((healthy|unhealthy|health: starting)\)", str(container.get("Status", "")))
+    if not match:
+        return ""
+    return "starting" if match.group(1) == "health: starting" else match.group(1)
+
+
+def container_problem(container: Dict[str, Any]) -> Optional[str]:
+    """Why a container is not ready yet, or None when it is running and healthy."""
+    state = str(container.get("State", "")).lower()
+    if state != "running":
+        status = container.get("Status") or state or "unknown"
+        return "%s is %s" % (container_name(container), status)
+    health = container_health(container)
+    if health in ("", "healthy"):
+        return None
+    return "%s is %s" % (container_name(container), health)
+
+
+def list_containers(
+    compose_command: List[str], name: str, timeout: float
+) -> Tuple[List[Dict[str, Any]], Optional[str]]:
+    """The containers of project `name`, or an error saying why they cannot be listed.
+    Asks compose first (works for podman compose too), then the Docker engine by label."""
+    first = procs.run(ps_json_argv(compose_command, name), timeout)
+    if first.ok:
+        try:
+            return parse_containers(first.stdout), None
+        except ValueError:
+            pass
+    fallback = procs.run(docker_ps_argv(name), timeout)
+    if fallback.ok:
+        try:
+            return parse_containers(fallback.stdout), None
+        except ValueError:
+            pass
+    reason = procs.brief(first.stderr) or "exit status %d" % first.returncode
+    return [], "cannot list the containers of %s: %s" % (name, reason)

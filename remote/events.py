@@ -1,0 +1,129 @@
+"""The run log: human lines and [STRUCT] event lines, to the log file and the terminal."""
+
+import datetime
+import errno
+import json
+import os
+from typing import IO, Any, Callable, Dict, Optional, Tuple
+
+from remote.protocol import STRUCT_PREFIX
+
+Clock = Callable[[], datetime.datetime]
+
+# Optional keys of an event, in the order they appear on the line.
+EVENT_FIELDS = ("stage", "service", "status", "duration_ms", "message", "path")
+
+
+def utc_now() -> datetime.datetime:
+    return datetime.datetime.now(datetime.timezone.utc)
+
+
+def iso_ts(moment: datetime.datetime) -> str:
+    """UTC ISO 8601 with milliseconds, e.g. 2026-11-27T04:15:00.123Z."""
+    utc = moment.astimezone(datetime.timezone.utc)
+    return utc.strftime("%Y-%m-%dT%H:%M:%S.") + "%03dZ" % (utc.microsecond // 1000)
+
+
+def file_ts(moment: datetime.datetime) -> str:
+    """The `<timestamp>` of log and diagnostics file names: UTC YYYYmmddTHHMMSSZ."""
+    return moment.astimezone(datetime.timezone.utc).strftime("%Y%m%dT%H%M%SZ")
+
+
+def make_event(ts: str, host: str, run_id: str, event: str, **fields: Any) -> Dict[str, Any]:
+    record = {"ts": ts, "host": host, "run_id": run_id, "event": event}  # type: Dict[str, Any]
+    for key in EVENT_FIELDS:
+        if fields.get(key) is not None:
+            record[key] = fields[key]
+    return record
+
+
+def struct_line(record: Dict[str, Any]) -> str:
+    return STRUCT_PREFIX + json.dumps(record, sort_keys=False, separators=(",", ":"))
+
+
+def parse_struct_line(line: bytes) -> Optional[Dict[str, Any]]:
+    """The event of a [STRUCT] line, or None for a human line or a torn one."""
+    prefix = STRUCT_PREFIX.encode()
+    if not line.startswith(prefix):
+        return None
+    try:
+        record = json.loads(line[len(prefix) :].decode("utf-8"))
+    except ValueError:
+        return None
+    return record if isinstance(record, dict) else None
+
+
+def create_exclusive(directory: str, stem: str, suffix: str) -> Tuple[IO[bytes], str]:
+    """Create `stem+suffix` in directory, or `stem-1+suffix`, ... if a run in the same
+    second already took the name: two runs never share (or clobber) a file."""
+    attempt = 0
+    while True:
+        name = stem + ("-%d" % attempt if attempt else "") + suffix
+        path = os.path.join(directory, name)
+        try:
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_APPEND, 0o640)
+        except OSError as exc:
+            if exc.errno != errno.EEXIST:
+                raise
+            attempt += 1
+            continue
+        return os.fdopen(fd, "ab"), path
+
+
+class RunLog(object):
+    """Writes every line of a run to its log file (flushed per line) and, when the run
+    is in the foreground, to stdout too. Text passes `scrub` first so that no .env value
+    reaches the log."""
+
+    def __init__(
+        self,
+        logfile: IO[bytes],
+        path: str,
+        host: str,
+        run_id: str,
+        echo: Optional[IO[bytes]] = None,
+        clock: Clock = utc_now,
+        scrub: Callable[[str], str] = lambda text: text,
+    ) -> None:
+        self.path = path
+        self.host = host
+        self.run_id = run_id
+        self._logfile = logfile
+        self._echo = echo
+        self._clock = clock
+        self.scrub = scrub
+
+    def event(self, name: str, **fields: Any) -> Dict[str, Any]:
+        if fields.get("message") is not None:
+            fields["message"] = self.scrub(str(fields["message"]))
+        record = make_event(iso_ts(self._clock()), self.host, self.run_id, name, **fields)
+        self._write(struct_line(record))
+        return record
+
+    def say(self, text: str) -> None:
+        """Human lines (one per line of text), stamped with the time."""
+        stamp = iso_ts(self._clock())
+        for line in self.scrub(text).splitlines() or [""]:
+            self._write("%s %s" % (stamp, line))
+
+    def tail(self, max_lines: int) -> str:
+        with open(self.path, "rb") as handle:
+            lines = handle.read().decode("utf-8", "replace").splitlines()
+        return "\n".join(lines[-max_lines:])
+
+    def close(self) -> None:
+        self._logfile.close()
+
+    def _write(self, line: str) -> None:
+        data = (line + "\n").encode("utf-8", "replace")
+        self._logfile.write(data)
+        self._logfile.flush()
+        if self._echo is None:
+            return
+        try:
+            self._echo.write(data)
+            self._echo.flush()
+        except (OSError, ValueError):
+            # The terminal went away (closed pipe, hung-up tty): the run carries on,
+            # its log file is the record.
+            self._echo = None

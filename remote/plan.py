@@ -1,0 +1,113 @@
+"""The host's plan (services, settings, run id): load, validate, save."""
+
+import json
+import os
+import re
+import shlex
+from typing import Any, Dict, List, NamedTuple
+
+from remote.protocol import DEFAULT_TIMEOUTS, PLAN_FILE, PLAN_VERSION, SERVICE_NAME_PATTERN
+from remote.state import atomic_write
+
+SERVICE_NAME = re.compile(SERVICE_NAME_PATTERN + r"\Z")
+
+
+class PlanError(Exception):
+    """The plan is missing, unreadable or invalid."""
+
+
+class Plan(NamedTuple):
+    host: str
+    run_id: str
+    repo: str
+    services: List[str]
+    compose_command: List[str]
+    timeouts: Dict[str, float]
+    raw: Dict[str, Any]  # the plan as given, saved unchanged
+
+
+def plan_path(root: str) -> str:
+    return os.path.join(root, PLAN_FILE)
+
+
+def load_plan(path: str, root: str) -> Plan:
+    try:
+        with open(path, "rb") as handle:
+            text = handle.read().decode("utf-8")
+    except OSError as exc:
+        raise PlanError("cannot read the plan %s: %s" % (path, exc.strerror)) from None
+    return parse_plan(text, root)
+
+
+def parse_plan(text: str, root: str) -> Plan:
+    try:
+        raw = json.loads(text)
+    except ValueError as exc:
+        raise PlanError("the plan is not valid JSON: %s" % exc) from None
+    if not isinstance(raw, dict):
+        raise PlanError("the plan must be a JSON object")
+    if raw.get("version") != PLAN_VERSION:
+        raise PlanError("plan version %r is not %d" % (raw.get("version"), PLAN_VERSION))
+    return Plan(
+        host=_text(raw, "host"),
+        run_id=_text(raw, "run_id"),
+        repo=_repo(raw, root),
+        services=_services(raw.get("services")),
+        compose_command=_compose_command(raw.get("compose_command", ["docker", "compose"])),
+        timeouts=_timeouts(raw.get("timeouts", {})),
+        raw=raw,
+    )
+
+
+def save_plan(root: str, plan: Plan) -> None:
+    path = plan_path(root)
+    if not os.path.isdir(os.path.dirname(path)):
+        os.makedirs(os.path.dirname(path), 0o755)
+    atomic_write(path, (json.dumps(plan.raw, indent=2) + "\n").encode("utf-8"))
+
+
+def _text(raw: Dict[str, Any], key: str) -> str:
+    value = raw.get(key)
+    if not isinstance(value, str) or not value.strip():
+        raise PlanError("plan key %r must be a non-empty string" % key)
+    return value
+
+
+def _repo(raw: Dict[str, Any], root: str) -> str:
+    repo = raw.get("repo")
+    if repo is None:
+        return os.path.join(root, "repo")
+    if not isinstance(repo, str) or not repo:
+        raise PlanError("plan key 'repo' must be a path")
+    return repo
+
+
+def _services(value: Any) -> List[str]:
+    if not isinstance(value, list) or not value:
+        raise PlanError("plan key 'services' must be a non-empty list")
+    for name in value:
+        if not isinstance(name, str) or not SERVICE_NAME.match(name):
+            raise PlanError("service name %r is not %s" % (name, SERVICE_NAME_PATTERN))
+    if len(set(value)) != len(value):
+        raise PlanError("plan lists a service twice")
+    return list(value)
+
+
+def _compose_command(value: Any) -> List[str]:
+    argv = shlex.split(value) if isinstance(value, str) else value
+    if not isinstance(argv, list) or not argv or not all(isinstance(a, str) for a in argv):
+        raise PlanError("plan key 'compose_command' must be a non-empty list of strings")
+    return list(argv)
+
+
+def _timeouts(value: Any) -> Dict[str, float]:
+    if not isinstance(value, dict):
+        raise PlanError("plan key 'timeouts' must be an object")
+    timeouts = dict(DEFAULT_TIMEOUTS)  # type: Dict[str, float]
+    for key, seconds in value.items():
+        if key not in DEFAULT_TIMEOUTS:
+            raise PlanError("unknown timeout %r (known: %s)" % (key, ", ".join(DEFAULT_TIMEOUTS)))
+        if isinstance(seconds, bool) or not isinstance(seconds, (int, float)) or seconds <= 0:
+            raise PlanError("timeout %r must be a positive number of seconds" % key)
+        timeouts[key] = seconds
+    return timeouts

@@ -1,0 +1,335 @@
+"""One run on this host: take the lock, set up state and log, run the stages, then
+diagnose (on failure) and complete. Always ends the log with run_completed or run_failed."""
+
+import os
+import signal
+import time
+import traceback
+from types import FrameType
+from typing import IO, Any, Callable, Dict, NamedTuple, Optional
+
+from remote import diagnostics
+from remote.events import RunLog, create_exclusive, file_ts, iso_ts, utc_now
+from remote.lock import RunLock, describe_holder
+from remote.plan import Plan
+from remote.protocol import LOCK_FILE, LOG_DIR, STATE_DIR, Exit
+from remote.redact import scrubber_for
+from remote.stages import COMPLETED, SKIPPED, STAGE_ACTIONS, Context, StageFailed
+from remote.state import State
+
+OnLogOpen = Callable[[str], None]
+
+
+class Interrupted(BaseException):
+    """A signal asked the run to stop; the current stage fails cleanly."""
+
+    def __init__(self, signum: int) -> None:
+        super(Interrupted, self).__init__(signal.Signals(signum).name)
+        self.signame = signal.Signals(signum).name
+
+
+class Failure(NamedTuple):
+    stage: str
+    service: Optional[str]
+    message: str
+
+
+def new_lock(root: str) -> RunLock:
+    return RunLock(os.path.join(root, LOCK_FILE))
+
+
+def holder_info(plan: Plan, clock: Callable = utc_now) -> Dict[str, Any]:
+    return {
+        "run_id": plan.run_id,
+        "pid": os.getpid(),
+        "started": iso_ts(clock()),
+        "host": plan.host,
+    }
+
+
+def execute(
+    root: str,
+    plan: Plan,
+    resume: bool,
+    echo: Optional[IO[bytes]] = None,
+    lock: Optional[RunLock] = None,
+    on_log_open: Optional[OnLogOpen] = None,
+    clock: Callable = utc_now,
+) -> int:
+    """Run the stages and return an Exit code. Takes the lock unless given one already
+    held; raises LockHeld (having changed nothing) when another run holds it."""
+    if lock is None:
+        lock = new_lock(root)
+        lock.acquire(holder_info(plan, clock))
+    try:
+        with SignalGuard() as guard:
+            log = _open_log(root, plan, echo, clock)
+            if on_log_open is not None:
+                on_log_open(log.path)
+            try:
+                return Run(root, plan, resume, log, guard, clock).go(lock.stale_holder)
+            finally:
+                log.close()
+    finally:
+        lock.release()
+
+
+def _open_log(root: str, plan: Plan, echo: Optional[IO[bytes]], clock: Callable) -> RunLog:
+    log_dir = os.path.join(root, LOG_DIR)
+    if not os.path.isdir(log_dir):
+        os.makedirs(log_dir, 0o755)
+    handle, path = create_exclusive(log_dir, "deploy_" + file_ts(clock()), ".log")
+    scrub = scrubber_for(root, plan.services)
+    return RunLog(handle, path, plan.host, plan.run_id, echo, clock, scrub)
+
+
+class SignalGuard(object):
+    """SIGTERM and SIGINT fail the current stage (raised as Interrupted while armed; later
+    ones are noted and ignored so that diagnose and the summary still get written).
+    SIGHUP is ignored: a dropped terminal never stops a run."""
+
+    SIGNALS = (signal.SIGTERM, signal.SIGINT)
+
+    def __init__(self) -> None:
+        self.armed = False
+        self._saved = {}  # type: Dict[int, Any]
+
+    def __enter__(self) -> "SignalGuard":
+        for signum in (*self.SIGNALS, signal.SIGHUP):
+            self._saved[signum] = signal.getsignal(signum)
+        for signum in self.SIGNALS:
+            signal.signal(signum, self._handle)
+        signal.signal(signal.SIGHUP, signal.SIG_IGN)
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        for signum, handler in self._saved.items():
+            signal.signal(signum, handler)
+
+    def _handle(self, signum: int, frame: Optional[FrameType]) -> None:
+        if self.armed:
+            self.armed = False
+            raise Interrupted(signum)
+
+
+class Run(object):
+    def __init__(
+        self,
+        root: str,
+        plan: Plan,
+        resume: bool,
+        log: RunLog,
+        guard: SignalGuard,
+        clock: Callable,
+    ) -> None:
+        self.state = State(os.path.join(root, STATE_DIR))
+        self.ctx = Context(root, plan, self.state, log, resume, log.scrub)
+        self.plan = plan
+        self.log = log
+        self.guard = guard
+        self.clock = clock
+        self.started = clock()
+        self.started_monotonic = time.monotonic()
+        self.last_stage = None  # type: Optional[str]
+        self.diagnostics_path = None  # type: Optional[str]
+
+    def go(self, stale_holder: Optional[Dict[str, Any]]) -> int:
+        mode = "resuming" if self.ctx.resume else "fresh run"
+        self.log.event(
+            "run_started",
+            status="running",
+            path=self.log.path,
+            message="%s: %s" % (mode, ", ".join(self.plan.services)),
+        )
+        if stale_holder:
+            self.log.event(
+                "warning",
+                message="took over the lock of %s: its process is gone"
+                % describe_holder(stale_holder),
+            )
+        if not self.ctx.resume:
+            self.state.clear()
+        elif self.state.is_complete("complete"):
+            return self._already_complete()
+        # A resumed run diagnoses its own failure, not the one before it.
+        self.state.unmark("diagnose")
+        self._write_summary("running")
+        failure = self._run_stages()
+        if failure is None:
+            return self._complete()
+        self._diagnose(failure)
+        return self._finish_failed(failure)
+
+    def _run_stages(self) -> Optional[Failure]:
+        self.guard.armed = True
+        try:
+            for stage, action in STAGE_ACTIONS.items():
+                self.last_stage = stage
+                if self.ctx.resume and self.state.is_complete(stage):
+                    self.log.event("stage_skipped", stage=stage, status=SKIPPED)
+                    self._mark_services_skipped(stage)
+                    continue
+                failure = self._run_stage(stage, action)
+                if failure is not None:
+                    return failure
+            return None
+        except Interrupted as exc:
+            return self._stage_failed(
+                self.last_stage or "prepare", "interrupted by %s" % exc.signame
+            )
+        finally:
+            self.guard.armed = False
+
+    def _run_stage(self, stage: str, action: Callable[[Context], str]) -> Optional[Failure]:
+        self.state.set_current_stage(stage)
+        self.log.event("stage_started", stage=stage)
+        started = time.monotonic()
+        try:
+            message = action(self.ctx)
+        except StageFailed as exc:
+            return self._stage_failed(stage, exc.message, exc.service)
+        except Exception as exc:  # a bug or a broken host (disk full): still end the run
+            self.log.say(traceback.format_exc())
+            return self._stage_failed(stage, "unexpected error: %s" % exc)
+        self.state.mark_complete(stage)
+        self.log.event(
+            "stage_completed",
+            stage=stage,
+            status=COMPLETED,
+            duration_ms=_ms_since(started),
+            message=message,
+        )
+        return None
+
+    def _stage_failed(self, stage: str, message: str, service: Optional[str] = None) -> Failure:
+        service = service or self.ctx.current_service
+        if service is not None and self.ctx.services.get(service) != COMPLETED:
+            self.ctx.services[service] = "failed"
+        self.log.event(
+            "stage_failed", stage=stage, service=service, status="failed", message=message
+        )
+        return Failure(stage, service, message)
+
+    def _mark_services_skipped(self, stage: str) -> None:
+        if stage == "deploy":
+            for name in self.ctx.services:
+                self.ctx.services[name] = SKIPPED
+
+    def _diagnose(self, failure: Failure) -> None:
+        self.state.set_current_stage("diagnose")
+        self.log.event("stage_started", stage="diagnose")
+        started = time.monotonic()
+        try:
+            path = diagnostics.collect(
+                self.ctx, failure.stage, failure.service, _error(failure), self.clock
+            )
+        except Exception as exc:
+            self.log.event("warning", stage="diagnose", message="diagnostics failed: %s" % exc)
+            self.log.event("stage_failed", stage="diagnose", status="failed", message=str(exc))
+            return
+        self.diagnostics_path = path
+        self.log.event("diagnostics_collected", stage="diagnose", path=path)
+        self.state.mark_complete("diagnose")
+        self.log.event(
+            "stage_completed", stage="diagnose", status=COMPLETED, duration_ms=_ms_since(started)
+        )
+
+    def _complete(self) -> int:
+        self.last_stage = "complete"
+        self.state.set_current_stage("complete")
+        self.log.event("stage_started", stage="complete")
+        self.state.mark_complete("complete")
+        self.log.event("stage_completed", stage="complete", status=COMPLETED)
+        summary = self._write_summary(COMPLETED)
+        self._print_summary(summary)
+        self.log.event(
+            "run_completed",
+            status=COMPLETED,
+            duration_ms=_ms_since(self.started_monotonic),
+            message=_service_counts(summary["services"]),
+        )
+        return Exit.OK
+
+    def _finish_failed(self, failure: Failure) -> int:
+        summary = self._write_summary("failed", failure)
+        self._print_summary(summary)
+        self.log.event(
+            "run_failed",
+            stage=failure.stage,
+            service=failure.service,
+            status="failed",
+            duration_ms=_ms_since(self.started_monotonic),
+            message=_error(failure),
+        )
+        return Exit.FAILED
+
+    def _already_complete(self) -> int:
+        previous = self.state.read_summary() or {}
+        self.last_stage = "complete"
+        for name in self.ctx.services:
+            self.ctx.services[name] = SKIPPED
+        summary = self._write_summary(COMPLETED)
+        self._print_summary(summary)
+        self.log.event(
+            "run_completed",
+            status=COMPLETED,
+            duration_ms=_ms_since(self.started_monotonic),
+            message="already completed by run %s: nothing to do" % previous.get("run_id", "?"),
+        )
+        return Exit.OK
+
+    def _write_summary(self, status: str, failure: Optional[Failure] = None) -> Dict[str, Any]:
+        finished = None if status == "running" else self.clock()
+        summary = {
+            "host": self.plan.host,
+            "run_id": self.plan.run_id,
+            "status": status,
+            "last_stage": self.last_stage,
+            "failed_stage": failure.stage if failure else None,
+            "failed_service": failure.service if failure else None,
+            "services": dict(self.ctx.services),
+            "log": self.log.path,
+            "diagnostics": self.diagnostics_path,
+            "error": self.log.scrub(_error(failure)) if failure else None,
+            "started": iso_ts(self.started),
+            "finished": iso_ts(finished) if finished else None,
+            "duration_s": round(time.monotonic() - self.started_monotonic, 3) if finished else None,
+        }  # type: Dict[str, Any]
+        self.state.write_summary(summary)
+        return summary
+
+    def _print_summary(self, summary: Dict[str, Any]) -> None:
+        where = ""
+        if summary["failed_stage"]:
+            where = " (failed"
+            if summary["failed_service"]:
+                where += " at service %s" % summary["failed_service"]
+            where += ")"
+        lines = [
+            "---- host summary: %s ----" % summary["host"],
+            "status:      %s" % summary["status"],
+            "last stage:  %s%s" % (summary["last_stage"], where),
+            "services:    %s" % _service_counts(summary["services"]),
+            "log:         %s" % summary["log"],
+            "diagnostics: %s" % (summary["diagnostics"] or "none"),
+        ]
+        if summary["error"]:
+            lines.append("error:       %s" % summary["error"])
+        self.log.say("\n".join(lines))
+
+
+def _error(failure: Failure) -> str:
+    return "%s failed: %s" % (failure.stage, failure.message)
+
+
+def _service_counts(services: Dict[str, str]) -> str:
+    counts = []  # type: List[str]
+    for status in ("completed", "skipped", "failed", "pending"):
+        count = sum(1 for value in services.values() if value == status)
+        if count:
+            counts.append("%d %s" % (count, status))
+    return ", ".join(counts)
+
+
+def _ms_since(started: float) -> int:
+    return int((time.monotonic() - started) * 1000)

@@ -1,0 +1,261 @@
+"""The stages that change or check the host: prepare, validate, deploy, verify.
+
+(diagnose and complete close a run; remote.run drives them.) Each stage returns a
+one-line message for its stage_completed event or raises StageFailed.
+"""
+
+import os
+import time
+from collections import OrderedDict
+from typing import Callable, Optional
+
+from remote import compose, procs
+from remote.events import RunLog
+from remote.plan import Plan
+from remote.state import State
+
+POLL_S = 1.0
+COMPLETED, SKIPPED, FAILED, PENDING = "completed", "skipped", "failed", "pending"
+
+
+class StageFailed(Exception):
+    """A stage could not finish; message names the service and the cause."""
+
+    def __init__(self, message: str, service: Optional[str] = None) -> None:
+        super(StageFailed, self).__init__(message)
+        self.message = message
+        self.service = service
+
+
+class Context(object):
+    """What the stages of one run share: the plan, the state, the log, the outcome."""
+
+    def __init__(
+        self,
+        root: str,
+        plan: Plan,
+        state: State,
+        log: RunLog,
+        resume: bool,
+        scrub: Callable[[str], str],
+    ) -> None:
+        self.root = root
+        self.scrub = scrub
+        self.plan = plan
+        self.state = state
+        self.log = log
+        self.resume = resume
+        self.services = OrderedDict((name, PENDING) for name in plan.services)
+        self.current_service = None  # type: Optional[str]
+
+    def files(self, name: str) -> compose.ServiceFiles:
+        return compose.service_files(self.root, self.plan.repo, name)
+
+    def timeout(self, key: str) -> float:
+        return self.plan.timeouts[key]
+
+
+def prepare(ctx: Context) -> str:
+    ctx.state.ensure()
+    repo = ctx.plan.repo
+    if not os.path.isdir(repo):
+        ctx.log.event("warning", stage="prepare", message="the repo %s does not exist" % repo)
+        return "no repo at %s" % repo
+    if not os.path.exists(os.path.join(repo, ".git")):
+        return "%s is not a git checkout: deploying its files as they are" % repo
+    pull = procs.run(["git", "-C", repo, "pull", "--ff-only"], ctx.timeout("git_pull_s"))
+    if pull.ok:
+        return "git pull --ff-only in %s: %s" % (repo, procs.brief(pull.stdout, 1) or "done")
+    reason = (
+        "timed out after %ss" % ctx.timeout("git_pull_s")
+        if pull.timed_out
+        else procs.brief(pull.stderr)
+    )
+    ctx.log.event(
+        "warning",
+        stage="prepare",
+        message="git pull --ff-only in %s failed (%s): deploying from the local checkout"
+        % (repo, reason),
+    )
+    return "deploying from the local checkout of %s" % repo
+
+
+def validate(ctx: Context) -> str:
+    problems = []  # type: List[Tuple[str, str]]
+    for name in ctx.plan.services:
+        problem = _validation_problem(ctx, ctx.files(name))
+        if problem:
+            ctx.services[name] = FAILED
+            ctx.log.event("service_failed", stage="validate", service=name, message=problem)
+            problems.append((name, problem))
+    if problems:
+        first_service, first_problem = problems[0]
+        more = " (and %d more services)" % (len(problems) - 1) if len(problems) > 1 else ""
+        raise StageFailed(first_problem + more, first_service)
+    return "%d services valid" % len(ctx.plan.services)
+
+
+def _validation_problem(ctx: Context, files: compose.ServiceFiles) -> Optional[str]:
+    if files.definition is None:
+        return "service %s has no %s in %s" % (
+            files.name,
+            " or ".join(compose.DEFINITION_NAMES),
+            files.service_dir,
+        )
+    argv = compose.config_argv(ctx.plan.compose_command, files)
+    # Only stderr is ever looked at: config's stdout can echo .env values.
+    result = procs.run(argv, ctx.timeout("compose_s"), cwd=files.service_dir)
+    if result.ok:
+        return None
+    return "service %s: compose config failed: %s" % (files.name, _failure_reason(ctx, result))
+
+
+def deploy(ctx: Context) -> str:
+    skip_through = _resume_point(ctx)
+    for index, name in enumerate(ctx.plan.services):
+        if index <= skip_through:
+            ctx.services[name] = SKIPPED
+            ctx.log.event(
+                "service_skipped",
+                stage="deploy",
+                service=name,
+                status=SKIPPED,
+                message="deployed by an earlier run",
+            )
+            continue
+        _deploy_service(ctx, ctx.files(name))
+    deployed = sum(1 for status in ctx.services.values() if status == COMPLETED)
+    return "%d deployed, %d skipped" % (deployed, skip_through + 1)
+
+
+def _resume_point(ctx: Context) -> int:
+    """Index of the last service an earlier run completed, -1 to deploy them all."""
+    last = ctx.state.last_service
+    if not ctx.resume or last is None:
+        return -1
+    if last not in ctx.plan.services:
+        ctx.log.say("last_service %s is not in this plan: deploying every service" % last)
+        return -1
+    return ctx.plan.services.index(last)
+
+
+def _deploy_service(ctx: Context, files: compose.ServiceFiles) -> None:
+    ctx.current_service = files.name
+    ctx.log.event("service_started", stage="deploy", service=files.name)
+    argv = compose.up_argv(ctx.plan.compose_command, files)
+    result = procs.run(argv, ctx.timeout("compose_s"), cwd=files.service_dir)
+    _log_output(ctx, result.stdout + result.stderr)
+    if not result.ok:
+        ctx.services[files.name] = FAILED
+        message = "service %s: compose up failed: %s" % (files.name, _failure_reason(ctx, result))
+        ctx.log.event(
+            "service_failed",
+            stage="deploy",
+            service=files.name,
+            status=FAILED,
+            duration_ms=result.duration_ms,
+            message=message,
+        )
+        raise StageFailed(message, files.name)
+    ctx.state.set_last_service(files.name)
+    ctx.services[files.name] = COMPLETED
+    ctx.log.event(
+        "service_completed",
+        stage="deploy",
+        service=files.name,
+        status=COMPLETED,
+        duration_ms=result.duration_ms,
+    )
+    ctx.current_service = None
+
+
+def verify(ctx: Context) -> str:
+    failures = []  # type: List[Tuple[str, str]]
+    for name in ctx.plan.services:
+        ctx.current_service = name
+        started = time.monotonic()
+        ctx.log.event("service_started", stage="verify", service=name)
+        problem = _verify_service(ctx, ctx.files(name))
+        elapsed = int((time.monotonic() - started) * 1000)
+        if problem:
+            ctx.services[name] = FAILED
+            failures.append((name, problem))
+            ctx.log.event(
+                "service_failed",
+                stage="verify",
+                service=name,
+                status=FAILED,
+                duration_ms=elapsed,
+                message=problem,
+            )
+        else:
+            ctx.log.event(
+                "service_completed",
+                stage="verify",
+                service=name,
+                status=COMPLETED,
+                duration_ms=elapsed,
+            )
+    ctx.current_service = None
+    if failures:
+        more = " (and %d more services)" % (len(failures) - 1) if len(failures) > 1 else ""
+        raise StageFailed(failures[0][1] + more, failures[0][0])
+    return "%d services healthy" % len(ctx.plan.services)
+
+
+def _verify_service(ctx: Context, files: compose.ServiceFiles) -> Optional[str]:
+    check = _healthcheck_problem if files.healthcheck else _containers_problem
+    deadline = time.monotonic() + ctx.timeout("verify_s")
+    while True:
+        problem = check(ctx, files)
+        remaining = deadline - time.monotonic()
+        if problem is None:
+            return None
+        if remaining <= 0:
+            return "service %s is not healthy after %ss: %s" % (
+                files.name,
+                ctx.timeout("verify_s"),
+                problem,
+            )
+        time.sleep(min(POLL_S, remaining))
+
+
+def _healthcheck_problem(ctx: Context, files: compose.ServiceFiles) -> Optional[str]:
+    assert files.healthcheck is not None
+    argv = ["sh", files.healthcheck]
+    result = procs.run(argv, ctx.timeout("healthcheck_s"), cwd=files.service_dir)
+    if result.ok:
+        return None
+    if result.timed_out:
+        return "healthcheck.sh timed out after %ss" % ctx.timeout("healthcheck_s")
+    output = procs.brief(result.stdout + "\n" + result.stderr, 2)
+    return "healthcheck.sh exited %d%s" % (result.returncode, ": " + output if output else "")
+
+
+def _containers_problem(ctx: Context, files: compose.ServiceFiles) -> Optional[str]:
+    containers, error = compose.list_containers(
+        ctx.plan.compose_command, files.name, ctx.timeout("compose_s")
+    )
+    if error:
+        return error
+    if not containers:
+        return "no containers in compose project %s" % files.name
+    problems = [p for p in (compose.container_problem(c) for c in containers) if p]
+    return "; ".join(problems) or None
+
+
+def _failure_reason(ctx: Context, result: procs.Result) -> str:
+    if result.timed_out:
+        return "timed out after %ss" % ctx.timeout("compose_s")
+    return procs.brief(result.stderr) or "exit status %d" % result.returncode
+
+
+def _log_output(ctx: Context, output: str) -> None:
+    for line in output.splitlines():
+        if line.strip():
+            ctx.log.say("  | " + line.rstrip())
+
+
+STAGE_ACTIONS = OrderedDict(
+    [("prepare", prepare), ("validate", validate), ("deploy", deploy), ("verify", verify)]
+)  # type: Dict[str, Callable[[Context], str]]

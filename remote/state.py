@@ -1,0 +1,123 @@
+"""The host's deployment state under R/state/deploy, written atomically."""
+
+import json
+import os
+import shutil
+import tempfile
+from typing import Any, Dict, List, Optional
+
+from remote.protocol import STAGES
+
+LOCK_NAME = "lock"
+
+
+def atomic_write(path: str, data: bytes) -> None:
+    """Temp file in the same folder, fsync, rename, fsync the folder: a crash leaves
+    either the old file or the new one, never half of one."""
+    directory = os.path.dirname(path) or "."
+    fd, temp = tempfile.mkstemp(dir=directory, prefix="." + os.path.basename(path) + ".")
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.chmod(temp, 0o644)
+        os.replace(temp, path)
+    except BaseException:
+        if os.path.exists(temp):
+            os.unlink(temp)
+        raise
+    fsync_dir(directory)
+
+
+def fsync_dir(directory: str) -> None:
+    fd = os.open(directory, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def write_json(path: str, data: Any) -> None:
+    atomic_write(path, (json.dumps(data, indent=2, sort_keys=False) + "\n").encode("utf-8"))
+
+
+def read_json(path: str) -> Optional[Any]:
+    try:
+        with open(path, "rb") as handle:
+            return json.loads(handle.read().decode("utf-8"))
+    except (OSError, ValueError):
+        return None
+
+
+class State(object):
+    """current_stage, last_service, stage_<name>_complete markers and summary.json."""
+
+    def __init__(self, state_dir: str) -> None:
+        self.dir = state_dir
+
+    def ensure(self) -> None:
+        if not os.path.isdir(self.dir):
+            os.makedirs(self.dir, 0o755)
+
+    def clear(self) -> None:
+        """Forget the previous run, keeping the lock file that guards this one."""
+        if not os.path.isdir(self.dir):
+            return
+        for name in os.listdir(self.dir):
+            if name == LOCK_NAME:
+                continue
+            path = os.path.join(self.dir, name)
+            if os.path.isdir(path) and not os.path.islink(path):
+                shutil.rmtree(path)
+            else:
+                os.unlink(path)
+        fsync_dir(self.dir)
+
+    @property
+    def current_stage(self) -> Optional[str]:
+        return self._read_word("current_stage")
+
+    def set_current_stage(self, stage: str) -> None:
+        atomic_write(self._path("current_stage"), (stage + "\n").encode())
+
+    @property
+    def last_service(self) -> Optional[str]:
+        return self._read_word("last_service")
+
+    def set_last_service(self, service: str) -> None:
+        atomic_write(self._path("last_service"), (service + "\n").encode())
+
+    def is_complete(self, stage: str) -> bool:
+        return os.path.exists(self._marker(stage))
+
+    def mark_complete(self, stage: str) -> None:
+        atomic_write(self._marker(stage), b"")
+
+    def unmark(self, stage: str) -> None:
+        if self.is_complete(stage):
+            os.unlink(self._marker(stage))
+            fsync_dir(self.dir)
+
+    def completed_stages(self) -> List[str]:
+        return [stage for stage in STAGES if self.is_complete(stage)]
+
+    def read_summary(self) -> Optional[Dict[str, Any]]:
+        summary = read_json(self._path("summary.json"))
+        return summary if isinstance(summary, dict) else None
+
+    def write_summary(self, summary: Dict[str, Any]) -> None:
+        write_json(self._path("summary.json"), summary)
+
+    def _path(self, name: str) -> str:
+        return os.path.join(self.dir, name)
+
+    def _marker(self, stage: str) -> str:
+        return self._path("stage_%s_complete" % stage)
+
+    def _read_word(self, name: str) -> Optional[str]:
+        try:
+            with open(self._path(name)) as handle:
+                return handle.read().strip() or None
+        except OSError:
+            return None
