@@ -136,10 +136,13 @@ class Loader:
         if isinstance(block.groups, Invalid):
             return [block], False
         layers: list[Block] = []
+        seen: set[str] = set()
         complete = True
         for name, node in block.groups:
             if name in groups:
-                layers.append(groups[name])
+                if name not in seen:  # a group listed twice counts once, in its first place
+                    seen.add(name)
+                    layers.append(groups[name])
                 continue
             complete = False
             hint = did_you_mean(closest(name, groups)) or (
@@ -157,7 +160,8 @@ def _services(layers: list[Block]) -> list[str] | None:
     for layer in layers:
         if isinstance(layer.services, Invalid):
             return None
-        merged.update((name, None) for name, _ in layer.services if name not in merged)
+        for name, _ in layer.services:
+            merged.setdefault(name, None)  # a repeat keeps its first place
     return list(merged)
 
 

@@ -261,3 +261,17 @@ def test_example_data_is_packaged() -> None:
     globs = config["tool"]["setuptools"]["package-data"]["inventory"]
     assert "hosts.yml" in globs
     assert "services/**/*" in globs
+
+
+def test_group_listed_twice_counts_once_in_its_first_place(tmp_path: Path) -> None:
+    """groups: [a, b, a] layers a then b: b's settings win, as if a were listed once."""
+    path = write(
+        tmp_path,
+        """\
+        groups: {a: {port: 2201}, b: {port: 2202}}
+        hosts:
+          nas: {groups: [a, b, a], services: [files]}
+        """,
+    )
+    (nas,) = load_inventory(path).hosts
+    assert (nas.port, nas.groups) == (2202, ("a", "b"))
