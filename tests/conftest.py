@@ -16,6 +16,9 @@ import pytest
 from tests.lab import Lab, LabError, LabUnavailable, ensure_busybox_image, ensure_docker
 
 IN_CI = os.environ.get("CI", "").lower() == "true"
+# Each pytest process takes its own 127.x.1.0/24 for its labs, so that two test runs on one
+# machine (contributors running parts of the suite side by side) never share an address.
+LAB_SUBNET = f"127.{100 + os.getpid() % 100}.1"
 
 
 def _unavailable(why: str) -> None:
@@ -51,7 +54,7 @@ def make_lab(tmp_path: Path, busybox_image: str) -> Iterator[Callable[[Iterable[
     def factory(names: Iterable[str]) -> Lab:
         if os.geteuid() != 0:
             _unavailable("the lab needs root")
-        lab = Lab(tmp_path / f"lab{len(labs)}", list(names))
+        lab = Lab(tmp_path / f"lab{len(labs)}", list(names), subnet=LAB_SUBNET)
         labs.append(lab)
         try:
             lab.start()
