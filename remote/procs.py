@@ -2,6 +2,7 @@
 
 import contextlib
 import os
+import re
 import signal
 import subprocess
 import time
@@ -63,8 +64,16 @@ def _text(data: bytes) -> str:
     return data.decode("utf-8", "replace")
 
 
+ERROR_WORDS = re.compile(r"error|fail|denied|invalid|not found|no such|refused|unable", re.I)
+
+
 def brief(text: str, max_lines: int = 3, max_chars: int = 400) -> str:
-    """The last few non-empty lines of a tool's error output, on one line."""
-    lines = [line.strip() for line in text.splitlines() if line.strip()]
-    joined = " / ".join(lines[-max_lines:])
+    """A tool's error output on one line: its last few lines that read like errors
+    (progress chatter dropped), else its last few lines."""
+    lines = []  # type: List[str]
+    for line in text.splitlines():
+        if line.strip() and line.strip() not in lines:
+            lines.append(line.strip())
+    errors = [line for line in lines if ERROR_WORDS.search(line)]
+    joined = " / ".join((errors or lines)[-max_lines:])
     return joined if len(joined) <= max_chars else "..." + joined[-max_chars:]

@@ -1,0 +1,147 @@
+"""`start`: the run outlives the process (and SSH session) that started it; SIGTERM to a
+foreground run fails it cleanly; SIGKILL leaves it resumable."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from remote.events import parse_struct_line
+from remote.lock import read_holder
+from remote.protocol import Exit
+from tests.unit.remote.conftest import FakeHost
+
+REPO = Path(__file__).resolve().parents[3]
+
+
+def runner(*args: str, **kwargs) -> subprocess.Popen:
+    return subprocess.Popen([sys.executable, "-m", "remote.cli", *args], cwd=REPO, **kwargs)
+
+
+def wait_for(predicate, timeout: float = 15.0):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(0.05)
+    raise AssertionError("timed out waiting")
+
+
+def events_of(data: bytes) -> list[dict]:
+    return [e for e in (parse_struct_line(line) for line in data.splitlines()) if e]
+
+
+def test_start_streams_the_detached_run_to_its_end(three_services: FakeHost) -> None:
+    """start saves the plan, streams the log from byte 0 and exits with the run's code."""
+    three_services.write_control()
+    plan = json.dumps(three_services.plan())
+    proc = runner(
+        "start",
+        "--root",
+        str(three_services.root),
+        "--plan",
+        "-",
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    out, err = proc.communicate(plan.encode(), timeout=30)
+    assert proc.returncode == Exit.OK, err
+    events = events_of(out)
+    assert events[0]["event"] == "run_started" and events[-1]["event"] == "run_completed"
+    assert out == Path(events[0]["path"]).read_bytes()
+    saved = json.loads((three_services.root / ".fleet" / "plan.json").read_text())
+    assert saved == json.loads(plan)
+
+
+def test_start_survives_the_death_of_its_parent(three_services: FakeHost) -> None:
+    """Killing `start` (as a dropped SSH session would) leaves the run going to the end,
+    in its own session, with stdio detached."""
+    three_services.control = {"sleep": {"up": {"bravo": 1.5}}}
+    three_services.write_control()
+    proc = runner(
+        "start",
+        "--root",
+        str(three_services.root),
+        "--plan",
+        "-",
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    proc.stdin.write(json.dumps(three_services.plan()).encode())
+    proc.stdin.close()
+    lock = three_services.state / "lock"
+    holder = wait_for(
+        lambda: (
+            (read_holder(str(lock)) or {}).get("pid") not in (None, proc.pid)
+            and read_holder(str(lock))
+        )
+    )
+    run_pid = holder["pid"]
+    assert os.getsid(run_pid) != os.getsid(proc.pid)
+    assert os.readlink(f"/proc/{run_pid}/fd/1") == "/dev/null"
+    proc.send_signal(signal.SIGHUP)
+    proc.kill()
+    proc.wait()
+    summary = three_services.state / "summary.json"
+    wait_for(lambda: json.loads(summary.read_text())["status"] == "completed", timeout=20)
+    assert three_services.deployed() == ["alpha", "bravo", "charlie"]
+
+
+def test_sigterm_fails_the_current_stage_cleanly(three_services: FakeHost) -> None:
+    """SIGTERM mid-deploy: stage_failed (interrupted), diagnose, run_failed, exit FAILED;
+    the state is resumable from the last completed service."""
+    three_services.control = {"sleep": {"up": {"bravo": 30}}}
+    three_services.write_control()
+    plan = three_services.write_plan()
+    proc = runner(
+        "--root",
+        str(three_services.root),
+        "--plan",
+        str(plan),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    wait_for(lambda: three_services.deployed() == ["alpha", "bravo"])
+    proc.send_signal(signal.SIGTERM)
+    out, err = proc.communicate(timeout=30)
+    assert proc.returncode == Exit.FAILED, err
+    events = events_of(out)
+    failed = next(e for e in events if e["event"] == "stage_failed")
+    assert (failed["stage"], failed["service"]) == ("deploy", "bravo")
+    assert "interrupted by SIGTERM" in failed["message"]
+    assert events[-1]["event"] == "run_failed"
+    assert any(e["event"] == "diagnostics_collected" for e in events)
+    assert (three_services.state / "last_service").read_text() == "alpha\n"
+    three_services.control = {}
+    three_services.reset_calls()
+    assert three_services.run("--resume").code == Exit.OK
+    assert three_services.deployed() == ["bravo", "charlie"]
+
+
+def test_sigkill_leaves_a_resumable_state(three_services: FakeHost) -> None:
+    """SIGKILL mid-deploy: no terminal event, a stale lock; --resume takes the lock over
+    (with a warning) and deploys from the service after last_service."""
+    three_services.control = {"sleep": {"up": {"bravo": 30}}}
+    three_services.write_control()
+    plan = three_services.write_plan()
+    proc = runner("--root", str(three_services.root), "--plan", str(plan), stdout=subprocess.PIPE)
+    wait_for(lambda: three_services.deployed() == ["alpha", "bravo"])
+    proc.kill()
+    out, _ = proc.communicate()
+    assert all(e["event"] not in ("run_completed", "run_failed") for e in events_of(out))
+    status = json.loads(three_services.runner("status").stdout)
+    assert status["last_run"]["status"] == "interrupted" and status["running"] is None
+    three_services.control = {}
+    three_services.reset_calls()
+    outcome = three_services.run("--resume")
+    assert outcome.code == Exit.OK
+    assert "its process is gone" in outcome.named("warning")[0]["message"]
+    assert three_services.deployed() == ["bravo", "charlie"]
