@@ -75,7 +75,10 @@ HostsOpt = Annotated[
 
 
 def _stdout() -> Console:
-    return Console(highlight=False)
+    console = Console(highlight=False)
+    if not console.is_terminal and "COLUMNS" not in os.environ:
+        console.width = 160  # a pipe or a log file has no width: do not fold paths at 80
+    return console
 
 
 def _stderr() -> Console:
@@ -197,6 +200,7 @@ def _deploy(
 
     report = asyncio.run(_with_view(hosts, console, as_json, run))
     report.command = "resume" if options.resume else "deploy"
+    report.inventory_arg = inventory_arg
     recorder.save(report)
     if as_json:
         sys.stdout.write(json.dumps(report.to_json()) + "\n")
@@ -271,15 +275,22 @@ def status(
 def report(
     run_id: Annotated[str | None, typer.Argument(help="A recorded run [default: latest].")] = None,
     as_json: JsonOpt = False,
+    inventory: InventoryOpt = None,
 ) -> None:
     """Show a recorded run's fleet report again (table, or --json)."""
     with _boundary():
+        del inventory  # accepted like on every command; the record names its own hosts
         store = RunStore(state_dir())
         recorded = store.load(run_id)
         if as_json:
             sys.stdout.write(json.dumps(recorded.to_json()) + "\n")
         else:
-            render_report(_stdout(), recorded, record_dir=store.run_dir(recorded.run_id))
+            render_report(
+                _stdout(),
+                recorded,
+                inventory_arg=recorded.inventory_arg,
+                record_dir=store.run_dir(recorded.run_id),
+            )
         code = _exit_for(recorded)
     raise typer.Exit(code)
 

@@ -285,7 +285,8 @@ class HostRun:
         args += ["--plan", "-"]
         try:
             res = await self._runner(args, self._plan(), stream=True)
-        except LinkLost:
+        except LinkLost as err:
+            self._note(f"link lost while starting: {err}")
             await self._reconnect()
             return await self._follow_until_done()
         return res
@@ -331,7 +332,8 @@ class HostRun:
                 args = ["follow", *self._root_args(), "--log", self.result.log]
                 args += ["--offset", str(self.reader.offset), "--run-id", self._follow_run_id]
                 return await self._runner(args, stream=True)
-            except LinkLost:
+            except LinkLost as err:
+                self._note(f"link lost while following: {err}")
                 await self._reconnect()
 
     # --- outcome -------------------------------------------------------------------
@@ -412,6 +414,8 @@ class HostRun:
 
     def _note(self, note: str | None) -> None:
         self.result.note = note
+        if note is not None:
+            self.result.notes.append(note)
         self.rt.on_update(self.result, None)
 
 

@@ -84,6 +84,7 @@ class HostResult:
     note: str | None = None
     problem: Problem = Problem.NONE
     warnings: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)  # retries and reconnects, for the record
     connections: int = 0
     runner_bytes_uploaded: int = 0
     diagnostics_text: str | None = None
@@ -121,6 +122,7 @@ class HostResult:
         return {
             "problem": self.problem.value,
             "warnings": list(self.warnings),
+            "notes": list(self.notes),
             "connections": self.connections,
             "runner_bytes_uploaded": self.runner_bytes_uploaded,
         }
@@ -144,6 +146,7 @@ class HostResult:
             duration_s=float(data.get("duration_s") or 0.0),
             problem=Problem(meta.get("problem", Problem.NONE.value)),
             warnings=list(meta.get("warnings", [])),
+            notes=list(meta.get("notes", [])),
             connections=int(meta.get("connections", 0)),
             runner_bytes_uploaded=int(meta.get("runner_bytes_uploaded", 0)),
         )
@@ -156,6 +159,7 @@ class FleetReport:
     run_id: str
     hosts: dict[str, HostResult]
     command: str = "deploy"
+    inventory_arg: str | None = None  # `-i PATH` as given, for the next commands
 
     @property
     def completed(self) -> bool:
@@ -179,6 +183,7 @@ class FleetReport:
         """Controller-side extras recorded beside report.json."""
         return {
             "command": self.command,
+            "inventory_arg": self.inventory_arg,
             "hosts": {name: h.meta_json() for name, h in self.hosts.items()},
         }
 

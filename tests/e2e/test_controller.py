@@ -1,0 +1,249 @@
+"""The controller end to end: real sshd hosts, real Docker, the real `fleet` CLI."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+from collections.abc import Callable, Iterable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.e2e.support import Fleet, read_state
+from tests.lab import Lab, busybox_compose, project_container_ids
+
+MakeLab = Callable[[Iterable[str]], Lab]
+
+pytestmark = pytest.mark.e2e
+
+HOST_KEYS = {
+    "status",
+    "last_stage",
+    "failed_stage",
+    "last_service",
+    "services",
+    "log",
+    "diagnostics",
+    "error",
+    "duration_s",
+}
+HOST_STATUSES = {"completed", "failed", "unreachable", "disconnected", "running"}
+SERVICE_STATES = {"completed", "skipped", "failed", "pending"}
+# A service whose `up` fails at once: its image is not there and may not be pulled.
+BROKEN = busybox_compose(image="fleet-test/missing:none") + "    pull_policy: never\n"
+
+
+def check_shape(report: dict[str, Any]) -> None:
+    """The --json object has exactly DESIGN.md's keys and value types."""
+    assert set(report) == {"run_id", "status", "hosts"}
+    assert report["status"] in ("completed", "failed")
+    assert isinstance(report["run_id"], str) and report["run_id"]
+    for entry in report["hosts"].values():
+        assert set(entry) == HOST_KEYS
+        assert entry["status"] in HOST_STATUSES
+        assert set(entry["services"].values()) <= SERVICE_STATES
+        assert isinstance(entry["duration_s"], float)
+        for key in ("failed_stage", "last_service", "diagnostics", "error"):
+            assert entry[key] is None or isinstance(entry[key], str)
+        if entry["status"] == "completed":
+            assert isinstance(entry["log"], str) and isinstance(entry["last_stage"], str)
+            assert entry["error"] is None and entry["failed_stage"] is None
+        else:
+            assert isinstance(entry["error"], str) and "\n" not in entry["error"]
+
+
+def meta(fleet: Fleet, run_id: str) -> dict[str, Any]:
+    return json.loads((fleet.runs_dir() / run_id / "meta.json").read_text())  # type: ignore[no-any-return]
+
+
+def test_five_hosts_deploy_concurrently_and_an_unchanged_runner_is_not_uploaded_again(
+    make_lab: MakeLab, unique: str, tmp_path: Path
+) -> None:
+    """5 hosts, 2 real services each, one connection per host; a rerun uploads 0 runner bytes."""
+    lab = make_lab([f"h{i}" for i in range(5)])
+    for name in lab.hosts:
+        for svc in ("a", "b"):
+            lab.add_service(name, f"{svc}-{name}-{unique}")
+    fleet = Fleet(tmp_path / "state", lab.write_inventory(tmp_path / "hosts.yml"))
+
+    first = fleet("deploy", "--hosts", "all", "--json")
+    assert first.code == 0, first.stderr
+    check_shape(first.report)
+    assert first.report["status"] == "completed"
+    for name in lab.hosts:
+        entry = first.host(name)
+        assert entry["status"] == "completed" and entry["last_stage"] == "complete"
+        assert entry["services"] == {
+            f"a-{name}-{unique}": "completed",
+            f"b-{name}-{unique}": "completed",
+        }
+        assert project_container_ids(f"b-{name}-{unique}")
+        assert read_state(lab, name, "last_service") == f"b-{name}-{unique}"
+    first_meta = meta(fleet, first.report["run_id"])["hosts"]
+    assert all(m["connections"] == 1 for m in first_meta.values()), first_meta
+    assert all(m["runner_bytes_uploaded"] > 0 for m in first_meta.values())
+    assert (
+        (fleet.runs_dir() / first.report["run_id"] / "hosts" / "h0.log")
+        .read_text()
+        .startswith("[STRUCT] ")
+    )
+
+    second = fleet("deploy", "--hosts", "all", "--json")
+    assert second.code == 0, second.stderr
+    second_meta = meta(fleet, second.report["run_id"])["hosts"]
+    assert all(m["runner_bytes_uploaded"] == 0 for m in second_meta.values())
+    assert all(m["connections"] == 1 for m in second_meta.values()), second_meta
+
+    again = fleet("report", "--json")
+    assert again.code == 0 and again.report == second.report
+
+
+def test_failing_service_fails_its_host_only_then_resume_deploys_only_the_rest(
+    make_lab: MakeLab, unique: str, tmp_path: Path
+) -> None:
+    """A broken service fails its host with diagnostics (exit 1); fixed, `resume` finishes it."""
+    lab = make_lab(["good", "bad"])
+    first, broken, last = (f"{s}-{unique}" for s in ("one", "two", "three"))
+    lab.add_service("good", f"ok-{unique}")
+    lab.add_service("bad", first)
+    lab.add_service("bad", broken, compose=BROKEN)
+    lab.add_service("bad", last)
+    fleet = Fleet(tmp_path / "state", lab.write_inventory(tmp_path / "hosts.yml"))
+
+    result = fleet("deploy", "--hosts", "all", "--json")
+    assert result.code == 1, result.stderr
+    check_shape(result.report)
+    assert result.host("good")["status"] == "completed"
+    bad = result.host("bad")
+    assert bad["status"] == "failed" and bad["failed_stage"] == "deploy"
+    assert bad["services"] == {first: "completed", broken: "failed", last: "pending"}
+    assert bad["last_service"] == first
+    assert broken in bad["error"] and "deploy" in bad["error"]
+    assert bad["diagnostics"] and bad["diagnostics"].startswith("/opt/homelab/logs/deploy/")
+    local = fleet.runs_dir() / result.report["run_id"] / "hosts" / "bad.diagnostics.txt"
+    assert broken in local.read_text()
+
+    table = fleet("report")
+    assert table.code == 1
+    assert "fleet resume" in table.stdout and "bad" in table.stdout
+    assert "diagnostics" in table.stdout
+
+    kept = project_container_ids(first)
+    lab.add_service("bad", broken)  # the fix: a definition that starts
+    resumed = fleet("resume", "bad", "--json")
+    assert resumed.code == 0, resumed.stderr
+    check_shape(resumed.report)
+    assert set(resumed.report["hosts"]) == {"bad"}
+    assert resumed.host("bad")["services"] == {
+        first: "skipped",
+        broken: "completed",
+        last: "completed",
+    }
+    assert project_container_ids(first) == kept  # not touched again
+    assert read_state(lab, "bad", "last_service") == last
+
+
+def test_unreachable_host_is_reported_with_its_reason_and_the_rest_complete(
+    make_lab: MakeLab, unique: str, tmp_path: Path
+) -> None:
+    """sshd down on one host: `unreachable` (refused), quickly; the others complete; exit 1."""
+    lab = make_lab(["up", "down"])
+    lab.add_service("up", f"up-{unique}")
+    lab.add_service("down", f"down-{unique}")
+    fleet = Fleet(tmp_path / "state", lab.write_inventory(tmp_path / "hosts.yml"))
+    lab.stop_sshd("down")
+
+    result = fleet("deploy", "--hosts", "all", "--json")
+    assert result.code == 1, result.stderr
+    check_shape(result.report)
+    assert result.host("up")["status"] == "completed"
+    down = result.host("down")
+    assert down["status"] == "unreachable" and "refused" in down["error"]
+    assert down["services"] == {f"down-{unique}": "pending"}
+    assert result.elapsed < 30
+
+    human = fleet("report")
+    assert "start sshd on down" in human.stdout
+
+
+def test_unknown_host_key_needs_accept_new_and_a_changed_key_is_never_accepted(
+    make_lab: MakeLab, unique: str, tmp_path: Path
+) -> None:
+    """Unknown key: refused; --accept-new adds it once; a different key is then refused."""
+    lab = make_lab(["fresh"])
+    lab.add_service("fresh", f"fresh-{unique}")
+    known = tmp_path / "known_hosts"
+    known.write_text("")
+    inventory = lab.write_inventory(tmp_path / "hosts.yml", fresh={"known_hosts": str(known)})
+    fleet = Fleet(tmp_path / "state", inventory)
+
+    refused = fleet("deploy", "--hosts", "all", "--json")
+    assert refused.code == 1
+    assert refused.host("fresh")["status"] == "unreachable"
+    assert "unknown host key" in refused.host("fresh")["error"]
+
+    accepted = fleet("deploy", "--hosts", "all", "--json", "--accept-new")
+    assert accepted.code == 0, accepted.stdout
+    assert lab.hosts["fresh"].address in known.read_text()
+
+    entry = known.read_text().split()
+    other = tmp_path / "other_key"
+    subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(other)], check=True)
+    known.write_text(f"{entry[0]} {other.with_suffix('.pub').read_text()}")
+    changed = fleet("deploy", "--hosts", "all", "--json", "--accept-new")
+    assert changed.code == 1
+    assert changed.host("fresh")["status"] == "unreachable"
+    assert "host key changed" in changed.host("fresh")["error"]
+
+
+def test_status_reads_every_host(make_lab: MakeLab, unique: str, tmp_path: Path) -> None:
+    """`fleet status` reads stage, last service and outcome from the hosts."""
+    lab = make_lab(["s1", "s2"])
+    lab.add_service("s1", f"st-{unique}")
+    fleet = Fleet(
+        tmp_path / "state",
+        lab.write_inventory(
+            tmp_path / "hosts.yml", services={"s1": [f"st-{unique}"], "s2": [f"st2-{unique}"]}
+        ),
+    )
+    lab.add_service("s2", f"st2-{unique}")
+    assert fleet("deploy", "--hosts", "s1").code == 0
+
+    status = fleet("status", "--json")
+    check_shape(status.report)
+    assert status.code == 1  # s2 was never deployed
+    assert status.host("s1")["status"] == "completed"
+    assert status.host("s1")["last_service"] == f"st-{unique}"
+    assert status.host("s2")["status"] == "failed"
+    table = fleet("status")
+    assert "s1" in table.stdout and "fleet deploy" in table.stdout
+
+
+def test_plain_output_when_not_a_terminal(make_lab: MakeLab, unique: str, tmp_path: Path) -> None:
+    """Without a terminal: one plain line per event, then the summary table and totals."""
+    lab = make_lab(["p1"])
+    lab.add_service("p1", f"plain-{unique}")
+    fleet = Fleet(tmp_path / "state", lab.write_inventory(tmp_path / "hosts.yml"))
+    result = fleet("deploy", "--hosts", "p1")
+    assert result.code == 0, result.stderr
+    assert f"p1 deploy plain-{unique} service_completed" in result.stdout
+    assert "\x1b[" not in result.stdout
+    assert "1 hosts: 1 completed" in result.stdout
+
+
+def test_bad_inventory_exits_2_and_contacts_nobody(tmp_path: Path) -> None:
+    """An invalid inventory or an unknown host: exit 2, a one-line reason, no run recorded."""
+    bad = tmp_path / "hosts.yml"
+    bad.write_text("hosts:\n  h1:\n    address: 127.0.1.250\n    servcies: [x]\n")
+    fleet = Fleet(tmp_path / "state", bad)
+    result = fleet("deploy", "--hosts", "all")
+    assert result.code == 2
+    assert "servcies" in result.stderr
+    assert not fleet.runs_dir().exists()
+
+    good = tmp_path / "good.yml"
+    good.write_text("hosts:\n  h1:\n    address: 127.0.1.250\n    services: [x]\n")
+    unknown = Fleet(tmp_path / "state", good)("deploy", "--hosts", "h2")
+    assert unknown.code == 2 and "h2" in unknown.stderr
+    assert not fleet.runs_dir().exists()
