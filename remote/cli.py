@@ -142,7 +142,7 @@ def _lock_or_none(root: str, plan: Plan) -> Optional[RunLock]:
     try:
         lock.acquire(holder_info(plan))
     except LockHeld as exc:
-        message = "refused: this host is busy with %s" % describe_holder(exc.holder)
+        message = "this host is busy: %s holds its lock" % describe_holder(exc.holder)
         refused = make_event(
             iso_ts(utc_now()), plan.host, plan.run_id, "run_failed", status=REFUSED, message=message
         )

@@ -80,6 +80,7 @@ class RunLock(object):
         self.path = path
         self._fd = None  # type: Optional[int]
         self.stale_holder = None  # type: Optional[Dict[str, Any]]
+        self.holder = {}  # type: Dict[str, Any]
 
     def acquire(self, holder: Dict[str, Any]) -> None:
         """Take the lock or raise LockHeld. A holder left behind by a dead process is
@@ -101,6 +102,7 @@ class RunLock(object):
 
     def describe(self, holder: Dict[str, Any]) -> None:
         """(Re)write the holder info, e.g. when a detached child takes over the lock."""
+        self.holder = dict(holder)
         self._write(json.dumps(holder, sort_keys=False).encode("utf-8") + b"\n")
 
     def release(self) -> None:

@@ -64,6 +64,7 @@ def execute(
     try:
         with SignalGuard() as guard:
             log = _open_log(root, plan, echo, clock)
+            lock.describe(dict(lock.holder, log=log.path))  # lets `status` name the log
             if on_log_open is not None:
                 on_log_open(log.path)
             try:
@@ -260,6 +261,7 @@ class Run(object):
             status="failed",
             duration_ms=_ms_since(self.started_monotonic),
             message=_error(failure),
+            path=self.diagnostics_path,
         )
         return Exit.FAILED
 

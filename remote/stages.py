@@ -170,32 +170,26 @@ def _deploy_service(ctx: Context, files: compose.ServiceFiles) -> None:
 
 
 def verify(ctx: Context) -> str:
+    # Only failures are service events here: service_completed/skipped belong to deploy,
+    # where they say what this run did to each service.
     failures = []  # type: List[Tuple[str, str]]
     for name in ctx.plan.services:
         ctx.current_service = name
         started = time.monotonic()
-        ctx.log.event("service_started", stage="verify", service=name)
         problem = _verify_service(ctx, ctx.files(name))
-        elapsed = int((time.monotonic() - started) * 1000)
-        if problem:
-            ctx.services[name] = FAILED
-            failures.append((name, problem))
-            ctx.log.event(
-                "service_failed",
-                stage="verify",
-                service=name,
-                status=FAILED,
-                duration_ms=elapsed,
-                message=problem,
-            )
-        else:
-            ctx.log.event(
-                "service_completed",
-                stage="verify",
-                service=name,
-                status=COMPLETED,
-                duration_ms=elapsed,
-            )
+        if problem is None:
+            ctx.log.say("%s: healthy" % name)
+            continue
+        ctx.services[name] = FAILED
+        failures.append((name, problem))
+        ctx.log.event(
+            "service_failed",
+            stage="verify",
+            service=name,
+            status=FAILED,
+            duration_ms=int((time.monotonic() - started) * 1000),
+            message=problem,
+        )
     ctx.current_service = None
     if failures:
         more = " (and %d more services)" % (len(failures) - 1) if len(failures) > 1 else ""

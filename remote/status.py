@@ -39,7 +39,7 @@ def _running(
         "run_id": holder.get("run_id"),
         "pid": holder.get("pid"),
         "started": holder.get("started"),
-        "log": summary.get("log") if same_run and summary is not None else None,
+        "log": holder.get("log") or (summary.get("log") if same_run and summary else None),
     }
 
 

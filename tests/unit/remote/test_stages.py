@@ -324,6 +324,20 @@ def test_verify_no_containers_is_a_failure(fake_host: FakeHost) -> None:
     assert "no containers" in outcome.named("service_failed")[0]["message"]
 
 
+def test_verify_reports_only_failures_as_service_events(three_services: FakeHost) -> None:
+    """service_completed/skipped stay deploy's (what the run did); verify logs healthy
+    services as human lines and only emits service_failed."""
+    three_services.control = {"state": {"bravo": "exited"}}
+    outcome = three_services.run()
+    verify = [e for e in outcome.events if e.get("stage") == "verify" and "service" in e]
+    assert [(e["event"], e["service"]) for e in verify] == [
+        ("service_failed", "bravo"),
+        ("stage_failed", "bravo"),
+        ("run_failed", "bravo"),
+    ]
+    assert "alpha: healthy" in outcome.stdout.decode()
+
+
 def test_verify_checks_every_service_before_failing(three_services: FakeHost) -> None:
     """Two unhealthy services are both reported, the first one named in run_failed."""
     three_services.control = {"state": {"alpha": "exited", "charlie": "exited"}}
@@ -372,6 +386,7 @@ def test_diagnose_collects_everything_into_one_file(three_services: FakeHost) ->
         c["argv"][-4:] == ["logs", "--no-color", "--tail", "50"] for c in logs_argv
     )
     assert three_services.summary()["diagnostics"] == str(path)
+    assert outcome.named("run_failed")[0]["path"] == str(path)
 
 
 def test_failed_run_summary_names_stage_service_and_diagnostics(three_services: FakeHost) -> None:
