@@ -4,7 +4,7 @@ import argparse
 import json
 import os
 import sys
-from typing import List, Optional
+from typing import Callable, Dict, List, Optional
 
 from remote import detach
 from remote.events import iso_ts, make_event, struct_line, utc_now
@@ -73,7 +73,7 @@ def cmd_run(options: argparse.Namespace, root: str) -> int:
     lock = _lock_or_none(root, plan)
     if lock is None:
         return Exit.LOCKED
-    if options.plan and options.plan != plan_path(root):
+    if options.plan and os.path.abspath(options.plan) != plan_path(root):
         # Saved so that a later `--resume` by hand continues this plan.
         _save_or_release(root, plan, lock)
     return execute(root, plan, options.resume, echo=sys.stdout.buffer, lock=lock)
@@ -105,12 +105,12 @@ def cmd_status(options: argparse.Namespace, root: str) -> int:
     return Exit.OK
 
 
-_HANDLERS = {
+_HANDLERS: Dict[str, Callable[[argparse.Namespace, str], int]] = {
     "run": cmd_run,
     "start": cmd_start,
     "follow": cmd_follow,
     "status": cmd_status,
-}  # type: Dict[str, Callable[[argparse.Namespace, str], int]]
+}
 
 
 def _stream(log: str, offset: int, run_id: str, root: str) -> int:

@@ -21,7 +21,7 @@ class Handshake(object):
     log exists (so the parent can follow it), or `error WHY`."""
 
     def __init__(self, write_fd: int) -> None:
-        self._fd = write_fd  # type: Optional[int]
+        self._fd: Optional[int] = write_fd
 
     def send(self, kind: str, text: str) -> None:
         if self._fd is None:

@@ -30,7 +30,7 @@ def file_ts(moment: datetime.datetime) -> str:
 
 
 def make_event(ts: str, host: str, run_id: str, event: str, **fields: Any) -> Dict[str, Any]:
-    record = {"ts": ts, "host": host, "run_id": run_id, "event": event}  # type: Dict[str, Any]
+    record: Dict[str, Any] = {"ts": ts, "host": host, "run_id": run_id, "event": event}
     for key in EVENT_FIELDS:
         if fields.get(key) is not None:
             record[key] = fields[key]

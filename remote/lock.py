@@ -78,9 +78,9 @@ class RunLock(object):
 
     def __init__(self, path: str) -> None:
         self.path = path
-        self._fd = None  # type: Optional[int]
-        self.stale_holder = None  # type: Optional[Dict[str, Any]]
-        self.holder = {}  # type: Dict[str, Any]
+        self._fd: Optional[int] = None
+        self.stale_holder: Optional[Dict[str, Any]] = None
+        self.holder: Dict[str, Any] = {}
 
     def acquire(self, holder: Dict[str, Any]) -> None:
         """Take the lock or raise LockHeld. A holder left behind by a dead process is

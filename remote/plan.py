@@ -103,7 +103,7 @@ def _compose_command(value: Any) -> List[str]:
 def _timeouts(value: Any) -> Dict[str, float]:
     if not isinstance(value, dict):
         raise PlanError("plan key 'timeouts' must be an object")
-    timeouts = dict(DEFAULT_TIMEOUTS)  # type: Dict[str, float]
+    timeouts: Dict[str, float] = dict(DEFAULT_TIMEOUTS)
     for key, seconds in value.items():
         if key not in DEFAULT_TIMEOUTS:
             raise PlanError("unknown timeout %r (known: %s)" % (key, ", ".join(DEFAULT_TIMEOUTS)))

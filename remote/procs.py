@@ -70,7 +70,7 @@ ERROR_WORDS = re.compile(r"error|fail|denied|invalid|not found|no such|refused|u
 def brief(text: str, max_lines: int = 3, max_chars: int = 400) -> str:
     """A tool's error output on one line: its last few lines that read like errors
     (progress chatter dropped), else its last few lines."""
-    lines = []  # type: List[str]
+    lines: List[str] = []
     for line in text.splitlines():
         if line.strip() and line.strip() not in lines:
             lines.append(line.strip())

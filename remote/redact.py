@@ -46,7 +46,7 @@ class Scrubber(object):
 
 
 def scrubber_for(root: str, services: Iterable[str]) -> Scrubber:
-    values = []  # type: List[str]
+    values: List[str] = []
     for name in services:
         values += env_values(os.path.join(root, "config", name, ".env"))
     return Scrubber(values)

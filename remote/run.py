@@ -6,10 +6,10 @@ import signal
 import time
 import traceback
 from types import FrameType
-from typing import IO, Any, Callable, Dict, NamedTuple, Optional
+from typing import IO, Any, Callable, Dict, List, NamedTuple, Optional
 
 from remote import diagnostics
-from remote.events import RunLog, create_exclusive, file_ts, iso_ts, utc_now
+from remote.events import Clock, RunLog, create_exclusive, file_ts, iso_ts, utc_now
 from remote.lock import RunLock, describe_holder
 from remote.plan import Plan
 from remote.protocol import LOCK_FILE, LOG_DIR, STATE_DIR, Exit
@@ -38,7 +38,7 @@ def new_lock(root: str) -> RunLock:
     return RunLock(os.path.join(root, LOCK_FILE))
 
 
-def holder_info(plan: Plan, clock: Callable = utc_now) -> Dict[str, Any]:
+def holder_info(plan: Plan, clock: Clock = utc_now) -> Dict[str, Any]:
     return {
         "run_id": plan.run_id,
         "pid": os.getpid(),
@@ -54,7 +54,7 @@ def execute(
     echo: Optional[IO[bytes]] = None,
     lock: Optional[RunLock] = None,
     on_log_open: Optional[OnLogOpen] = None,
-    clock: Callable = utc_now,
+    clock: Clock = utc_now,
 ) -> int:
     """Run the stages and return an Exit code. Takes the lock unless given one already
     held; raises LockHeld (having changed nothing) when another run holds it."""
@@ -75,7 +75,7 @@ def execute(
         lock.release()
 
 
-def _open_log(root: str, plan: Plan, echo: Optional[IO[bytes]], clock: Callable) -> RunLog:
+def _open_log(root: str, plan: Plan, echo: Optional[IO[bytes]], clock: Clock) -> RunLog:
     log_dir = os.path.join(root, LOG_DIR)
     if not os.path.isdir(log_dir):
         os.makedirs(log_dir, 0o755)
@@ -93,7 +93,7 @@ class SignalGuard(object):
 
     def __init__(self) -> None:
         self.armed = False
-        self._saved = {}  # type: Dict[int, Any]
+        self._saved: Dict[int, Any] = {}
 
     def __enter__(self) -> "SignalGuard":
         for signum in (*self.SIGNALS, signal.SIGHUP):
@@ -121,7 +121,7 @@ class Run(object):
         resume: bool,
         log: RunLog,
         guard: SignalGuard,
-        clock: Callable,
+        clock: Clock,
     ) -> None:
         self.state = State(os.path.join(root, STATE_DIR))
         self.ctx = Context(root, plan, self.state, log, resume, log.scrub)
@@ -131,8 +131,8 @@ class Run(object):
         self.clock = clock
         self.started = clock()
         self.started_monotonic = time.monotonic()
-        self.last_stage = None  # type: Optional[str]
-        self.diagnostics_path = None  # type: Optional[str]
+        self.last_stage: Optional[str] = None
+        self.diagnostics_path: Optional[str] = None
 
     def go(self, stale_holder: Optional[Dict[str, Any]]) -> int:
         mode = "resuming" if self.ctx.resume else "fresh run"
@@ -282,7 +282,7 @@ class Run(object):
 
     def _write_summary(self, status: str, failure: Optional[Failure] = None) -> Dict[str, Any]:
         finished = None if status == "running" else self.clock()
-        summary = {
+        summary: Dict[str, Any] = {
             "host": self.plan.host,
             "run_id": self.plan.run_id,
             "status": status,
@@ -296,7 +296,7 @@ class Run(object):
             "started": iso_ts(self.started),
             "finished": iso_ts(finished) if finished else None,
             "duration_s": round(time.monotonic() - self.started_monotonic, 3) if finished else None,
-        }  # type: Dict[str, Any]
+        }
         self.state.write_summary(summary)
         return summary
 
@@ -325,7 +325,7 @@ def _error(failure: Failure) -> str:
 
 
 def _service_counts(services: Dict[str, str]) -> str:
-    counts = []  # type: List[str]
+    counts: List[str] = []
     for status in ("completed", "skipped", "failed", "pending"):
         count = sum(1 for value in services.values() if value == status)
         if count:

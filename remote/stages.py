@@ -7,7 +7,7 @@ one-line message for its stage_completed event or raises StageFailed.
 import os
 import time
 from collections import OrderedDict
-from typing import Callable, Optional
+from typing import Callable, Dict, List, Optional, Tuple
 
 from remote import compose, procs
 from remote.events import RunLog
@@ -46,7 +46,7 @@ class Context(object):
         self.log = log
         self.resume = resume
         self.services = OrderedDict((name, PENDING) for name in plan.services)
-        self.current_service = None  # type: Optional[str]
+        self.current_service: Optional[str] = None
 
     def files(self, name: str) -> compose.ServiceFiles:
         return compose.service_files(self.root, self.plan.repo, name)
@@ -81,7 +81,7 @@ def prepare(ctx: Context) -> str:
 
 
 def validate(ctx: Context) -> str:
-    problems = []  # type: List[Tuple[str, str]]
+    problems: List[Tuple[str, str]] = []
     for name in ctx.plan.services:
         problem = _validation_problem(ctx, ctx.files(name))
         if problem:
@@ -172,7 +172,7 @@ def _deploy_service(ctx: Context, files: compose.ServiceFiles) -> None:
 def verify(ctx: Context) -> str:
     # Only failures are service events here: service_completed/skipped belong to deploy,
     # where they say what this run did to each service.
-    failures = []  # type: List[Tuple[str, str]]
+    failures: List[Tuple[str, str]] = []
     for name in ctx.plan.services:
         ctx.current_service = name
         started = time.monotonic()
@@ -250,6 +250,6 @@ def _log_output(ctx: Context, output: str) -> None:
             ctx.log.say("  | " + line.rstrip())
 
 
-STAGE_ACTIONS = OrderedDict(
+STAGE_ACTIONS: Dict[str, Callable[[Context], str]] = OrderedDict(
     [("prepare", prepare), ("validate", validate), ("deploy", deploy), ("verify", verify)]
-)  # type: Dict[str, Callable[[Context], str]]
+)
