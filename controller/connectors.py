@@ -7,6 +7,7 @@ at the boundary, by `shell.py`; connectors only carry them.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import errno
 import os
 import socket
@@ -154,6 +155,15 @@ class _Client(asyncssh.SSHClient):
         return True
 
 
+def _feed(chan: asyncssh.SSHClientChannel[bytes], stdin: bytes | None) -> None:
+    """Send stdin and EOF. A command that already exited (the guard's exit 97) has closed
+    its channel: that is not a lost link; its exit status tells what happened."""
+    with contextlib.suppress(BrokenPipeError, ConnectionError):
+        if stdin is not None:
+            chan.write(stdin)
+        chan.write_eof()
+
+
 class _Session(asyncssh.SSHClientSession[bytes]):
     """Collects one channel's output without a stream reader in between."""
 
@@ -295,9 +305,7 @@ class SshConnector:
         session = _Session(on_stdout, done)
         try:
             chan, _ = await conn.create_session(lambda: session, command, encoding=None)
-            if stdin is not None:
-                chan.write(stdin)
-            chan.write_eof()
+            _feed(chan, stdin)
             exc = await done
         except (asyncssh.Error, OSError) as err:
             raise LinkLost(f"connection lost: {err}", host=self.host.name) from err
@@ -380,9 +388,10 @@ class LocalConnector:
             stderr=asyncio.subprocess.PIPE,
         )
         assert proc.stdin and proc.stdout and proc.stderr
-        if stdin:
-            proc.stdin.write(stdin)
-        proc.stdin.close()
+        with contextlib.suppress(BrokenPipeError, ConnectionError):
+            if stdin:
+                proc.stdin.write(stdin)
+            proc.stdin.close()
         out = bytearray()
         err_task = asyncio.ensure_future(proc.stderr.read())
         while chunk := await proc.stdout.read(65536):
