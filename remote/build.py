@@ -23,6 +23,7 @@ NOT_SHIPPED = ("build.py",)
 # Runs first, on whatever python3 the host has: it must parse on Python 2.7 and 3.6
 # (no f-strings, no annotations) to refuse clearly instead of with a SyntaxError.
 MAIN = b"""\
+import os
 import sys
 
 if sys.version_info < (3, 8):
@@ -31,6 +32,33 @@ if sys.version_info < (3, 8):
         % tuple(sys.version_info[:3])
     )
     sys.exit(98)
+
+
+def _unpack():
+    # zipimport never caches bytecode, so every start would compile the whole runner
+    # again (most of its start-up time). Unpack it once beside the archive, where the
+    # interpreter keeps .pyc files; on any failure the archive itself still works.
+    archive = os.path.realpath(os.path.dirname(__file__))
+    target = archive[: -len(".pyz")] + ".d" if archive.endswith(".pyz") else None
+    if target is None or os.path.isdir(os.path.join(target, "remote")):
+        return target
+    import shutil
+    import zipfile
+
+    temp = "%s.tmp-%d" % (target, os.getpid())
+    try:
+        with zipfile.ZipFile(archive) as zipped:
+            names = [n for n in zipped.namelist() if n.startswith("remote/")]
+            zipped.extractall(temp, names)
+        os.rename(temp, target)
+    except OSError:
+        shutil.rmtree(temp, ignore_errors=True)  # another start won the race, or read-only
+    return target if os.path.isdir(os.path.join(target, "remote")) else None
+
+
+_unpacked = _unpack()
+if _unpacked:
+    sys.path.insert(0, _unpacked)
 
 from remote.cli import main
 

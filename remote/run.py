@@ -4,7 +4,6 @@ diagnose (on failure) and complete. Always ends the log with run_completed or ru
 import os
 import signal
 import time
-import traceback
 from types import FrameType
 from typing import IO, Any, Callable, Dict, List, NamedTuple, Optional
 
@@ -190,6 +189,8 @@ class Run(object):
         except StageFailed as exc:
             return self._stage_failed(stage, exc.message, exc.service)
         except Exception as exc:  # a bug or a broken host (disk full): still end the run
+            import traceback  # only here: importing it compiles tokenize's regexes (~40 ms)
+
             self.log.say(traceback.format_exc())
             return self._stage_failed(stage, "unexpected error: %s" % exc)
         self.state.mark_complete(stage)
