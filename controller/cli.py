@@ -15,10 +15,9 @@ import time
 import traceback
 from collections.abc import Awaitable, Callable, Iterator
 from pathlib import Path
-from typing import Annotated, TypeVar
+from typing import TYPE_CHECKING, Annotated, TypeVar
 
 import typer
-from rich.console import Console
 
 from inventory import DEFAULT_INVENTORY, Host, InventoryError, SelectionError, load_inventory
 
@@ -28,7 +27,9 @@ from .errors import ExitStatus, FleetError
 from .hostrun import OnUpdate
 from .model import FleetReport
 from .store import RunStore, state_dir
-from .view import LiveView, PlainView, render_report, render_status
+
+if TYPE_CHECKING:
+    from rich.console import Console
 
 app = typer.Typer(
     name="fleet",
@@ -69,20 +70,36 @@ AcceptNewOpt = Annotated[
         help="Add an unknown host key to known_hosts on first contact (never a changed one).",
     ),
 ]
+HandshakesOpt = Annotated[
+    int,
+    typer.Option(
+        "--handshakes",
+        min=1,
+        help="SSH handshakes at the same time (below sshd's MaxStartups, default 10).",
+    ),
+]
 HostsOpt = Annotated[
     str, typer.Option("--hosts", "-H", help="all, NAME,NAME, @group or a glob like 'pi-*'.")
 ]
 
 
+# Rich and the views are imported only when something is rendered: `--json` (what scripts
+# and the benchmark use) skips their import time.
+
+
 def _stdout() -> Console:
+    from rich.console import Console
+
     console = Console(highlight=False)
     if not console.is_terminal and "COLUMNS" not in os.environ:
         console.width = 160  # a pipe or a log file has no width: do not fold paths at 80
     return console
 
 
-def _stderr() -> Console:
-    return Console(stderr=True, highlight=False)
+def _error(*lines: str) -> None:
+    """Plain lines on stderr (no markup: messages may hold brackets from paths)."""
+    for line in lines:
+        sys.stderr.write(line + "\n")
 
 
 def _crash_log(exc: BaseException) -> Path | None:
@@ -100,31 +117,27 @@ def _crash_log(exc: BaseException) -> Path | None:
 @contextlib.contextmanager
 def _boundary() -> Iterator[None]:
     """The one error boundary of the CLI."""
-    err = _stderr()
     try:
         yield
     except (typer.Exit, typer.Abort):
         raise
     except (InventoryError, SelectionError) as exc:
-        err.print(f"fleet: {exc}", markup=False)
+        _error(f"fleet: {exc}")
         raise typer.Exit(ExitStatus.USAGE) from None
     except FleetError as exc:
-        err.print(f"fleet: {exc}", markup=False)
-        if exc.hint:
-            err.print(f"hint: {exc.hint}", markup=False)
+        _error(f"fleet: {exc}", *([f"hint: {exc.hint}"] if exc.hint else []))
         raise typer.Exit(ExitStatus.USAGE) from None
     except KeyboardInterrupt:
-        err.print(
+        _error(
             "fleet: interrupted; runs already started go on on the hosts "
-            "(`fleet status`, `fleet resume HOST`)",
-            markup=False,
+            "(`fleet status`, `fleet resume HOST`)"
         )
         raise typer.Exit(ExitStatus.NOT_COMPLETED) from None
     except Exception as exc:  # the boundary: anything unexpected
         where = _crash_log(exc)
-        err.print(f"fleet: internal error: {type(exc).__name__}: {exc}", markup=False)
+        _error(f"fleet: internal error: {type(exc).__name__}: {exc}")
         if where is not None:
-            err.print(f"the traceback is in {where}", markup=False)
+            _error(f"the traceback is in {where}")
         raise typer.Exit(ExitStatus.NOT_COMPLETED) from None
 
 
@@ -151,9 +164,11 @@ def _options(
     connect_timeout: float,
     accept_new: bool,
     resume: bool,
+    handshakes: int = engine.DEFAULT_HANDSHAKES,
 ) -> engine.EngineOptions:
     return engine.EngineOptions(
         concurrency=concurrency,
+        handshakes=handshakes,
         reconnect_timeout=reconnect_timeout,
         resume=resume,
         connect=ConnectOptions(connect_timeout=connect_timeout, accept_new=accept_new),
@@ -162,13 +177,15 @@ def _options(
 
 async def _with_view(
     hosts: list[Host],
-    console: Console,
+    console: Console | None,
     as_json: bool,
     run: Callable[[OnUpdate | None], Awaitable[FleetReport]],
 ) -> FleetReport:
     """Run the engine under the right view: live table, plain lines, or nothing (--json)."""
-    if as_json:
+    if as_json or console is None:
         return await run(None)
+    from .view import LiveView, PlainView
+
     if not console.is_terminal:
         return await run(PlainView(console).on_update)
     live = LiveView(console, [(h.name, len(h.services)) for h in hosts])
@@ -190,7 +207,7 @@ def _deploy(
     as_json: bool,
     inventory_arg: str | None,
 ) -> ExitStatus:
-    console = _stdout()
+    console = None if as_json else _stdout()
     store = RunStore(state_dir())
     run_id = engine.new_run_id()
     recorder = store.new_run(run_id)
@@ -202,9 +219,11 @@ def _deploy(
     report.command = "resume" if options.resume else "deploy"
     report.inventory_arg = inventory_arg
     recorder.save(report)
-    if as_json:
+    if console is None:
         sys.stdout.write(json.dumps(report.to_json()) + "\n")
     else:
+        from .view import render_report
+
         render_report(console, report, inventory_arg=inventory_arg, record_dir=recorder.dir)
     return _exit_for(report)
 
@@ -218,6 +237,7 @@ def deploy(
     inventory: InventoryOpt = None,
     as_json: JsonOpt = False,
     concurrency: ConcurrencyOpt = engine.DEFAULT_CONCURRENCY,
+    handshakes: HandshakesOpt = engine.DEFAULT_HANDSHAKES,
     reconnect_timeout: ReconnectOpt = engine.DEFAULT_RECONNECT_TIMEOUT,
     connect_timeout: ConnectTimeoutOpt = 10.0,
     accept_new: AcceptNewOpt = False,
@@ -225,7 +245,9 @@ def deploy(
     """Deploy every selected host concurrently: one live view, one summary table."""
     with _boundary():
         selected = _select(inventory, hosts)
-        options = _options(concurrency, reconnect_timeout, connect_timeout, accept_new, resume)
+        options = _options(
+            concurrency, reconnect_timeout, connect_timeout, accept_new, resume, handshakes
+        )
         code = _deploy(selected, options, as_json, _inventory_arg(inventory))
     raise typer.Exit(code)
 
@@ -236,6 +258,7 @@ def resume(
     inventory: InventoryOpt = None,
     as_json: JsonOpt = False,
     concurrency: ConcurrencyOpt = engine.DEFAULT_CONCURRENCY,
+    handshakes: HandshakesOpt = engine.DEFAULT_HANDSHAKES,
     reconnect_timeout: ReconnectOpt = engine.DEFAULT_RECONNECT_TIMEOUT,
     connect_timeout: ConnectTimeoutOpt = 10.0,
     accept_new: AcceptNewOpt = False,
@@ -243,7 +266,9 @@ def resume(
     """Re-attach to a run still going on each host, or continue it from its markers."""
     with _boundary():
         selected = _select(inventory, ",".join(hosts))
-        options = _options(concurrency, reconnect_timeout, connect_timeout, accept_new, True)
+        options = _options(
+            concurrency, reconnect_timeout, connect_timeout, accept_new, True, handshakes
+        )
         code = _deploy(selected, options, as_json, _inventory_arg(inventory))
     raise typer.Exit(code)
 
@@ -254,18 +279,21 @@ def status(
     inventory: InventoryOpt = None,
     as_json: JsonOpt = False,
     concurrency: ConcurrencyOpt = engine.DEFAULT_CONCURRENCY,
+    handshakes: HandshakesOpt = engine.DEFAULT_HANDSHAKES,
     connect_timeout: ConnectTimeoutOpt = 10.0,
     accept_new: AcceptNewOpt = False,
 ) -> None:
     """Where every host stands, read from the hosts themselves."""
     with _boundary():
         selected = _select(inventory, hosts)
-        options = _options(concurrency, 0.0, connect_timeout, accept_new, False)
+        options = _options(concurrency, 0.0, connect_timeout, accept_new, False, handshakes)
         report = asyncio.run(engine.status(selected, options))
         report.command = "status"
         if as_json:
             sys.stdout.write(json.dumps(report.to_json()) + "\n")
         else:
+            from .view import render_status
+
             render_status(_stdout(), report, inventory_arg=_inventory_arg(inventory))
         code = _exit_for(report)
     raise typer.Exit(code)
@@ -285,6 +313,8 @@ def report(
         if as_json:
             sys.stdout.write(json.dumps(recorded.to_json()) + "\n")
         else:
+            from .view import render_report
+
             render_report(
                 _stdout(),
                 recorded,
