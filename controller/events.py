@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 
-from remote.protocol import STRUCT_PREFIX, TERMINAL_EVENTS
+from remote.protocol import REFUSED, STRUCT_PREFIX, TERMINAL_EVENTS
 
 from .model import HostResult, HostStatus, Problem, ServiceState
 
@@ -68,8 +68,11 @@ def apply(result: HostResult, ev: Event) -> None:
     """Fold one event into the host's result (the host's own session calls this)."""
     kind = ev.event
     if ev.stage is not None and kind.startswith("stage_"):
-        result.last_stage = ev.stage
         result.stage = ev.stage
+        # As the runner's summary counts it: diagnose is never the stage a run reached,
+        # so a failed run's last_stage is the stage that failed.
+        if ev.stage != "diagnose":
+            result.last_stage = ev.stage
     if kind == "run_started":
         if ev.path:
             result.log = ev.path
@@ -106,7 +109,7 @@ def apply(result: HostResult, ev: Event) -> None:
 def _fold_run_failed(result: HostResult, ev: Event) -> None:
     result.status = HostStatus.FAILED
     result.service = None
-    if ev.status == "refused":
+    if ev.status == REFUSED:
         result.problem = Problem.REFUSED_LOCKED
         result.error = f"refused: {ev.message}" if ev.message else "refused: host is locked"
         return

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from inventory import Host
-from remote.protocol import PLAN_VERSION, RUNNER_LINK, Exit, runner_name
+from remote.protocol import INTERRUPTED, PLAN_VERSION, RUNNER_LINK, Exit, runner_name
 
 from .connectors import CommandResult, ConnectError, Connector, ConnectorFactory, LinkLost
 from .events import Event, apply, parse_line
@@ -354,7 +354,11 @@ class HostRun:
         if code == Exit.OK:
             apply(result, Event(event="run_completed"))
         elif code == Exit.FAILED:
-            if result.status is not HostStatus.FAILED:
+            if result.status is not HostStatus.FAILED and result.log is None and res is not None:
+                # The detached run died before opening its log: the parent said why.
+                why = one_line(res.stderr.decode(errors="replace")) or "the run did not start"
+                self._fail(Problem.RUNNER_ERROR, why)
+            elif result.status is not HostStatus.FAILED:
                 apply(result, Event(event="run_failed"))
         elif code == Exit.LOCKED:
             if result.problem is not Problem.REFUSED_LOCKED:
@@ -429,6 +433,7 @@ def apply_status(result: HostResult, data: dict[str, Any]) -> None:
         for svc, state in (last.get("services") or {}).items():
             if svc in result.services or state != ServiceState.PENDING.value:
                 result.services[svc] = ServiceState(state)
+        result.last_stage = last.get("last_stage") or result.last_stage
         result.failed_stage = last.get("failed_stage")
         result.log = last.get("log")
         result.diagnostics = last.get("diagnostics")
@@ -445,7 +450,7 @@ def apply_status(result: HostResult, data: dict[str, Any]) -> None:
     elif state == "failed":
         result.status = HostStatus.FAILED
         result.problem = Problem.STAGE_FAILED
-    elif state in ("interrupted", "running"):
+    elif state in (INTERRUPTED, "running"):
         result.status = HostStatus.FAILED
         result.problem = Problem.RUN_VANISHED
         result.error = "the last run stopped before finishing (runner killed or host restarted)"

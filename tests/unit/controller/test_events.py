@@ -50,6 +50,7 @@ def test_folding_a_failed_run_names_service_and_stage() -> None:
         _fold(result, line)
     assert result.status is HostStatus.FAILED and result.problem is Problem.STAGE_FAILED
     assert result.failed_stage == "deploy" and result.failed_service == "db"
+    assert result.last_stage == "deploy"  # diagnose ran, but is never the stage reached
     assert result.services["cache"] is ServiceState.PENDING
     assert result.error is not None and result.error.startswith("db failed in deploy")
     assert result.diagnostics is not None
