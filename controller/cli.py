@@ -121,7 +121,12 @@ def _boundary() -> Iterator[None]:
         yield
     except (typer.Exit, typer.Abort):
         raise
-    except (InventoryError, SelectionError) as exc:
+    except InventoryError as exc:
+        # One `FILE:LINE: key: message (hint)` line per problem, unprefixed, so editors
+        # and the operator's eye jump straight to the line.
+        _error(str(exc))
+        raise typer.Exit(ExitStatus.USAGE) from None
+    except SelectionError as exc:
         _error(f"fleet: {exc}")
         raise typer.Exit(ExitStatus.USAGE) from None
     except FleetError as exc:
