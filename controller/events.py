@@ -73,6 +73,8 @@ def apply(result: HostResult, ev: Event) -> None:
         # so a failed run's last_stage is the stage that failed.
         if ev.stage != "diagnose":
             result.last_stage = ev.stage
+    if kind == "stage_started":
+        result.service = None  # the live view shows a service only while one is deployed
     if kind == "run_started":
         if ev.path:
             result.log = ev.path
@@ -85,6 +87,7 @@ def apply(result: HostResult, ev: Event) -> None:
     elif kind == "service_completed":
         _service_state(result, ev.service, ServiceState.COMPLETED)
         result.last_service = ev.service or result.last_service
+        result.service = None
     elif kind == "service_skipped":
         _service_state(result, ev.service, ServiceState.SKIPPED)
         result.last_service = ev.service or result.last_service
