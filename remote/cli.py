@@ -4,16 +4,15 @@ import argparse
 import json
 import os
 import sys
-from typing import Callable, Dict, List, Optional
+from typing import TYPE_CHECKING, Callable, Dict, List, Optional
 
-from remote import detach
-from remote.events import iso_ts, make_event, struct_line, utc_now
-from remote.follow import ReaderGone, follow, silence_stdout
-from remote.lock import LockHeld, RunLock, describe_holder, holder_running
-from remote.plan import Plan, PlanError, load_plan, parse_plan, plan_path, save_plan
 from remote.protocol import LOCK_FILE, REFUSED, Exit
-from remote.run import execute, holder_info, new_lock
-from remote.status import host_status
+
+# Each command imports what it needs when it runs: `status` and `follow` start on every
+# host of a fleet run at once, and every module they skip is start-up time saved.
+if TYPE_CHECKING:
+    from remote.lock import RunLock
+    from remote.plan import Plan
 
 COMMANDS = ("run", "start", "follow", "status")
 
@@ -67,6 +66,9 @@ def main(argv: Optional[List[str]] = None) -> int:
 
 
 def cmd_run(options: argparse.Namespace, root: str) -> int:
+    from remote.plan import plan_path
+    from remote.run import execute
+
     plan = _read_plan_or_none(options.plan or plan_path(root), root)
     if plan is None:
         return Exit.USAGE
@@ -80,6 +82,8 @@ def cmd_run(options: argparse.Namespace, root: str) -> int:
 
 
 def cmd_start(options: argparse.Namespace, root: str) -> int:
+    from remote import detach
+
     plan = _read_plan_or_none(options.plan, root)
     if plan is None:
         return Exit.USAGE
@@ -92,7 +96,7 @@ def cmd_start(options: argparse.Namespace, root: str) -> int:
         _complain("the detached run did not start: %s" % started.error)
         return Exit.FAILED
     assert started.log is not None
-    return _stream(started.log, 0, plan.run_id, root)
+    return _stream(started.log, 0, plan.run_id, root, started.bell)
 
 
 def cmd_follow(options: argparse.Namespace, root: str) -> int:
@@ -100,6 +104,8 @@ def cmd_follow(options: argparse.Namespace, root: str) -> int:
 
 
 def cmd_status(options: argparse.Namespace, root: str) -> int:
+    from remote.status import host_status
+
     sys.stdout.write(json.dumps(host_status(root)) + "\n")
     sys.stdout.flush()
     return Exit.OK
@@ -113,21 +119,26 @@ _HANDLERS: Dict[str, Callable[[argparse.Namespace, str], int]] = {
 }
 
 
-def _stream(log: str, offset: int, run_id: str, root: str) -> int:
+def _stream(log: str, offset: int, run_id: str, root: str, bell: Optional[int] = None) -> int:
+    from remote.follow import ReaderGone, follow, silence_stdout
+    from remote.lock import holder_running
+
     lock_path = os.path.join(root, LOCK_FILE)
 
     def run_is_alive() -> bool:
         return holder_running(lock_path, run_id) is not None
 
     try:
-        return follow(log, offset, run_id, sys.stdout.buffer, run_is_alive)
+        return follow(log, offset, run_id, sys.stdout.buffer, run_is_alive, bell=bell)
     except (ReaderGone, KeyboardInterrupt):
         # The controller went away; the run goes on without us.
         silence_stdout()
         return Exit.OK
 
 
-def _read_plan_or_none(source: str, root: str) -> Optional[Plan]:
+def _read_plan_or_none(source: str, root: str) -> "Optional[Plan]":
+    from remote.plan import PlanError, load_plan, parse_plan
+
     try:
         if source == "-":
             return parse_plan(sys.stdin.read(), root)
@@ -137,7 +148,11 @@ def _read_plan_or_none(source: str, root: str) -> Optional[Plan]:
         return None
 
 
-def _lock_or_none(root: str, plan: Plan) -> Optional[RunLock]:
+def _lock_or_none(root: str, plan: "Plan") -> "Optional[RunLock]":
+    from remote.events import iso_ts, make_event, struct_line, utc_now
+    from remote.lock import LockHeld, describe_holder
+    from remote.run import holder_info, new_lock
+
     lock = new_lock(root)
     try:
         lock.acquire(holder_info(plan))
@@ -153,7 +168,9 @@ def _lock_or_none(root: str, plan: Plan) -> Optional[RunLock]:
     return lock
 
 
-def _save_or_release(root: str, plan: Plan, lock: RunLock) -> None:
+def _save_or_release(root: str, plan: "Plan", lock: "RunLock") -> None:
+    from remote.plan import save_plan
+
     try:
         save_plan(root, plan)
     except BaseException:

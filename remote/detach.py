@@ -1,5 +1,6 @@
 """Starting a run that outlives the SSH session that asked for it."""
 
+import contextlib
 import os
 import sys
 from typing import NamedTuple, Optional
@@ -13,6 +14,26 @@ from remote.run import execute, holder_info
 class Started(NamedTuple):
     log: Optional[str]  # the new run's log, once it has opened it
     error: Optional[str]  # why it did not get that far
+    bell: Optional[int] = None  # read end of the run's Doorbell
+
+
+class Doorbell(object):
+    """The detached run's stand-in for stdout: one byte per log line wakes the parent's
+    follow at once instead of at its next poll. It never blocks the run: a full pipe
+    means a wake-up is pending anyway, and a parent gone (EPIPE) makes the run's log
+    drop it."""
+
+    def __init__(self, write_fd: int) -> None:
+        self._fd = write_fd
+        os.set_blocking(write_fd, False)
+
+    def write(self, data: bytes) -> int:
+        with contextlib.suppress(BlockingIOError):
+            os.write(self._fd, b"\n")
+        return len(data)
+
+    def flush(self) -> None:
+        pass
 
 
 class Handshake(object):
@@ -40,19 +61,26 @@ def spawn_run(root: str, plan: Plan, resume: bool, lock: RunLock) -> Started:
     /dev/null, so a hang-up or a closed pipe never reaches it. It inherits the held
     lock; this process drops its copy without unlocking."""
     read_fd, write_fd = os.pipe()
+    bell_read, bell_write = os.pipe()
     sys.stdout.flush()
     sys.stderr.flush()
     child = os.fork()
     if child == 0:
         os.close(read_fd)
-        _child(root, plan, resume, lock, write_fd)
+        os.close(bell_read)
+        _child(root, plan, resume, lock, write_fd, bell_write)
     os.close(write_fd)
+    os.close(bell_write)
     os.waitpid(child, 0)
     lock.forget()
-    return _read_handshake(read_fd)
+    started = _read_handshake(read_fd)
+    if started.log is None:
+        os.close(bell_read)
+        return started
+    return started._replace(bell=bell_read)
 
 
-def _child(root: str, plan: Plan, resume: bool, lock: RunLock, write_fd: int) -> None:
+def _child(root: str, plan: Plan, resume: bool, lock: RunLock, write_fd: int, bell_fd: int) -> None:
     code = Exit.FAILED
     try:
         os.setsid()
@@ -63,7 +91,14 @@ def _child(root: str, plan: Plan, resume: bool, lock: RunLock, write_fd: int) ->
         handshake = Handshake(write_fd)
         try:
             lock.describe(holder_info(plan))  # now naming this process
-            code = execute(root, plan, resume, lock=lock, on_log_open=handshake.log_opened)
+            code = execute(
+                root,
+                plan,
+                resume,
+                echo=Doorbell(bell_fd),  # type: ignore[arg-type]  # file-like enough
+                lock=lock,
+                on_log_open=handshake.log_opened,
+            )
         except BaseException:
             import traceback  # only on this path: its import costs ~40 ms at every start
 

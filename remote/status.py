@@ -1,7 +1,6 @@
 """Where this host stands, read-only: state, lock holder, last summary, saved plan."""
 
 import os
-import socket
 from typing import Any, Dict, Optional
 
 from remote.lock import holder_running
@@ -55,4 +54,4 @@ def _host_name(plan: Optional[Plan], summary: Optional[Dict[str, Any]]) -> str:
         return plan.host
     if summary is not None and isinstance(summary.get("host"), str):
         return str(summary["host"])
-    return socket.gethostname()
+    return os.uname().nodename
