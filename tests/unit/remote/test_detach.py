@@ -91,7 +91,10 @@ def test_start_survives_the_death_of_its_parent(three_services: FakeHost) -> Non
     proc.kill()
     proc.wait()
     summary = three_services.state / "summary.json"
-    wait_for(lambda: json.loads(summary.read_text())["status"] == "completed", timeout=20)
+    wait_for(
+        lambda: summary.exists() and json.loads(summary.read_text())["status"] == "completed",
+        timeout=20,
+    )
     assert three_services.deployed() == ["alpha", "bravo", "charlie"]
 
 
