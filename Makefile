@@ -15,7 +15,7 @@ help:  ## list the targets
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q -U pip
-	$(PY) -m pip install -q -e '.[dev]'
+	PYTHONWARNINGS=ignore $(PY) -m pip install -q -e '.[dev]'  # quiet setuptools' editable-mode notice
 	touch $(STAMP)
 
 install: $(STAMP)  ## a venv (.venv) with fleet and the dev tools
