@@ -271,6 +271,33 @@ def render(rows: list[Row], console: Console) -> None:
     console.print(table)
 
 
+def verdicts(rows: list[Row]) -> list[tuple[str, bool, str]]:
+    """Each target of issue 7: (what, held, the figure)."""
+    overhead = [r for r in rows if r.workload == "overhead"]
+    largest = max(overhead, key=lambda r: r.hosts)
+    checks = []
+    for row in overhead:
+        checks.append(
+            (f"fleet/floor <= 1.2 at N={row.hosts} (1.5 acceptable)", row.ratio <= 1.2,
+             f"{row.ratio:.2f}")
+        )  # fmt: skip
+    cpu, rss = largest.cpu_ms_per_host or 0.0, largest.rss_mb or 0.0
+    checks.append((f"controller CPU <= 25 ms/host at N={largest.hosts}", cpu <= 25, f"{cpu:.1f}"))
+    checks.append((f"peak RSS <= 150 MB at N={largest.hosts}", rss <= 150, f"{rss:.0f}"))
+    for row in overhead:
+        conns = row.connections_per_host or 0.0
+        checks.append((f"one SSH connection per host, N={row.hosts}", conns == 1.0, f"{conns:.2f}"))
+        second = row.runner_bytes_second
+        checks.append(
+            (f"second run uploads 0 runner bytes, N={row.hosts}", second == 0, str(second))
+        )
+    for row in (r for r in rows if r.workload == "status"):
+        checks.append(
+            (f"status <= 1.5 x floor at N={row.hosts}", row.ratio <= 1.5, f"{row.ratio:.2f}")
+        )
+    return checks
+
+
 def _fmt(value: float | None, spec: str) -> str:
     return "" if value is None else spec.format(value)
 
@@ -294,7 +321,7 @@ def main() -> int:
     real_sizes = [int(n) for n in args.real.split(",") if n]
     ensure_docker()
     ensure_busybox_image()
-    console = Console()
+    console = Console(width=max(170, Console().width))
     RESULTS.mkdir(exist_ok=True)
     with tempfile.TemporaryDirectory(prefix="fleet-bench-") as tmp:
         bench = Bench(Path(tmp), max(sizes + real_sizes), args.runs)
@@ -316,12 +343,16 @@ def main() -> int:
             bench.counters.remove()
             bench.lab.stop()
     render(rows, console)
+    checks = verdicts(rows)
+    for what, held, figure in checks:
+        console.print(f"  {'ok  ' if held else 'MISS'} {what}: {figure}")
     out = RESULTS / "bench.json"
-    out.write_text(
-        json.dumps(
-            {"machine": machine(), "rows": [asdict(r) | {"ratio": r.ratio} for r in rows]}, indent=2
-        )
-    )
+    results = {
+        "machine": machine(),
+        "rows": [asdict(r) | {"ratio": r.ratio} for r in rows],
+        "targets": [{"target": w, "held": h, "figure": f} for w, h, f in checks],
+    }
+    out.write_text(json.dumps(results, indent=2))
     console.print(f"written: {out}")
     return 0
 
