@@ -2,8 +2,6 @@
 
 import json
 import os
-import shutil
-import tempfile
 from typing import Any, Dict, List, Optional
 
 from remote.protocol import STAGES
@@ -15,7 +13,9 @@ def atomic_write(path: str, data: bytes) -> None:
     """Temp file in the same folder, fsync, rename, fsync the folder: a crash leaves
     either the old file or the new one, never half of one."""
     directory = os.path.dirname(path) or "."
-    fd, temp = tempfile.mkstemp(dir=directory, prefix="." + os.path.basename(path) + ".")
+    # Named by our pid: a leftover of that name is from a dead process, safe to reuse.
+    temp = os.path.join(directory, ".%s.%d.tmp" % (os.path.basename(path), os.getpid()))
+    fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
     try:
         with os.fdopen(fd, "wb") as handle:
             handle.write(data)
@@ -69,6 +69,8 @@ class State(object):
                 continue
             path = os.path.join(self.dir, name)
             if os.path.isdir(path) and not os.path.islink(path):
+                import shutil  # rarely needed; kept off every start's import path
+
                 shutil.rmtree(path)
             else:
                 os.unlink(path)

@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from controller.connectors import CommandResult, ConnectError, LinkLost, OnData
 from controller.hostrun import Runner
 from controller.model import Problem
+from controller.shell import PYTHON
 from inventory import Host
 
 RUNNER = Runner(data=b"PK-fake-runner-archive", sha256="ab" * 32)
@@ -119,7 +120,8 @@ class FakeHost:
         archive = command.split("test -f ", 1)[1].split(" ", 1)[0]
         if shlex.split(archive)[0].rsplit("/", 1)[1] not in self.runners:
             return CommandResult(97, b"", b"")
-        argv = shlex.split(command.split("exec python3 ", 1)[1])[1:]
+        # exec python3 -I -S ARCHIVE ARGS...: keep ARGS
+        argv = shlex.split(command.split("; exec ", 1)[1])[len(PYTHON) + 1 :]
         sub = argv[0]
         if sub == "status":
             return CommandResult(0, json.dumps(self.status()).encode(), b"")
