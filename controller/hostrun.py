@@ -16,11 +16,12 @@ from typing import Any, Protocol
 
 from inventory import Host
 from remote.protocol import INTERRUPTED, PLAN_VERSION, RUNNER_LINK, Exit, runner_name
+from remote.status import parse_snapshot, status_from_snapshot
 
 from .connectors import CommandResult, ConnectError, Connector, ConnectorFactory, LinkLost
 from .events import Event, apply, parse_line
 from .model import HostResult, HostStatus, Problem, ServiceState
-from .shell import NO_PYTHON, NO_RUNNER, runner_command, runner_path
+from .shell import NO_PYTHON, NO_RUNNER, runner_command, runner_path, status_command
 
 OnUpdate = Callable[[HostResult, Event | None], None]
 
@@ -176,12 +177,16 @@ class HostRun:
             await self._fetch_diagnostics(self.result.diagnostics)
 
     async def _status(self) -> None:
+        """Read the host's state files with plain sh (nothing uploaded, no Python)."""
         await self._connect_first()
-        res = await self._runner(["status", "--root", self.host.root])
-        if res.exit_status != Exit.OK:
-            self._runner_trouble(res)
+        assert self.conn is not None
+        res = await self.conn.run(status_command(self.host.root), None, None)
+        if res.exit_status != 0:
+            detail = one_line(res.stderr.decode(errors="replace")) or "no message"
+            self._fail(Problem.SSH_ERROR, f"reading the state failed ({res.exit_status}): {detail}")
             return
-        apply_status(self.result, json.loads(res.stdout or b"{}"))
+        snapshot = parse_snapshot(res.stdout.decode(errors="replace"))
+        apply_status(self.result, status_from_snapshot(self.host.root, snapshot))
 
     # --- connecting ----------------------------------------------------------------
 

@@ -6,6 +6,7 @@ import shlex
 from collections.abc import Sequence
 
 from remote.protocol import FLEET_DIR, runner_name
+from remote.status import snapshot_script
 
 # Exit codes of the guard line below and of a shell that cannot find python3.
 NO_RUNNER = 97
@@ -28,3 +29,8 @@ def runner_command(root: str, sha256_hex: str, args: Sequence[str]) -> str:
     argv = " ".join(shlex.quote(a) for a in args)
     python = " ".join(PYTHON)
     return f"test -f {archive} || exit {NO_RUNNER}; exec {python} {archive} {argv}".rstrip()
+
+
+def status_command(root: str) -> str:
+    """The read-only state snapshot (remote.status.SNAPSHOT_SCRIPT): no Python needed."""
+    return snapshot_script(root, shlex.quote)

@@ -1,31 +1,145 @@
-"""Where this host stands, read-only: state, lock holder, last summary, saved plan."""
+"""Where this host stands, read-only: state, lock holder, last summary, saved plan.
 
+Two readers feed one interpretation (`status_from_snapshot`): the runner's `status`
+command reads the files itself, and `fleet status` runs SNAPSHOT_SCRIPT over SSH, plain
+sh builtins that need no Python on the host and cost a fraction of an interpreter start.
+"""
+
+import json
 import os
-from typing import Any, Dict, Optional
+from typing import Any, Dict, List, NamedTuple, Optional
 
-from remote.lock import holder_running
-from remote.plan import Plan, PlanError, load_plan, plan_path
-from remote.protocol import INTERRUPTED, LOCK_FILE, STATE_DIR
+from remote.lock import pid_alive, read_holder
+from remote.plan import Plan, PlanError, parse_plan, plan_path
+from remote.protocol import INTERRUPTED, LOCK_FILE, PLAN_FILE, STAGES, STATE_DIR
 from remote.state import State
+
+SNAPSHOT_FILES = ("current_stage", "last_service", "summary.json", "lock")
+SNAPSHOT_HEADER = "--- fleet-snapshot "
+
+# {state} and {plan} are replaced by shell-quoted paths. Builtins only (no cat, no sed):
+# every process a status starts is paid on every host of the fleet at once.
+SNAPSHOT_SCRIPT = """\
+dump() {{ while IFS= read -r l || [ -n "$l" ]; do printf '%s\\n' "$l"; done < "$1"; }}
+cd {state} 2>/dev/null || exit 0
+for f in current_stage last_service summary.json lock; do
+  [ -f "$f" ] && {{ printf '\\n--- fleet-snapshot file %s\\n' "$f"; dump "$f"; }}
+done
+[ -f {plan} ] && {{ printf '\\n--- fleet-snapshot file plan\\n'; dump {plan}; }}
+printf '\\n--- fleet-snapshot markers\\n'
+for m in stage_*_complete; do [ -e "$m" ] && printf '%s\\n' "$m"; done
+pid=
+if [ -f lock ] && read -r lock < lock; then
+  pid=${{lock#*\\"pid\\":}}; pid=${{pid# }}; pid=${{pid%%[!0-9]*}}
+fi
+if [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null; then
+  state=
+  if [ -r /proc/$pid/stat ] && read -r stat < /proc/$pid/stat; then
+    state=${{stat##*) }}; state=${{state%% *}}
+  fi
+  case "$state" in Z|X) ;; *) printf '\\n--- fleet-snapshot alive\\n' ;; esac
+fi
+"""
+
+
+class Snapshot(NamedTuple):
+    """The raw state of a host: file name -> text, the stages marked, holder alive."""
+
+    files: Dict[str, str]
+    markers: List[str]
+    holder_alive: bool
+
+
+def snapshot_script(root: str, quote: Any) -> str:
+    """SNAPSHOT_SCRIPT for root R; `quote` is shlex.quote, applied once here."""
+    return SNAPSHOT_SCRIPT.format(
+        state=quote(os.path.join(root, STATE_DIR)), plan=quote(os.path.join(root, PLAN_FILE))
+    )
+
+
+def parse_snapshot(text: str) -> Snapshot:
+    files = {}  # type: Dict[str, List[str]]
+    markers = []  # type: List[str]
+    alive = False
+    current = None  # type: Optional[str]
+    for line in text.splitlines():
+        if line.startswith(SNAPSHOT_HEADER):
+            kind, _, name = line[len(SNAPSHOT_HEADER) :].partition(" ")
+            alive = alive or kind == "alive"
+            current = name if kind == "file" else None
+            if current is not None:
+                files[current] = []
+        elif current is not None:
+            files[current].append(line)
+        elif line.startswith("stage_") and line.endswith("_complete"):
+            markers.append(line[len("stage_") : -len("_complete")])
+    return Snapshot({name: "\n".join(lines) for name, lines in files.items()}, markers, alive)
+
+
+def read_snapshot(root: str) -> Snapshot:
+    """The same snapshot, read by the runner itself."""
+    state = State(os.path.join(root, STATE_DIR))
+    files = {}
+    for name in SNAPSHOT_FILES:
+        try:
+            with open(os.path.join(state.dir, name), "rb") as handle:
+                files[name] = handle.read().decode("utf-8", "replace")
+        except OSError:
+            pass
+    try:
+        with open(plan_path(root), "rb") as handle:
+            files["plan"] = handle.read().decode("utf-8", "replace")
+    except OSError:
+        pass
+    holder = read_holder(os.path.join(root, LOCK_FILE))
+    alive = holder is not None and pid_alive(holder.get("pid"))
+    return Snapshot(files, state.completed_stages(), alive)
 
 
 def host_status(root: str) -> Dict[str, Any]:
-    state = State(os.path.join(root, STATE_DIR))
-    summary = state.read_summary()
-    holder = holder_running(os.path.join(root, LOCK_FILE))
-    plan = _saved_plan(root)
+    return status_from_snapshot(root, read_snapshot(root))
+
+
+def status_from_snapshot(root: str, snapshot: Snapshot) -> Dict[str, Any]:
+    files = snapshot.files
+    summary = _json_object(files.get("summary.json"))
+    holder = _json_object(files.get("lock")) if snapshot.holder_alive else None
+    plan = _plan(files.get("plan"), root)
     if summary is not None and summary.get("status") == "running" and holder is None:
         summary = dict(summary, status=INTERRUPTED)
     return {
         "host": _host_name(plan, summary),
         "root": root,
-        "current_stage": state.current_stage,
-        "completed_stages": state.completed_stages(),
-        "last_service": state.last_service,
+        "current_stage": _word(files.get("current_stage")),
+        "completed_stages": [s for s in STAGES if s in snapshot.markers],
+        "last_service": _word(files.get("last_service")),
         "running": _running(holder, summary),
         "last_run": summary,
         "plan": {"run_id": plan.run_id, "services": plan.services} if plan else None,
     }
+
+
+def _word(text: Optional[str]) -> Optional[str]:
+    return text.strip() or None if text is not None else None
+
+
+def _json_object(text: Optional[str]) -> Optional[Dict[str, Any]]:
+    if not text or not text.strip():
+        return None
+    try:
+        value = json.loads(text)
+    except ValueError:
+        return None  # torn by a writer that died mid-write (the lock is rewritten in place)
+    return value if isinstance(value, dict) else None
+
+
+def _plan(text: Optional[str], root: str) -> Optional[Plan]:
+    if text is None:
+        return None
+    try:
+        return parse_plan(text, root)
+    except PlanError:
+        return None
 
 
 def _running(
@@ -40,13 +154,6 @@ def _running(
         "started": holder.get("started"),
         "log": holder.get("log") or (summary.get("log") if same_run and summary else None),
     }
-
-
-def _saved_plan(root: str) -> Optional[Plan]:
-    try:
-        return load_plan(plan_path(root), root)
-    except PlanError:
-        return None
 
 
 def _host_name(plan: Optional[Plan], summary: Optional[Dict[str, Any]]) -> str:

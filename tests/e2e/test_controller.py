@@ -198,7 +198,7 @@ def test_unknown_host_key_needs_accept_new_and_a_changed_key_is_never_accepted(
 
 
 def test_status_reads_every_host(make_lab: MakeLab, unique: str, tmp_path: Path) -> None:
-    """`fleet status` reads stage, last service and outcome from the hosts."""
+    """`fleet status` reads stage, last service and outcome from the hosts, read-only."""
     lab = make_lab(["s1", "s2"])
     lab.add_service("s1", f"st-{unique}")
     fleet = Fleet(
@@ -216,6 +216,7 @@ def test_status_reads_every_host(make_lab: MakeLab, unique: str, tmp_path: Path)
     assert status.host("s1")["status"] == "completed"
     assert status.host("s1")["last_service"] == f"st-{unique}"
     assert status.host("s2")["status"] == "failed"
+    assert not (lab.hosts["s2"].root_dir / ".fleet").exists(), "status changes nothing"
     table = fleet("status")
     assert "s1" in table.stdout and "fleet deploy" in table.stdout
 

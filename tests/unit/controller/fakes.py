@@ -11,6 +11,7 @@ from controller.hostrun import Runner
 from controller.model import Problem
 from controller.shell import PYTHON
 from inventory import Host
+from remote.status import SNAPSHOT_HEADER
 
 RUNNER = Runner(data=b"PK-fake-runner-archive", sha256="ab" * 32)
 
@@ -115,6 +116,8 @@ class FakeHost:
         self.commands.append(command)
         if self.link_down:
             raise LinkLost("not connected")
+        if SNAPSHOT_HEADER in command:  # `fleet status` reads the state with plain sh
+            return CommandResult(0, self.snapshot().encode(), b"")
         if self.exit_override is not None:
             return CommandResult(self.exit_override, b"", b"python3: too old (3.6)\n")
         archive = command.split("test -f ", 1)[1].split(" ", 1)[0]
@@ -162,6 +165,18 @@ class FakeHost:
     def _refuse(self, line: bytes, on_stdout: OnData) -> CommandResult:
         on_stdout(line)
         return CommandResult(3, b"", b"")
+
+    def snapshot(self) -> str:
+        """What remote.status.SNAPSHOT_SCRIPT prints for this host."""
+        status = self.status()
+        lines = []
+        for name in ("current_stage", "last_service"):
+            if status[name]:
+                lines += [f"{SNAPSHOT_HEADER}file {name}", str(status[name])]
+        if status["running"]:
+            lines += [f"{SNAPSHOT_HEADER}file lock", json.dumps(status["running"])]
+            lines.append(f"{SNAPSHOT_HEADER}alive")
+        return "\n".join(lines) + "\n"
 
     def status(self) -> dict[str, object]:
         running = None
