@@ -14,7 +14,9 @@ from remote.events import RunLog
 from remote.plan import Plan
 from remote.state import State
 
-POLL_S = 1.0
+# verify polls soon (a healthcheck often passes within a second of `up`), then less often.
+FIRST_POLL_S = 0.2
+MAX_POLL_S = 2.0
 COMPLETED, SKIPPED, FAILED, PENDING = "completed", "skipped", "failed", "pending"
 
 
@@ -200,6 +202,7 @@ def verify(ctx: Context) -> str:
 def _verify_service(ctx: Context, files: compose.ServiceFiles) -> Optional[str]:
     check = _healthcheck_problem if files.healthcheck else _containers_problem
     deadline = time.monotonic() + ctx.timeout("verify_s")
+    delay = FIRST_POLL_S
     while True:
         problem = check(ctx, files)
         remaining = deadline - time.monotonic()
@@ -211,7 +214,8 @@ def _verify_service(ctx: Context, files: compose.ServiceFiles) -> Optional[str]:
                 ctx.timeout("verify_s"),
                 problem,
             )
-        time.sleep(min(POLL_S, remaining))
+        time.sleep(min(delay, remaining))
+        delay = min(delay * 1.5, MAX_POLL_S)
 
 
 def _healthcheck_problem(ctx: Context, files: compose.ServiceFiles) -> Optional[str]:
