@@ -49,6 +49,8 @@ class Handshake(object):
         fd, self._fd = self._fd, None
         try:
             os.write(fd, ("%s %s\n" % (kind, text)).encode("utf-8", "replace"))
+        except OSError:
+            pass  # the parent is gone (its SSH session dropped): the run goes on regardless
         finally:
             os.close(fd)
 

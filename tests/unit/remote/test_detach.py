@@ -148,3 +148,13 @@ def test_sigkill_leaves_a_resumable_state(three_services: FakeHost) -> None:
     assert outcome.code == Exit.OK
     assert "its process is gone" in outcome.named("warning")[0]["message"]
     assert three_services.deployed() == ["bravo", "charlie"]
+
+
+def test_handshake_to_a_parent_that_died_does_not_stop_the_run() -> None:
+    """The parent of `start` can die (SSH drop) before the run's handshake reaches it:
+    sending it must not raise, or the run would die with its parent."""
+    from remote.detach import Handshake
+
+    read_fd, write_fd = os.pipe()
+    os.close(read_fd)
+    Handshake(write_fd).log_opened("/opt/homelab/logs/deploy/deploy_x.log")  # no EPIPE raised
