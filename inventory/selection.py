@@ -53,8 +53,16 @@ def _match(
         return [term]
     # A group's name without its @ is the likeliest slip; say so before near-miss names.
     hint = f"did you mean '@{term}'?" if term in groups else did_you_mean(closest(term, names))
+    hint = hint or known_names(names)
     errors.append(f"unknown host '{term}'" + (f" ({hint})" if hint else ""))
     return []
+
+
+def known_names(names: Sequence[str], limit: int = 6) -> str:
+    """When nothing is close: the names there are, so the operator sees the choice."""
+    shown = ", ".join(names[:limit])
+    more = f" and {len(names) - limit} more" if len(names) > limit else ""
+    return f"hosts: {shown}{more}"
 
 
 def _group(name: str, groups: Mapping[str, Sequence[str]], errors: list[str]) -> list[str]:

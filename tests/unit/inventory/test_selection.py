@@ -52,7 +52,7 @@ def test_selection_examples(inv: Inventory, expr: str, expected: list[str]) -> N
         ("chelsy", "unknown host 'chelsy' (did you mean 'CHELSTY'?)"),
         ("mini1", "unknown host 'mini1' (did you mean 'mini-1' or 'mini-2'?)"),
         ("minis", "unknown host 'minis' (did you mean '@minis'?)"),
-        ("zzz", "unknown host 'zzz'"),
+        ("zzz", "unknown host 'zzz' (hosts: nas, mini-1, mini-2, pi-1, CHELSTY)"),
         ("@stroage", "unknown group '@stroage' (did you mean '@storage'?)"),
         ("@x", "unknown group '@x' (groups: @storage, @minis, @edge, @lte)"),
         ("@", "unknown group '@' (groups: @storage, @minis, @edge, @lte)"),
