@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 LAB_DIR ?= .lab
 
 .DEFAULT_GOAL := help
-.PHONY: help install world test test-unit test-e2e lint format runner demo demo-down bench clean
+.PHONY: help install world test test-unit test-e2e lint format runner demo demo-down bench bench-compare clean
 
 help:  ## list the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -53,5 +53,8 @@ demo-down:  ## stop the demo lab and remove its containers
 bench: world  ## the benchmark: fleet against the asyncssh floor, table + JSON in bench-results/
 	$(PY) -m tests.bench
 
+bench-compare: world  ## the benchmark plus pyinfra and Ansible on the same lab (1 and 10 hosts)
+	$(PY) -m tests.bench --compare 1,10
+
 clean:  ## remove the venv, caches and build output
-	rm -rf $(VENV) dist build *.egg-info .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) .venv-compare dist build *.egg-info .pytest_cache .mypy_cache .ruff_cache

@@ -7,7 +7,7 @@ PY=${PY:-.venv/bin/python}
 
 need=()
 command -v sshd >/dev/null || [ -x /usr/sbin/sshd ] || need+=(openssh-server)
-command -v dockerd >/dev/null || need+=(docker.io)
+[ -x /usr/sbin/dockerd ] || command -v dockerd >/dev/null || need+=(docker.io)
 [ -x /bin/busybox ] && /bin/busybox --list | grep -qx httpd || need+=(busybox-static)
 command -v git >/dev/null || need+=(git)
 command -v iptables >/dev/null || need+=(iptables)
@@ -31,7 +31,8 @@ fi
 
 if ! docker info >/dev/null 2>&1; then
   echo "world: starting dockerd (log: /var/log/fleet-dockerd.log)"
-  setsid dockerd >/var/log/fleet-dockerd.log 2>&1 < /dev/null &
+  dockerd=$(command -v dockerd || echo /usr/sbin/dockerd)
+  setsid "$dockerd" >/var/log/fleet-dockerd.log 2>&1 < /dev/null &
   for _ in $(seq 1 60); do docker info >/dev/null 2>&1 && break; sleep 0.5; done
   docker info >/dev/null 2>&1 || { echo "world: dockerd did not start:"; tail -20 /var/log/fleet-dockerd.log; exit 1; }
 fi

@@ -248,6 +248,30 @@ def real_row(bench: Bench, n: int) -> Row:
     )
 
 
+def compare_rows(bench: Bench, sizes: list[int], fleet_times: dict[int, float]) -> list[Row]:
+    """pyinfra and Ansible on the overhead workload, once per N (they take a while)."""
+    from tests.bench import compare
+
+    bin_dir = compare.ensure_tools()
+    env = {**bench.env, "ANSIBLE_HOME": str(bench.workdir / "ansible"), "ANSIBLE_NOCOLOR": "1"}
+    rows = []
+    for n in sizes:
+        inventory = bench.inventory(n, "ovh", "/bin/true")
+        fleet = fleet_times.get(n)
+        if fleet is None:
+            argv = bench.fleet("deploy", "-i", str(inventory), "--hosts", "all", "--json",
+                               "--concurrency", str(n))  # fmt: skip
+            fleet = measure(argv, bench.env).wall_s
+        for tool, build in (("pyinfra", compare.pyinfra_argv), ("ansible", compare.ansible_argv)):
+            sample = measure(build(bin_dir, inventory, bench.workdir), env)
+            if sample.code != 0:
+                continue
+            workload = f"vs {tool} (floor = {tool})"
+            runs = [round(sample.wall_s, 3)]
+            rows.append(Row(workload, n, fleet_s=fleet, floor_s=sample.wall_s, floor_runs=runs))
+    return rows
+
+
 def render(rows: list[Row], console: Console) -> None:
     table = Table(title="fleet benchmark (median wall time; ratio = fleet / floor)")
     for column in ("workload", "N", "fleet s", "floor s", "ratio", "T(N)/T(1) fleet",
@@ -316,19 +340,25 @@ def main() -> int:
     parser.add_argument("--hosts", default="1,10,50,100", help="the N to measure")
     parser.add_argument("--runs", type=int, default=3, help="timed runs per figure (median)")
     parser.add_argument("--real", default="1,5", help="N for the real-compose workload")
+    parser.add_argument(
+        "--compare", default="", help="N at which to run pyinfra and Ansible too, e.g. 1,10"
+    )
     args = parser.parse_args()
     sizes = [int(n) for n in args.hosts.split(",")]
     real_sizes = [int(n) for n in args.real.split(",") if n]
+    compare_sizes = [int(n) for n in args.compare.split(",") if n]
     ensure_docker()
     ensure_busybox_image()
     console = Console(width=max(170, Console().width))
     RESULTS.mkdir(exist_ok=True)
     with tempfile.TemporaryDirectory(prefix="fleet-bench-") as tmp:
-        bench = Bench(Path(tmp), max(sizes + real_sizes), args.runs)
+        bench = Bench(Path(tmp), max(sizes + real_sizes + compare_sizes), args.runs)
         bench.lab.start()
         try:
             bench.counters.install()
-            bench.add_services(max(sizes), "ovh", busybox_compose(), NOOP_HEALTHCHECK)
+            bench.add_services(
+                max(sizes + compare_sizes), "ovh", busybox_compose(), NOOP_HEALTHCHECK
+            )
             bench.add_services(max(real_sizes or [0]), "real", busybox_compose(), None)
             rows = []
             for n in sizes:
@@ -339,6 +369,10 @@ def main() -> int:
             for n in real_sizes:
                 console.print(f"real workload, {n} hosts ...")
                 rows.append(real_row(bench, n))
+            if compare_sizes:
+                console.print(f"pyinfra and Ansible, {args.compare} hosts ...")
+                fleet_times = {r.hosts: r.fleet_s for r in rows if r.workload == "overhead"}
+                rows += compare_rows(bench, compare_sizes, fleet_times)
         finally:
             bench.counters.remove()
             bench.lab.stop()
