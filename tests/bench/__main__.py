@@ -253,7 +253,13 @@ def compare_rows(bench: Bench, sizes: list[int], fleet_times: dict[int, float]) 
     from tests.bench import compare
 
     bin_dir = compare.ensure_tools()
-    env = {**bench.env, "ANSIBLE_HOME": str(bench.workdir / "ansible"), "ANSIBLE_NOCOLOR": "1"}
+    env = {
+        **bench.env,
+        "ANSIBLE_HOME": str(bench.workdir / "ansible"),
+        # Its own ControlMaster sockets: ones left by an earlier run lead to a lab gone.
+        "ANSIBLE_SSH_CONTROL_PATH_DIR": str(bench.workdir / "ansible-cp"),
+        "ANSIBLE_NOCOLOR": "1",
+    }
     rows = []
     for n in sizes:
         inventory = bench.inventory(n, "ovh", "/bin/true")
@@ -319,6 +325,12 @@ def verdicts(rows: list[Row]) -> list[tuple[str, bool, str]]:
         checks.append(
             (f"status <= 1.5 x floor at N={row.hosts}", row.ratio <= 1.5, f"{row.ratio:.2f}")
         )
+    bars = {"pyinfra": 4.0, "ansible": 50.0}  # issue 7's orientation: what fleet should beat
+    for row in (r for r in rows if r.workload.startswith("vs ")):
+        tool = row.workload.split()[1]
+        speedup = row.floor_s / row.fleet_s
+        what = f"fleet {bars[tool]:.0f}x faster than {tool} at N={row.hosts}"
+        checks.append((what, speedup >= bars[tool], f"{speedup:.1f}x"))
     return checks
 
 

@@ -183,8 +183,11 @@ class Lab:
         pid = host.pid()
         if pid is None:
             return
-        with contextlib.suppress(ProcessLookupError):
-            os.kill(pid, signal.SIGTERM)
+        # The listener's children are the open connections: a stopped sshd leaves them
+        # running (in a namespace whose folders are about to go), so end them too.
+        for child in [pid, *_children(pid)]:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(child, signal.SIGTERM)
         deadline = time.monotonic() + 5
         while time.monotonic() < deadline and _alive(pid):
             time.sleep(0.02)
@@ -320,6 +323,18 @@ def _address(subnet: str, index: int) -> str:
 
 def _known_hosts_name(host: LabHost) -> str:
     return host.address if host.port == 22 else f"[{host.address}]:{host.port}"
+
+
+def _children(pid: int) -> list[int]:
+    found = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except (OSError, IndexError):
+            continue
+        if fields[1] == str(pid):
+            found.append(int(stat.parent.name))
+    return found
 
 
 def _alive(pid: int) -> bool:
