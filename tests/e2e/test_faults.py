@@ -99,6 +99,31 @@ def test_link_down_past_timeout_is_disconnected_and_resume_deploys_nothing(
     assert {svc: project_container_ids(svc) for svc in plan["CHELSTY"]} == ids
 
 
+def test_resume_reattaches_to_the_run_still_going_after_a_disconnect(
+    make_lab: MakeLab, unique: str, tmp_path: Path
+) -> None:
+    """After CHELSTY is given up as `disconnected`, its run goes on; `fleet resume` while it
+    still runs re-attaches to that same run (no second run) and reports it completed."""
+    lab = make_lab(["CHELSTY"])
+    plan = populate(lab, unique, 3)
+    fleet = Fleet(tmp_path / "state", slow_inventory(lab, tmp_path, "CHELSTY"))
+    first, second, _ = plan["CHELSTY"]
+    make_slow(lab, "CHELSTY", second, DROP_DETECTED_S + 15)
+
+    proc = fleet.start("deploy", "--hosts", "all", "--json", "--reconnect-timeout", "2")
+    wait_for(lambda: read_state(lab, "CHELSTY", "last_service") == first, 60, "first service")
+    with lab.link_down("CHELSTY"):
+        dropped = finish(proc)
+    assert dropped.host("CHELSTY")["status"] == "disconnected"
+    assert not run_finished(lab, "CHELSTY"), "the run should still be going for this test"
+
+    resumed = fleet("resume", "CHELSTY", "--json")
+    assert resumed.code == 0, resumed.stderr
+    assert resumed.host("CHELSTY")["status"] == "completed"
+    assert len(host_logs(lab, "CHELSTY")) == 1, "re-attached: no second run was started"
+    assert running_once(plan["CHELSTY"])
+
+
 def test_link_blip_within_timeout_reattaches_without_losing_or_repeating_events(
     make_lab: MakeLab, unique: str, tmp_path: Path
 ) -> None:
