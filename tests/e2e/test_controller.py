@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 
+from tests.design import check_shape
 from tests.e2e.support import Fleet, read_state
 from tests.lab import Lab, busybox_compose, project_container_ids
 
@@ -17,40 +18,8 @@ MakeLab = Callable[[Iterable[str]], Lab]
 
 pytestmark = pytest.mark.e2e
 
-HOST_KEYS = {
-    "status",
-    "last_stage",
-    "failed_stage",
-    "last_service",
-    "services",
-    "log",
-    "diagnostics",
-    "error",
-    "duration_s",
-}
-HOST_STATUSES = {"completed", "failed", "unreachable", "disconnected", "running"}
-SERVICE_STATES = {"completed", "skipped", "failed", "pending"}
 # A service whose `up` fails at once: its image is not there and may not be pulled.
 BROKEN = busybox_compose(image="fleet-test/missing:none") + "    pull_policy: never\n"
-
-
-def check_shape(report: dict[str, Any]) -> None:
-    """The --json object has exactly DESIGN.md's keys and value types."""
-    assert set(report) == {"run_id", "status", "hosts"}
-    assert report["status"] in ("completed", "failed")
-    assert isinstance(report["run_id"], str) and report["run_id"]
-    for entry in report["hosts"].values():
-        assert set(entry) == HOST_KEYS
-        assert entry["status"] in HOST_STATUSES
-        assert set(entry["services"].values()) <= SERVICE_STATES
-        assert isinstance(entry["duration_s"], float)
-        for key in ("failed_stage", "last_service", "diagnostics", "error"):
-            assert entry[key] is None or isinstance(entry[key], str)
-        if entry["status"] == "completed":
-            assert isinstance(entry["log"], str) and isinstance(entry["last_stage"], str)
-            assert entry["error"] is None and entry["failed_stage"] is None
-        else:
-            assert isinstance(entry["error"], str) and "\n" not in entry["error"]
 
 
 def meta(fleet: Fleet, run_id: str) -> dict[str, Any]:

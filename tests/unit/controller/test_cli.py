@@ -12,18 +12,7 @@ from typer.testing import CliRunner
 
 from controller.cli import app
 from controller.errors import ExitStatus
-
-HOST_KEYS = {
-    "status",
-    "last_stage",
-    "failed_stage",
-    "last_service",
-    "services",
-    "log",
-    "diagnostics",
-    "error",
-    "duration_s",
-}
+from tests.design import HOST_KEYS
 
 
 @pytest.fixture

@@ -9,19 +9,8 @@ from controller import engine
 from controller.connectors import ConnectError, ConnectOptions
 from controller.engine import EngineOptions
 from controller.model import FleetReport, HostStatus, Problem
+from tests.design import HOST_KEYS
 from tests.unit.controller.fakes import RUNNER, FakeFleet, FakeHost, make_host, run_log
-
-HOST_KEYS = {
-    "status",
-    "last_stage",
-    "failed_stage",
-    "last_service",
-    "services",
-    "log",
-    "diagnostics",
-    "error",
-    "duration_s",
-}
 
 
 def deploy(fakes: list[FakeHost], **opts: object) -> FleetReport:

@@ -1,0 +1,38 @@
+"""The `--json` contract of DESIGN.md, written out for tests (not read from the code)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+HOST_KEYS = {
+    "status",
+    "last_stage",
+    "failed_stage",
+    "last_service",
+    "services",
+    "log",
+    "diagnostics",
+    "error",
+    "duration_s",
+}
+HOST_STATUSES = {"completed", "failed", "unreachable", "disconnected", "running"}
+SERVICE_STATES = {"completed", "skipped", "failed", "pending"}
+
+
+def check_shape(report: dict[str, Any]) -> None:
+    """The --json object has exactly DESIGN.md's keys and value types."""
+    assert set(report) == {"run_id", "status", "hosts"}
+    assert report["status"] in ("completed", "failed")
+    assert isinstance(report["run_id"], str) and report["run_id"]
+    for entry in report["hosts"].values():
+        assert set(entry) == HOST_KEYS
+        assert entry["status"] in HOST_STATUSES
+        assert set(entry["services"].values()) <= SERVICE_STATES
+        assert isinstance(entry["duration_s"], float)
+        for key in ("failed_stage", "last_service", "diagnostics", "error"):
+            assert entry[key] is None or isinstance(entry[key], str)
+        if entry["status"] == "completed":
+            assert isinstance(entry["log"], str) and isinstance(entry["last_stage"], str)
+            assert entry["error"] is None and entry["failed_stage"] is None
+        else:
+            assert isinstance(entry["error"], str) and "\n" not in entry["error"]
