@@ -139,6 +139,18 @@ class Bench:
         return a, b
 
 
+def timed_row(workload: str, n: int, fleet_runs: list[Sample], floor_runs: list[Sample]) -> Row:
+    """The medians and the runs themselves; callers add what else they measured."""
+    return Row(
+        workload=workload,
+        hosts=n,
+        fleet_s=statistics.median(s.wall_s for s in fleet_runs),
+        floor_s=statistics.median(s.wall_s for s in floor_runs),
+        fleet_runs=[round(s.wall_s, 3) for s in fleet_runs],
+        floor_runs=[round(s.wall_s, 3) for s in floor_runs],
+    )
+
+
 def overhead_row(bench: Bench, n: int) -> Row:
     """fleet's own cost: every stage runs, compose is /bin/true, healthchecks exit 0."""
     inventory = bench.inventory(n, "ovh", "/bin/true")
@@ -155,26 +167,18 @@ def overhead_row(bench: Bench, n: int) -> Row:
         lambda: measure(deploy, bench.env),
         lambda: measure(bench.floor(inventory, "deploy"), bench.env),
     )
-    return Row(
-        workload="overhead",
-        hosts=n,
-        fleet_s=statistics.median(s.wall_s for s in fleet_runs),
-        floor_s=statistics.median(s.wall_s for s in floor_runs),
-        fleet_runs=[round(s.wall_s, 3) for s in fleet_runs],
-        floor_runs=[round(s.wall_s, 3) for s in floor_runs],
-        cpu_ms_per_host=1000 * statistics.median(s.cpu_s for s in [second, *fleet_runs]) / n,
-        rss_mb=max(s.rss_mb for s in [first, second, *fleet_runs]),
-        sent_per_host=second_wire.sent / n,
-        received_per_host=second_wire.received / n,
-        connections_per_host=second_wire.connections / n,
-        runner_bytes_first=sum(size for size, _ in after_first.values()) // n,
-        runner_bytes_second=sum(
-            size
-            for path, (size, stamp) in after_second.items()
-            if after_first.get(path) != (size, stamp)
-        )
-        // n,
-    )
+    row = timed_row("overhead", n, fleet_runs, floor_runs)
+    row.cpu_ms_per_host = 1000 * statistics.median(s.cpu_s for s in [second, *fleet_runs]) / n
+    row.rss_mb = max(s.rss_mb for s in [first, second, *fleet_runs])
+    row.sent_per_host = second_wire.sent / n
+    row.received_per_host = second_wire.received / n
+    row.connections_per_host = second_wire.connections / n
+    row.runner_bytes_first = sum(size for size, _ in after_first.values()) // n
+    changed = [
+        size for path, (size, t) in after_second.items() if after_first.get(path) != (size, t)
+    ]
+    row.runner_bytes_second = sum(changed) // n
+    return row
 
 
 def status_row(bench: Bench, n: int) -> Row:
@@ -189,17 +193,11 @@ def status_row(bench: Bench, n: int) -> Row:
         lambda: measure(status, bench.env),
         lambda: measure(bench.floor(inventory, "status"), bench.env),
     )
-    return Row(
-        workload="status",
-        hosts=n,
-        fleet_s=statistics.median(s.wall_s for s in fleet_runs),
-        floor_s=statistics.median(s.wall_s for s in floor_runs),
-        fleet_runs=[round(s.wall_s, 3) for s in fleet_runs],
-        floor_runs=[round(s.wall_s, 3) for s in floor_runs],
-        cpu_ms_per_host=1000 * statistics.median(s.cpu_s for s in fleet_runs) / n,
-        rss_mb=max(s.rss_mb for s in [probe, *fleet_runs]),
-        connections_per_host=wire.connections / n,
-    )
+    row = timed_row("status", n, fleet_runs, floor_runs)
+    row.cpu_ms_per_host = 1000 * statistics.median(s.cpu_s for s in fleet_runs) / n
+    row.rss_mb = max(s.rss_mb for s in [probe, *fleet_runs])
+    row.connections_per_host = wire.connections / n
+    return row
 
 
 def compose_up_directly(bench: Bench, n: int, tag: str) -> Sample:
@@ -238,14 +236,7 @@ def real_row(bench: Bench, n: int) -> Row:
 
     fleet_runs, direct_runs = bench.alternate(fleet_fresh, direct_fresh)
     remove_compose_projects(projects)
-    return Row(
-        workload="real (floor = compose up directly)",
-        hosts=n,
-        fleet_s=statistics.median(s.wall_s for s in fleet_runs),
-        floor_s=statistics.median(s.wall_s for s in direct_runs),
-        fleet_runs=[round(s.wall_s, 3) for s in fleet_runs],
-        floor_runs=[round(s.wall_s, 3) for s in direct_runs],
-    )
+    return timed_row("real (floor = compose up directly)", n, fleet_runs, direct_runs)
 
 
 def compare_rows(bench: Bench, sizes: list[int], fleet_times: dict[int, float]) -> list[Row]:
