@@ -175,6 +175,14 @@ class Lab:
             f"exec {SSHD} -f {host.sshd_dir}/sshd_config -E {host.sshd_dir}/sshd.log"
         )
         subprocess.run(["unshare", "-m", "--propagation", "private", "sh", "-c", inner], check=True)
+        # A listening port alone could be another sshd (one on 0.0.0.0:22 takes the port
+        # from ours): only our pid file says this host's sshd is the one that answers.
+        deadline = time.monotonic() + 10
+        while host.pid() is None and time.monotonic() < deadline:
+            time.sleep(0.02)
+        if host.pid() is None:
+            log = (host.sshd_dir / "sshd.log").read_text(errors="replace")[-500:]
+            raise LabError(f"sshd for {name} on {host.address}:{host.port} did not start: {log}")
         _wait_listening(host.address, host.port)
 
     def stop_sshd(self, name: str) -> None:
