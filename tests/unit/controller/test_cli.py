@@ -30,7 +30,7 @@ def invoke(*args: str) -> tuple[int, str, str]:
 def test_invalid_inventory_exits_usage_and_contacts_nobody(env: Path) -> None:
     """A broken inventory: exit 2 (USAGE), the file and key named, no run recorded."""
     bad = env / "hosts.yml"
-    bad.write_text("hosts:\n  h1:\n    address: 10.255.255.1\n    sevrices: [x]\n")
+    bad.write_text("hosts:\n  h1:\n    address: 127.0.9.8\n    sevrices: [x]\n")
     code, _, err = invoke("deploy", "-i", str(bad))
     assert code == ExitStatus.USAGE
     assert "sevrices" in err and "hosts.yml" in err
@@ -40,7 +40,7 @@ def test_invalid_inventory_exits_usage_and_contacts_nobody(env: Path) -> None:
 def test_unknown_host_exits_usage(env: Path) -> None:
     """Selecting a host that is not in the inventory: exit 2 before any connection."""
     inv = env / "hosts.yml"
-    inv.write_text("hosts:\n  nas:\n    address: 10.255.255.1\n    services: [x]\n")
+    inv.write_text("hosts:\n  nas:\n    address: 127.0.9.8\n    services: [x]\n")
     code, _, err = invoke("resume", "-i", str(inv), "nass")
     assert code == ExitStatus.USAGE and "nass" in err
 
