@@ -55,6 +55,7 @@ class Row:
     floor_s: float
     fleet_runs: list[float] = field(default_factory=list)
     floor_runs: list[float] = field(default_factory=list)
+    cpu_s: float | None = None  # the controller's user+sys CPU for the whole run (median)
     cpu_ms_per_host: float | None = None
     rss_mb: float | None = None
     sent_per_host: float | None = None
@@ -168,7 +169,8 @@ def overhead_row(bench: Bench, n: int) -> Row:
         lambda: measure(bench.floor(inventory, "deploy"), bench.env),
     )
     row = timed_row("overhead", n, fleet_runs, floor_runs)
-    row.cpu_ms_per_host = 1000 * statistics.median(s.cpu_s for s in [second, *fleet_runs]) / n
+    row.cpu_s = statistics.median(s.cpu_s for s in [second, *fleet_runs])
+    row.cpu_ms_per_host = 1000 * row.cpu_s / n
     row.rss_mb = max(s.rss_mb for s in [first, second, *fleet_runs])
     row.sent_per_host = second_wire.sent / n
     row.received_per_host = second_wire.received / n
@@ -194,7 +196,8 @@ def status_row(bench: Bench, n: int) -> Row:
         lambda: measure(bench.floor(inventory, "status"), bench.env),
     )
     row = timed_row("status", n, fleet_runs, floor_runs)
-    row.cpu_ms_per_host = 1000 * statistics.median(s.cpu_s for s in fleet_runs) / n
+    row.cpu_s = statistics.median(s.cpu_s for s in fleet_runs)
+    row.cpu_ms_per_host = 1000 * row.cpu_s / n
     row.rss_mb = max(s.rss_mb for s in [probe, *fleet_runs])
     row.connections_per_host = wire.connections / n
     return row
@@ -272,8 +275,8 @@ def compare_rows(bench: Bench, sizes: list[int], fleet_times: dict[int, float]) 
 def render(rows: list[Row], console: Console) -> None:
     table = Table(title="fleet benchmark (median wall time; ratio = fleet / floor)")
     for column in ("workload", "N", "fleet s", "floor s", "ratio", "T(N)/T(1) fleet",
-                   "T(N)/T(1) floor", "CPU ms/host", "RSS MB", "sent B/host", "recv B/host",
-                   "conns/host", "runner B 1st/2nd"):  # fmt: skip
+                   "T(N)/T(1) floor", "CPU s", "CPU ms/host", "RSS MB", "sent B/host",
+                   "recv B/host", "conns/host", "runner B 1st/2nd"):  # fmt: skip
         table.add_column(column, justify="right" if column != "workload" else "left")
     base: dict[str, Row] = {}
     for row in rows:
@@ -284,7 +287,8 @@ def render(rows: list[Row], console: Console) -> None:
             row.workload, str(row.hosts), f"{row.fleet_s:.2f}", f"{row.floor_s:.2f}",
             f"{row.ratio:.2f}", f"{row.fleet_s / one.fleet_s:.2f}",
             f"{row.floor_s / one.floor_s:.2f}",
-            _fmt(row.cpu_ms_per_host, "{:.1f}"), _fmt(row.rss_mb, "{:.0f}"),
+            _fmt(row.cpu_s, "{:.2f}"), _fmt(row.cpu_ms_per_host, "{:.1f}"),
+            _fmt(row.rss_mb, "{:.0f}"),
             _fmt(row.sent_per_host, "{:.0f}"), _fmt(row.received_per_host, "{:.0f}"),
             _fmt(row.connections_per_host, "{:.2f}"),
             runner,
