@@ -14,6 +14,7 @@ import sys
 import time
 import traceback
 from collections.abc import Awaitable, Callable, Iterator
+from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, TypeVar
 
@@ -62,6 +63,14 @@ ReconnectOpt = Annotated[
 ]
 ConnectTimeoutOpt = Annotated[
     float, typer.Option("--connect-timeout", min=1, help="Seconds to allow one SSH connect.")
+]
+VerifyTimeoutOpt = Annotated[
+    int | None,
+    typer.Option(
+        "--verify-timeout",
+        min=1,
+        help="Seconds a service may take to become healthy (default: the runner's, 60).",
+    ),
 ]
 AcceptNewOpt = Annotated[
     bool,
@@ -180,6 +189,15 @@ def _options(
     )
 
 
+def _with_verify_timeout(
+    options: engine.EngineOptions, seconds: int | None
+) -> engine.EngineOptions:
+    """The plan carries a verify timeout only when the operator set one."""
+    if seconds is None:
+        return options
+    return replace(options, timeouts={**options.timeouts, "verify_s": seconds})
+
+
 async def _with_view(
     hosts: list[Host],
     console: Console | None,
@@ -245,6 +263,7 @@ def deploy(
     handshakes: HandshakesOpt = engine.DEFAULT_HANDSHAKES,
     reconnect_timeout: ReconnectOpt = engine.DEFAULT_RECONNECT_TIMEOUT,
     connect_timeout: ConnectTimeoutOpt = 10.0,
+    verify_timeout: VerifyTimeoutOpt = None,
     accept_new: AcceptNewOpt = False,
 ) -> None:
     """Deploy every selected host concurrently: one live view, one summary table."""
@@ -253,6 +272,7 @@ def deploy(
         options = _options(
             concurrency, reconnect_timeout, connect_timeout, accept_new, resume, handshakes
         )
+        options = _with_verify_timeout(options, verify_timeout)
         code = _deploy(selected, options, as_json, _inventory_arg(inventory))
     raise typer.Exit(code)
 
@@ -266,6 +286,7 @@ def resume(
     handshakes: HandshakesOpt = engine.DEFAULT_HANDSHAKES,
     reconnect_timeout: ReconnectOpt = engine.DEFAULT_RECONNECT_TIMEOUT,
     connect_timeout: ConnectTimeoutOpt = 10.0,
+    verify_timeout: VerifyTimeoutOpt = None,
     accept_new: AcceptNewOpt = False,
 ) -> None:
     """Re-attach to a run still going on each host, or continue it from its markers."""
@@ -274,6 +295,7 @@ def resume(
         options = _options(
             concurrency, reconnect_timeout, connect_timeout, accept_new, True, handshakes
         )
+        options = _with_verify_timeout(options, verify_timeout)
         code = _deploy(selected, options, as_json, _inventory_arg(inventory))
     raise typer.Exit(code)
 

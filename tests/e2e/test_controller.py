@@ -217,3 +217,24 @@ def test_bad_inventory_exits_2_and_contacts_nobody(tmp_path: Path) -> None:
     unknown = Fleet(tmp_path / "state", good)("deploy", "--hosts", "h2")
     assert unknown.code == 2 and "h2" in unknown.stderr
     assert not fleet.runs_dir().exists()
+
+
+def test_unhealthy_service_fails_verify_within_the_verify_timeout(
+    make_lab: MakeLab, unique: str, tmp_path: Path
+) -> None:
+    """A container whose Docker healthcheck fails: verify gives up after --verify-timeout,
+    names the service, and the diagnostics are collected; the service before it stays up."""
+    lab = make_lab(["v1"])
+    good, sick = f"ok-{unique}", f"sick-{unique}"
+    lab.add_service("v1", good, busybox_compose())
+    lab.add_service("v1", sick, busybox_compose(healthy=False))
+    fleet = Fleet(tmp_path / "state", lab.write_inventory(tmp_path / "hosts.yml"))
+
+    result = fleet("deploy", "--hosts", "all", "--json", "--verify-timeout", "3")
+    assert result.code == 1, result.stderr
+    entry = result.host("v1")
+    assert entry["failed_stage"] == "verify" and sick in entry["error"]
+    assert "after 3" in entry["error"], entry["error"]
+    assert entry["diagnostics"] and entry["services"][good] == "completed"
+    assert len(project_container_ids(good)) == 1
+    assert result.elapsed < 60

@@ -110,3 +110,12 @@ def test_local_failure_then_resume(env: Path) -> None:
     assert code == ExitStatus.OK, err + out
     me = json.loads(out)["hosts"]["me"]
     assert me["services"] == {"web": "skipped", "db": "completed", "cache": "completed"}
+
+
+def test_verify_timeout_goes_into_the_plan_only_when_set() -> None:
+    """--verify-timeout reaches the runner's plan; without it the runner's default stands."""
+    from controller.cli import _with_verify_timeout
+    from controller.engine import EngineOptions
+
+    assert _with_verify_timeout(EngineOptions(), None).timeouts == {}
+    assert _with_verify_timeout(EngineOptions(), 300).timeouts == {"verify_s": 300}
