@@ -19,7 +19,7 @@ MakeLab = Callable[[Iterable[str]], Lab]
 pytestmark = pytest.mark.e2e
 
 # A service whose `up` fails at once: its image is not there and may not be pulled.
-BROKEN = busybox_compose(image="fleet-test/missing:none") + "    pull_policy: never\n"
+BROKEN = busybox_compose(image="fleet-test/missing:none")  # pull_policy: never: no registry
 
 
 def meta(fleet: Fleet, run_id: str) -> dict[str, Any]:

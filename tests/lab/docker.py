@@ -70,6 +70,7 @@ def busybox_compose(
     """compose.yaml text for one long-running busybox container.
 
     `healthy=True` adds a Docker healthcheck that passes; `healthy=False` one that fails.
+    `pull_policy: never`: a missing image fails at once instead of asking a registry.
     SIGKILL as stop signal: busybox as PID 1 ignores SIGTERM, and teardown should be quick.
     """
     argv = ", ".join(f'"{part}"' for part in command)
@@ -78,6 +79,7 @@ def busybox_compose(
         "services:\n"
         "  app:\n"
         f"    image: {image}\n"
+        "    pull_policy: never\n"  # local images only: never a registry lookup from a test
         f"    command: [{argv}]\n"
         "    stop_signal: SIGKILL\n"
         "    restart: unless-stopped\n"
