@@ -11,6 +11,12 @@ import subprocess
 from dataclasses import dataclass
 
 CHAIN = "FLEETBENCH"
+# What each rule counts, and the packets it matches, for one host's address.
+RULES = (
+    ("sent", ("-d", "{address}", "-p", "tcp", "--dport", "22")),
+    ("received", ("-s", "{address}", "-p", "tcp", "--sport", "22")),
+    ("syn", ("-d", "{address}", "-p", "tcp", "--dport", "22", "--syn")),
+)
 
 
 @dataclass
@@ -37,49 +43,9 @@ class WireCounters:
         _iptables("-N", CHAIN)
         _iptables("-I", "OUTPUT", "-j", CHAIN)
         for address in self.addresses:
-            _iptables(
-                "-A",
-                CHAIN,
-                "-d",
-                address,
-                "-p",
-                "tcp",
-                "--dport",
-                "22",
-                "-m",
-                "comment",
-                "--comment",
-                "sent",
-            )
-            _iptables(
-                "-A",
-                CHAIN,
-                "-s",
-                address,
-                "-p",
-                "tcp",
-                "--sport",
-                "22",
-                "-m",
-                "comment",
-                "--comment",
-                "received",
-            )
-            _iptables(
-                "-A",
-                CHAIN,
-                "-d",
-                address,
-                "-p",
-                "tcp",
-                "--dport",
-                "22",
-                "--syn",
-                "-m",
-                "comment",
-                "--comment",
-                "syn",
-            )
+            for comment, match in RULES:
+                rule = [part.format(address=address) for part in match]
+                _iptables("-A", CHAIN, *rule, "-m", "comment", "--comment", comment)
 
     def remove(self) -> None:
         subprocess.run(["iptables", "-w", "-D", "OUTPUT", "-j", CHAIN], capture_output=True)
