@@ -14,7 +14,6 @@ import sys
 import time
 import traceback
 from collections.abc import Awaitable, Callable, Iterator
-from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, TypeVar
 
@@ -179,23 +178,18 @@ def _options(
     accept_new: bool,
     resume: bool,
     handshakes: int = engine.DEFAULT_HANDSHAKES,
+    verify_timeout: int | None = None,
 ) -> engine.EngineOptions:
+    # The plan carries a verify timeout only when the operator set one.
+    timeouts = {} if verify_timeout is None else {"verify_s": verify_timeout}
     return engine.EngineOptions(
         concurrency=concurrency,
         handshakes=handshakes,
         reconnect_timeout=reconnect_timeout,
         resume=resume,
+        timeouts=timeouts,
         connect=ConnectOptions(connect_timeout=connect_timeout, accept_new=accept_new),
     )
-
-
-def _with_verify_timeout(
-    options: engine.EngineOptions, seconds: int | None
-) -> engine.EngineOptions:
-    """The plan carries a verify timeout only when the operator set one."""
-    if seconds is None:
-        return options
-    return replace(options, timeouts={**options.timeouts, "verify_s": seconds})
 
 
 async def _with_view(
@@ -251,6 +245,16 @@ def _deploy(
     return _exit_for(report)
 
 
+def _deploy_command(
+    inventory: Path | None, hosts: str, options: engine.EngineOptions, as_json: bool
+) -> None:
+    """deploy and resume: select, run, report, exit with the pinned code."""
+    with _boundary():
+        selected = _select(inventory, hosts)
+        code = _deploy(selected, options, as_json, _inventory_arg(inventory))
+    raise typer.Exit(code)
+
+
 @app.command()
 def deploy(
     hosts: HostsOpt = "all",
@@ -267,14 +271,11 @@ def deploy(
     accept_new: AcceptNewOpt = False,
 ) -> None:
     """Deploy every selected host concurrently: one live view, one summary table."""
-    with _boundary():
-        selected = _select(inventory, hosts)
-        options = _options(
-            concurrency, reconnect_timeout, connect_timeout, accept_new, resume, handshakes
-        )
-        options = _with_verify_timeout(options, verify_timeout)
-        code = _deploy(selected, options, as_json, _inventory_arg(inventory))
-    raise typer.Exit(code)
+    options = _options(
+        concurrency, reconnect_timeout, connect_timeout, accept_new, resume, handshakes,
+        verify_timeout,
+    )  # fmt: skip
+    _deploy_command(inventory, hosts, options, as_json)
 
 
 @app.command()
@@ -290,14 +291,11 @@ def resume(
     accept_new: AcceptNewOpt = False,
 ) -> None:
     """Re-attach to a run still going on each host, or continue it from its markers."""
-    with _boundary():
-        selected = _select(inventory, ",".join(hosts))
-        options = _options(
-            concurrency, reconnect_timeout, connect_timeout, accept_new, True, handshakes
-        )
-        options = _with_verify_timeout(options, verify_timeout)
-        code = _deploy(selected, options, as_json, _inventory_arg(inventory))
-    raise typer.Exit(code)
+    options = _options(
+        concurrency, reconnect_timeout, connect_timeout, accept_new, True, handshakes,
+        verify_timeout,
+    )  # fmt: skip
+    _deploy_command(inventory, ",".join(hosts), options, as_json)
 
 
 @app.command()

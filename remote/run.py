@@ -242,15 +242,7 @@ class Run(object):
         self.log.event("stage_started", stage="complete")
         self.state.mark_complete("complete")
         self.log.event("stage_completed", stage="complete", status=COMPLETED)
-        summary = self._write_summary(COMPLETED)
-        self._print_summary(summary)
-        self.log.event(
-            "run_completed",
-            status=COMPLETED,
-            duration_ms=_ms_since(self.started_monotonic),
-            message=_service_counts(summary["services"]),
-        )
-        return Exit.OK
+        return self._run_completed(None)
 
     def _finish_failed(self, failure: Failure) -> int:
         summary = self._write_summary("failed", failure)
@@ -271,13 +263,19 @@ class Run(object):
         self.last_stage = "complete"
         for name in self.ctx.services:
             self.ctx.services[name] = SKIPPED
+        return self._run_completed(
+            "already completed by run %s: nothing to do" % previous.get("run_id", "?")
+        )
+
+    def _run_completed(self, message: Optional[str]) -> int:
+        """Summary, then the run's last line: run_completed (message: service counts)."""
         summary = self._write_summary(COMPLETED)
         self._print_summary(summary)
         self.log.event(
             "run_completed",
             status=COMPLETED,
             duration_ms=_ms_since(self.started_monotonic),
-            message="already completed by run %s: nothing to do" % previous.get("run_id", "?"),
+            message=message or _service_counts(summary["services"]),
         )
         return Exit.OK
 

@@ -114,8 +114,7 @@ def test_local_failure_then_resume(env: Path) -> None:
 
 def test_verify_timeout_goes_into_the_plan_only_when_set() -> None:
     """--verify-timeout reaches the runner's plan; without it the runner's default stands."""
-    from controller.cli import _with_verify_timeout
-    from controller.engine import EngineOptions
+    from controller.cli import _options
 
-    assert _with_verify_timeout(EngineOptions(), None).timeouts == {}
-    assert _with_verify_timeout(EngineOptions(), 300).timeouts == {"verify_s": 300}
+    assert _options(32, 60, 10, False, False).timeouts == {}
+    assert _options(32, 60, 10, False, False, verify_timeout=300).timeouts == {"verify_s": 300}
