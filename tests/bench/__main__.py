@@ -27,6 +27,7 @@ from rich.console import Console
 from rich.table import Table
 
 from tests.bench.counters import WireCounters
+from tests.bench.hostcpu import machine_cpu_s
 from tests.lab import Lab, busybox_compose, ensure_busybox_image, ensure_docker
 from tests.lab.docker import REPO, remove_compose_projects
 
@@ -37,12 +38,14 @@ NOOP_HEALTHCHECK = "#!/bin/sh\nexit 0\n"
 
 @dataclass
 class Sample:
-    """One process run: wall time, CPU (user+sys), peak RSS, exit code."""
+    """One process run: wall time, its CPU (user+sys), peak RSS, exit code, and the CPU the
+    whole machine spent meanwhile (/proc/stat: the lab's sshd and runners share its cores)."""
 
     wall_s: float
     cpu_s: float
     rss_mb: float
     code: int
+    machine_cpu_s: float
 
 
 @dataclass
@@ -63,23 +66,34 @@ class Row:
     connections_per_host: float | None = None
     runner_bytes_first: int | None = None
     runner_bytes_second: int | None = None
+    # Machine-wide CPU (controller, sshd, runners, compose) per host, median over the timed runs
+    machine_ms_per_host_fleet: float | None = None
+    machine_ms_per_host_floor: float | None = None
 
     @property
     def ratio(self) -> float:
         return self.fleet_s / self.floor_s
 
+    @property
+    def machine_cpu_ratio(self) -> float | None:
+        fleet, floor = self.machine_ms_per_host_fleet, self.machine_ms_per_host_floor
+        return None if fleet is None or not floor else fleet / floor
+
 
 def measure(argv: list[str], env: dict[str, str]) -> Sample:
-    """Run a command to its end; wall clock plus its own rusage (os.wait4)."""
+    """Run a command to its end; wall clock, its own rusage (os.wait4) and the machine's CPU."""
+    cpu_before = machine_cpu_s()
     start = time.perf_counter()
     proc = subprocess.Popen(argv, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     _, status, usage = os.wait4(proc.pid, 0)
     wall = time.perf_counter() - start
+    machine = machine_cpu_s() - cpu_before
     proc.returncode = os.waitstatus_to_exitcode(status)
     if proc.returncode not in (0,):
         err = proc.stderr.read().decode(errors="replace")[-2000:] if proc.stderr else ""
         print(f"warning: {' '.join(argv[:4])}... exited {proc.returncode}: {err}", file=sys.stderr)
-    return Sample(wall, usage.ru_utime + usage.ru_stime, usage.ru_maxrss / 1024, proc.returncode)
+    cpu = usage.ru_utime + usage.ru_stime
+    return Sample(wall, cpu, usage.ru_maxrss / 1024, proc.returncode, machine)
 
 
 class Bench:
@@ -149,6 +163,8 @@ def timed_row(workload: str, n: int, fleet_runs: list[Sample], floor_runs: list[
         floor_s=statistics.median(s.wall_s for s in floor_runs),
         fleet_runs=[round(s.wall_s, 3) for s in fleet_runs],
         floor_runs=[round(s.wall_s, 3) for s in floor_runs],
+        machine_ms_per_host_fleet=1000 * statistics.median(s.machine_cpu_s for s in fleet_runs) / n,
+        machine_ms_per_host_floor=1000 * statistics.median(s.machine_cpu_s for s in floor_runs) / n,
     )
 
 
@@ -216,10 +232,11 @@ def compose_up_directly(bench: Bench, n: int, tag: str) -> Sample:
                  "--remove-orphans"], check=True, capture_output=True,
             )  # fmt: skip
 
+    cpu_before = machine_cpu_s()
     start = time.perf_counter()
     with ThreadPoolExecutor(max_workers=n) as pool:
         list(pool.map(host, names))
-    return Sample(time.perf_counter() - start, 0.0, 0.0, 0)
+    return Sample(time.perf_counter() - start, 0.0, 0.0, 0, machine_cpu_s() - cpu_before)
 
 
 def real_row(bench: Bench, n: int) -> Row:
@@ -273,22 +290,29 @@ def compare_rows(bench: Bench, sizes: list[int], fleet_times: dict[int, float]) 
 
 
 def render(rows: list[Row], console: Console) -> None:
-    table = Table(title="fleet benchmark (median wall time; ratio = fleet / floor)")
-    for column in ("workload", "N", "fleet s", "floor s", "ratio", "T(N)/T(1) fleet",
-                   "T(N)/T(1) floor", "CPU s", "CPU ms/host", "RSS MB", "sent B/host",
-                   "recv B/host", "conns/host", "runner B 1st/2nd"):  # fmt: skip
+    table = Table(
+        title="fleet benchmark (median wall time; ratio = fleet / floor; ctl = the controller "
+        "process, machine = all CPU on the machine: controller, sshd, runners)"
+    )
+    for column in ("workload", "N", "fleet s", "floor s", "ratio", "T(N)/T(1)\nfleet",
+                   "T(N)/T(1)\nfloor", "ctl CPU\ns", "ctl CPU\nms/host",
+                   "machine CPU\nms/host\nfleet | floor", "machine\nCPU ratio", "RSS\nMB",
+                   "sent\nB/host", "recv\nB/host", "conns\n/host",
+                   "runner B\n1st/2nd"):  # fmt: skip
         table.add_column(column, justify="right" if column != "workload" else "left")
     base: dict[str, Row] = {}
     for row in rows:
         one = base.setdefault(row.workload, row)
         runner = "" if row.runner_bytes_first is None else f"{row.runner_bytes_first}"
         runner += "" if row.runner_bytes_second is None else f"/{row.runner_bytes_second}"
+        machine = _fmt(row.machine_ms_per_host_fleet, "{:.0f}")
+        machine += _fmt(row.machine_ms_per_host_floor, " | {:.0f}")
         table.add_row(
             row.workload, str(row.hosts), f"{row.fleet_s:.2f}", f"{row.floor_s:.2f}",
             f"{row.ratio:.2f}", f"{row.fleet_s / one.fleet_s:.2f}",
             f"{row.floor_s / one.floor_s:.2f}",
             _fmt(row.cpu_s, "{:.2f}"), _fmt(row.cpu_ms_per_host, "{:.1f}"),
-            _fmt(row.rss_mb, "{:.0f}"),
+            machine, _fmt(row.machine_cpu_ratio, "{:.2f}"), _fmt(row.rss_mb, "{:.0f}"),
             _fmt(row.sent_per_host, "{:.0f}"), _fmt(row.received_per_host, "{:.0f}"),
             _fmt(row.connections_per_host, "{:.2f}"),
             runner,
@@ -390,7 +414,9 @@ def main() -> int:
     out = RESULTS / "bench.json"
     results = {
         "machine": machine(),
-        "rows": [asdict(r) | {"ratio": r.ratio} for r in rows],
+        "rows": [
+            asdict(r) | {"ratio": r.ratio, "machine_cpu_ratio": r.machine_cpu_ratio} for r in rows
+        ],
         "targets": [{"target": w, "held": h, "figure": f} for w, h, f in checks],
     }
     out.write_text(json.dumps(results, indent=2))
