@@ -21,15 +21,21 @@ import typer
 
 from inventory import DEFAULT_INVENTORY, Host, InventoryError, SelectionError, load_inventory
 
-from . import engine
-from .connectors import ConnectOptions
 from .errors import ExitStatus, FleetError
-from .hostrun import OnUpdate
 from .model import FleetReport
+from .options import (
+    DEFAULT_CONCURRENCY,
+    DEFAULT_HANDSHAKES,
+    DEFAULT_RECONNECT_TIMEOUT,
+    ConnectOptions,
+    EngineOptions,
+)
 from .store import RunStore, state_dir
 
 if TYPE_CHECKING:
     from rich.console import Console
+
+    from .hostrun import OnUpdate
 
 app = typer.Typer(
     name="fleet",
@@ -92,7 +98,8 @@ HostsOpt = Annotated[
 
 
 # Rich and the views are imported only when something is rendered: `--json` (what scripts
-# and the benchmark use) skips their import time.
+# and the benchmark use) skips their import time. The engine (and asyncssh with it) is
+# imported only by the commands that contact hosts: `report` and `--help` skip it.
 
 
 def _stdout() -> "Console":
@@ -177,12 +184,12 @@ def _options(
     connect_timeout: float,
     accept_new: bool,
     resume: bool,
-    handshakes: int = engine.DEFAULT_HANDSHAKES,
+    handshakes: int = DEFAULT_HANDSHAKES,
     verify_timeout: int | None = None,
-) -> engine.EngineOptions:
+) -> EngineOptions:
     # The plan carries a verify timeout only when the operator set one.
     timeouts = {} if verify_timeout is None else {"verify_s": verify_timeout}
-    return engine.EngineOptions(
+    return EngineOptions(
         concurrency=concurrency,
         handshakes=handshakes,
         reconnect_timeout=reconnect_timeout,
@@ -196,7 +203,7 @@ async def _with_view(
     hosts: list[Host],
     console: "Console | None",
     as_json: bool,
-    run: Callable[[OnUpdate | None], Awaitable[FleetReport]],
+    run: "Callable[[OnUpdate | None], Awaitable[FleetReport]]",
 ) -> FleetReport:
     """Run the engine under the right view: live table, plain lines, or nothing (--json)."""
     if as_json or console is None:
@@ -220,16 +227,18 @@ def _exit_for(report: FleetReport) -> ExitStatus:
 
 def _deploy(
     hosts: list[Host],
-    options: engine.EngineOptions,
+    options: EngineOptions,
     as_json: bool,
     inventory_arg: str | None,
 ) -> ExitStatus:
+    from . import engine
+
     console = None if as_json else _stdout()
     store = RunStore(state_dir())
     run_id = engine.new_run_id()
     recorder = store.new_run(run_id)
 
-    def run(on_update: OnUpdate | None) -> Awaitable[FleetReport]:
+    def run(on_update: "OnUpdate | None") -> Awaitable[FleetReport]:
         return engine.deploy(hosts, options, run_id=run_id, on_update=on_update, recorder=recorder)
 
     report = asyncio.run(_with_view(hosts, console, as_json, run))
@@ -246,7 +255,7 @@ def _deploy(
 
 
 def _deploy_command(
-    inventory: Path | None, hosts: str, options: engine.EngineOptions, as_json: bool
+    inventory: Path | None, hosts: str, options: EngineOptions, as_json: bool
 ) -> None:
     """deploy and resume: select, run, report, exit with the pinned code."""
     with _boundary():
@@ -263,9 +272,9 @@ def deploy(
     ] = False,
     inventory: InventoryOpt = None,
     as_json: JsonOpt = False,
-    concurrency: ConcurrencyOpt = engine.DEFAULT_CONCURRENCY,
-    handshakes: HandshakesOpt = engine.DEFAULT_HANDSHAKES,
-    reconnect_timeout: ReconnectOpt = engine.DEFAULT_RECONNECT_TIMEOUT,
+    concurrency: ConcurrencyOpt = DEFAULT_CONCURRENCY,
+    handshakes: HandshakesOpt = DEFAULT_HANDSHAKES,
+    reconnect_timeout: ReconnectOpt = DEFAULT_RECONNECT_TIMEOUT,
     connect_timeout: ConnectTimeoutOpt = 10.0,
     verify_timeout: VerifyTimeoutOpt = None,
     accept_new: AcceptNewOpt = False,
@@ -283,9 +292,9 @@ def resume(
     hosts: Annotated[list[str], typer.Argument(help="Hosts to resume (names, @group, globs).")],
     inventory: InventoryOpt = None,
     as_json: JsonOpt = False,
-    concurrency: ConcurrencyOpt = engine.DEFAULT_CONCURRENCY,
-    handshakes: HandshakesOpt = engine.DEFAULT_HANDSHAKES,
-    reconnect_timeout: ReconnectOpt = engine.DEFAULT_RECONNECT_TIMEOUT,
+    concurrency: ConcurrencyOpt = DEFAULT_CONCURRENCY,
+    handshakes: HandshakesOpt = DEFAULT_HANDSHAKES,
+    reconnect_timeout: ReconnectOpt = DEFAULT_RECONNECT_TIMEOUT,
     connect_timeout: ConnectTimeoutOpt = 10.0,
     verify_timeout: VerifyTimeoutOpt = None,
     accept_new: AcceptNewOpt = False,
@@ -303,12 +312,14 @@ def status(
     hosts: HostsOpt = "all",
     inventory: InventoryOpt = None,
     as_json: JsonOpt = False,
-    concurrency: ConcurrencyOpt = engine.DEFAULT_CONCURRENCY,
-    handshakes: HandshakesOpt = engine.DEFAULT_HANDSHAKES,
+    concurrency: ConcurrencyOpt = DEFAULT_CONCURRENCY,
+    handshakes: HandshakesOpt = DEFAULT_HANDSHAKES,
     connect_timeout: ConnectTimeoutOpt = 10.0,
     accept_new: AcceptNewOpt = False,
 ) -> None:
     """Where every host stands, read from the hosts themselves."""
+    from . import engine
+
     with _boundary():
         selected = _select(inventory, hosts)
         options = _options(concurrency, 0.0, connect_timeout, accept_new, False, handshakes)

@@ -23,19 +23,9 @@ from inventory import Host
 
 from .errors import FleetError
 from .model import Problem
+from .options import ConnectOptions
 
 OnData = Callable[[bytes], None]
-
-
-@dataclass(frozen=True, slots=True)
-class ConnectOptions:
-    """How connections are made; the same for every host of a run."""
-
-    connect_timeout: float = 10.0
-    # asyncssh leaves keepalives off; 5 s x 3 sees a silent drop in about 15 s.
-    keepalive_interval: float = 5.0
-    keepalive_count_max: int = 3
-    accept_new: bool = False
 
 
 @dataclass(frozen=True, slots=True)

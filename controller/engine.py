@@ -10,30 +10,14 @@ import functools
 import secrets
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 
 from inventory import Host
 
-from .connectors import ConnectOptions, ConnectorFactory, ConnectorFactoryImpl
+from .connectors import ConnectorFactory, ConnectorFactoryImpl
 from .hostrun import HostRun, OnUpdate, Recorder, Runner, RunSettings, Runtime, new_result
 from .model import FleetReport, HostResult, HostStatus, Problem
-
-DEFAULT_CONCURRENCY = 32
-# Below OpenSSH's MaxStartups (10 unauthenticated connections per server).
-DEFAULT_HANDSHAKES = 8
-DEFAULT_RECONNECT_TIMEOUT = 60.0
-
-
-@dataclass(frozen=True)
-class EngineOptions:
-    """Knobs of one fleet run (the CLI's options)."""
-
-    concurrency: int = DEFAULT_CONCURRENCY
-    handshakes: int = DEFAULT_HANDSHAKES
-    reconnect_timeout: float = DEFAULT_RECONNECT_TIMEOUT
-    resume: bool = False
-    connect: ConnectOptions = field(default_factory=ConnectOptions)
-    timeouts: dict[str, int] = field(default_factory=dict)
+from .options import EngineOptions
 
 
 def new_run_id() -> str:

@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -118,3 +120,15 @@ def test_verify_timeout_goes_into_the_plan_only_when_set() -> None:
 
     assert _options(32, 60, 10, False, False).timeouts == {}
     assert _options(32, 60, 10, False, False, verify_timeout=300).timeouts == {"verify_s": 300}
+
+
+def test_start_imports_neither_asyncssh_nor_rich() -> None:
+    """Importing the CLI leaves the engine (asyncssh) and Rich to the commands that use
+    them, so `report --json` and `--help` start without them; pydantic never comes."""
+    late = "{'asyncssh', 'rich', 'pydantic'}"
+    code = f"import sys, controller.cli; print(sorted({late} & set(sys.modules)))"
+    root = Path(__file__).resolve().parents[3]
+    done = subprocess.run(
+        [sys.executable, "-c", code], cwd=root, capture_output=True, text=True, check=True
+    )
+    assert done.stdout.strip() == "[]"

@@ -6,9 +6,9 @@ import asyncio
 import io
 
 from controller import engine
-from controller.connectors import ConnectError, ConnectOptions
-from controller.engine import EngineOptions
+from controller.connectors import ConnectError
 from controller.model import FleetReport, HostStatus, Problem
+from controller.options import ConnectOptions, EngineOptions
 from tests.design import HOST_KEYS
 from tests.unit.controller.fakes import RUNNER, FakeFleet, FakeHost, make_host, run_log
 
