@@ -133,6 +133,7 @@ class HostRun:
         self.result = new_result(host)
         self.conn: Connector | None = None
         self._follow_run_id = settings.run_id
+        self._ended = False  # the followed run's terminal line has arrived
         self._sink = runtime.recorder.host_log(host.name) if runtime.recorder else None
         self.reader = LineReader(self._on_line, self._sink)
 
@@ -294,6 +295,10 @@ class HostRun:
             self._note(f"link lost while starting: {err}")
             await self._reconnect()
             return await self._follow_until_done()
+        if res.exit_status in (Exit.OK, Exit.FAILED) and self.result.log and not self._ended:
+            # The run could not echo all of its log (a stalled pipe): read the rest.
+            self.reader.drop_partial()
+            return await self._follow_until_done()
         return res
 
     async def _attach_running(self) -> bool:
@@ -349,6 +354,8 @@ class HostRun:
             return
         if event.event == "run_started" and event.path and self.result.log is None:
             self.result.log = event.path
+        if event.terminal and event.run_id == self._follow_run_id:
+            self._ended = True
         apply(self.result, event)
         self.rt.on_update(self.result, event)
 

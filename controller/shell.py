@@ -24,11 +24,21 @@ PYTHON = ("python3", "-I", "-S")
 
 
 def runner_command(root: str, sha256_hex: str, args: Sequence[str]) -> str:
-    """`test -f ARCHIVE || exit 97; exec python3 -I -S ARCHIVE ARGS...`, every word quoted."""
-    archive = shlex.quote(runner_path(root, sha256_hex))
+    """Run the archive's unpacked copy (its first start makes it) if it is there, else
+    the archive, else exit 97; every word quoted:
+
+        test -f UNPACKED/__main__.py && exec python3 -I -S UNPACKED/__main__.py ARGS
+        test -f ARCHIVE || exit 97; exec python3 -I -S ARCHIVE ARGS
+    """
+    archive = runner_path(root, sha256_hex)
+    unpacked = shlex.quote(archive[: -len(".pyz")] + ".d/__main__.py")
+    archive = shlex.quote(archive)
     argv = " ".join(shlex.quote(a) for a in args)
     python = " ".join(PYTHON)
-    return f"test -f {archive} || exit {NO_RUNNER}; exec {python} {archive} {argv}".rstrip()
+    return (
+        f"test -f {unpacked} && exec {python} {unpacked} {argv}\n"
+        f"test -f {archive} || exit {NO_RUNNER}; exec {python} {archive} {argv}"
+    )
 
 
 def status_command(root: str) -> str:

@@ -34,13 +34,14 @@ if sys.version_info < (3, 8):
     sys.exit(98)
 
 
-def _unpack():
+def _unpack(archive):
     # zipimport never caches bytecode, so every start would compile the whole runner
     # again (most of its start-up time). Unpack it once beside the archive, where the
-    # interpreter keeps .pyc files; on any failure the archive itself still works.
-    archive = os.path.realpath(os.path.dirname(__file__))
-    target = archive[: -len(".pyz")] + ".d" if archive.endswith(".pyz") else None
-    if target is None or os.path.isdir(os.path.join(target, "remote")):
+    # interpreter keeps .pyc files; on any failure the archive itself still works. The
+    # controller then runs the unpacked copy of this file, which skips zipimport and
+    # runpy too.
+    target = archive[: -len(".pyz")] + ".d"
+    if os.path.isfile(os.path.join(target, "__main__.py")):
         return target
     import shutil
     import zipfile
@@ -48,17 +49,17 @@ def _unpack():
     temp = "%s.tmp-%d" % (target, os.getpid())
     try:
         with zipfile.ZipFile(archive) as zipped:
-            names = [n for n in zipped.namelist() if n.startswith("remote/")]
-            zipped.extractall(temp, names)
+            zipped.extractall(temp)
         os.rename(temp, target)
     except OSError:
         shutil.rmtree(temp, ignore_errors=True)  # another start won the race, or read-only
-    return target if os.path.isdir(os.path.join(target, "remote")) else None
+    return target if os.path.isfile(os.path.join(target, "__main__.py")) else None
 
 
-_unpacked = _unpack()
-if _unpacked:
-    sys.path.insert(0, _unpacked)
+_here = os.path.realpath(os.path.dirname(__file__))  # the archive, or its unpacked copy
+_code = _unpack(_here) if _here.endswith(".pyz") else _here
+if _code:
+    sys.path.insert(0, _code)  # -I leaves a script's own folder off sys.path
 
 from remote.cli import main
 

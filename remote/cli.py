@@ -1,60 +1,117 @@
 """The runner's command line: run (default), start, follow, status (docs/internals.md)."""
 
-import argparse
+from __future__ import annotations
+
 import json
 import os
 import sys
-from typing import TYPE_CHECKING, Callable, Dict, List, Optional
 
 from remote.protocol import LOCK_FILE, REFUSED, Exit
 
-# Each command imports what it needs when it runs: `status` and `follow` start on every
-# host of a fleet run at once, and every module they skip is start-up time saved.
+# Each command imports what it needs when it runs, and the command line is parsed by
+# hand (argparse alone costs more than a run's state writes): the runner starts on every
+# host of a fleet at once, so every module it skips is start-up time saved.
+TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from typing import Callable, Dict, List, Optional
+
+    from remote.events import Sink
     from remote.lock import RunLock
     from remote.plan import Plan
 
 COMMANDS = ("run", "start", "follow", "status")
 
-
-def default_root() -> str:
-    """The runner lives in R/.fleet/, so R is two levels above it."""
-    return os.path.dirname(os.path.dirname(os.path.abspath(sys.argv[0])))
-
-
-def build_parser(command: str) -> argparse.ArgumentParser:
-    prog = "fleet-runner" if command == "run" else "fleet-runner " + command
-    parser = argparse.ArgumentParser(prog=prog, description=_DESCRIPTIONS[command])
-    parser.add_argument("--root", help="the host root R (default: the folder above .fleet/)")
-    if command in ("run", "start"):
-        parser.add_argument(
-            "--resume", action="store_true", help="skip completed stages and services"
-        )
-    if command == "run":
-        parser.add_argument(
-            "--plan", help="plan file, or - for stdin (default: R/.fleet/plan.json)"
-        )
-    if command == "start":
-        parser.add_argument("--plan", required=True, help="plan file, or - for stdin")
-    if command == "follow":
-        parser.add_argument("--log", required=True, help="the run log to stream")
-        parser.add_argument("--offset", type=int, default=0, help="first byte to send")
-        parser.add_argument("--run-id", required=True, help="the run whose end to wait for")
-    return parser
-
-
+USAGE = {
+    "run": "fleet-runner [run] [--root R] [--resume] [--plan FILE|-]",
+    "start": "fleet-runner start [--root R] [--resume] --plan FILE|-",
+    "follow": "fleet-runner follow [--root R] --log PATH [--offset N] --run-id ID",
+    "status": "fleet-runner status [--root R]",
+}
 _DESCRIPTIONS = {
     "run": "Run the deployment stages on this host in the foreground.",
-    "start": "Save the plan from stdin, start the run detached and stream its log.",
+    "start": "Save the plan, start the run detached from this session and stream its log.",
     "follow": "Stream a run's log from a byte offset until the run ends.",
     "status": "Print where this host stands as one JSON object.",
 }
+_HELP = """
+options:
+  --root R      the host root (default: the folder above .fleet/)
+  --resume      skip completed stages and services
+  --plan FILE   plan file, or - for stdin (run: default R/.fleet/plan.json)
+  --log PATH    the run log to stream
+  --offset N    first byte to send (default 0)
+  --run-id ID   the run whose end to wait for
+"""
+# The options each command takes: flag -> whether a value follows it.
+_FLAGS = {
+    "run": {"--root": True, "--resume": False, "--plan": True},
+    "start": {"--root": True, "--resume": False, "--plan": True},
+    "follow": {"--root": True, "--log": True, "--offset": True, "--run-id": True},
+    "status": {"--root": True},
+}
+_REQUIRED = {"start": ("--plan",), "follow": ("--log", "--run-id")}
+
+
+class UsageError(Exception):
+    """The command line is not one the runner understands."""
+
+
+class Options(object):
+    """The parsed command line: each flag as an attribute (--run-id is run_id)."""
+
+    def __init__(self, values: Dict[str, Optional[str]]) -> None:
+        self.root = values.get("--root")
+        self.resume = "--resume" in values
+        self.plan = values.get("--plan") or ""
+        self.log = values.get("--log") or ""
+        self.run_id = values.get("--run-id") or ""
+        offset = values.get("--offset") or "0"
+        if not offset.isdigit():
+            raise UsageError("--offset: %r is not a byte offset" % offset)
+        self.offset = int(offset)
+
+
+def parse_args(command: str, args: List[str]) -> Options:
+    flags = _FLAGS[command]
+    values: Dict[str, Optional[str]] = {}
+    rest = list(args)
+    while rest:
+        flag, has_value, value = rest.pop(0).partition("=")
+        if flag not in flags:
+            raise UsageError("unrecognized argument: %s" % flag)
+        if flags[flag] and not has_value:
+            if not rest:
+                raise UsageError("%s needs a value" % flag)
+            value = rest.pop(0)
+        elif has_value and not flags[flag]:
+            raise UsageError("%s takes no value" % flag)
+        values[flag] = value if flags[flag] else None
+    missing = [flag for flag in _REQUIRED.get(command, ()) if flag not in values]
+    if missing:
+        raise UsageError("required: %s" % ", ".join(missing))
+    return Options(values)
+
+
+def default_root() -> str:
+    """The runner lives in R/.fleet/, so R is two levels above it (above the archive;
+    `__main__.py` in the archive's unpacked copy stands for the archive)."""
+    runner = os.path.abspath(sys.argv[0])
+    if os.path.basename(runner) == "__main__.py":
+        runner = os.path.dirname(runner)
+    return os.path.dirname(os.path.dirname(runner))
 
 
 def main(argv: Optional[List[str]] = None) -> int:
     args = list(sys.argv[1:] if argv is None else argv)
     command = args.pop(0) if args and args[0] in COMMANDS else "run"
-    options = build_parser(command).parse_args(args)
+    if "-h" in args or "--help" in args:
+        sys.stdout.write("usage: %s\n\n%s\n%s" % (USAGE[command], _DESCRIPTIONS[command], _HELP))
+        return Exit.OK
+    try:
+        options = parse_args(command, args)
+    except UsageError as exc:
+        sys.stderr.write("usage: %s\nfleet-runner: error: %s\n" % (USAGE[command], exc))
+        return Exit.USAGE
     root = os.path.abspath(options.root or default_root())
     try:
         return _HANDLERS[command](options, root)
@@ -65,14 +122,14 @@ def main(argv: Optional[List[str]] = None) -> int:
         return Exit.FAILED
 
 
-def cmd_run(options: argparse.Namespace, root: str) -> int:
+def cmd_run(options: Options, root: str) -> int:
     from remote.plan import plan_path
     from remote.run import execute
 
     plan = _read_plan_or_none(options.plan or plan_path(root), root)
     if plan is None:
         return Exit.USAGE
-    lock = _lock_or_none(root, plan)
+    lock = _lock_or_none(root, plan, sys.stdout.buffer)
     if lock is None:
         return Exit.LOCKED
     if options.plan and os.path.abspath(options.plan) != plan_path(root):
@@ -81,29 +138,31 @@ def cmd_run(options: argparse.Namespace, root: str) -> int:
     return execute(root, plan, options.resume, echo=sys.stdout.buffer, lock=lock)
 
 
-def cmd_start(options: argparse.Namespace, root: str) -> int:
-    from remote import detach
+def cmd_start(options: Options, root: str) -> int:
+    from remote.detach import start_detached
+    from remote.run import execute, holder_info
 
     plan = _read_plan_or_none(options.plan, root)
     if plan is None:
         return Exit.USAGE
-    lock = _lock_or_none(root, plan)
+    # The lock is taken here, before the fork, so that a refusal changes nothing.
+    lock = _lock_or_none(root, plan, sys.stdout.buffer)
     if lock is None:
         return Exit.LOCKED
     _save_or_release(root, plan, lock)
-    started = detach.spawn_run(root, plan, options.resume, lock)
-    if started.error is not None:
-        _complain("the detached run did not start: %s" % started.error)
-        return Exit.FAILED
-    assert started.log is not None
-    return _stream(started.log, 0, plan.run_id, root, started.bell)
+
+    def run(echo: Sink) -> int:
+        lock.describe(holder_info(plan))  # the lock now names the detached run
+        return execute(root, plan, options.resume, echo=echo, lock=lock)
+
+    return start_detached(lock, run)
 
 
-def cmd_follow(options: argparse.Namespace, root: str) -> int:
+def cmd_follow(options: Options, root: str) -> int:
     return _stream(options.log, options.offset, options.run_id, root)
 
 
-def cmd_status(options: argparse.Namespace, root: str) -> int:
+def cmd_status(options: Options, root: str) -> int:
     from remote.status import host_status
 
     sys.stdout.write(json.dumps(host_status(root)) + "\n")
@@ -111,7 +170,7 @@ def cmd_status(options: argparse.Namespace, root: str) -> int:
     return Exit.OK
 
 
-_HANDLERS: Dict[str, Callable[[argparse.Namespace, str], int]] = {
+_HANDLERS: Dict[str, Callable[[Options, str], int]] = {
     "run": cmd_run,
     "start": cmd_start,
     "follow": cmd_follow,
@@ -119,7 +178,7 @@ _HANDLERS: Dict[str, Callable[[argparse.Namespace, str], int]] = {
 }
 
 
-def _stream(log: str, offset: int, run_id: str, root: str, bell: Optional[int] = None) -> int:
+def _stream(log: str, offset: int, run_id: str, root: str) -> int:
     from remote.follow import ReaderGone, follow, silence_stdout
     from remote.lock import holder_running
 
@@ -129,14 +188,14 @@ def _stream(log: str, offset: int, run_id: str, root: str, bell: Optional[int] =
         return holder_running(lock_path, run_id) is not None
 
     try:
-        return follow(log, offset, run_id, sys.stdout.buffer, run_is_alive, bell=bell)
+        return follow(log, offset, run_id, sys.stdout.buffer, run_is_alive)
     except (ReaderGone, KeyboardInterrupt):
         # The controller went away; the run goes on without us.
         silence_stdout()
         return Exit.OK
 
 
-def _read_plan_or_none(source: str, root: str) -> "Optional[Plan]":
+def _read_plan_or_none(source: str, root: str) -> Optional[Plan]:
     from remote.plan import PlanError, load_plan, parse_plan
 
     try:
@@ -148,7 +207,7 @@ def _read_plan_or_none(source: str, root: str) -> "Optional[Plan]":
         return None
 
 
-def _lock_or_none(root: str, plan: "Plan") -> "Optional[RunLock]":
+def _lock_or_none(root: str, plan: Plan, out: Sink) -> Optional[RunLock]:
     from remote.events import iso_ts, make_event, struct_line, utc_now
     from remote.lock import LockHeld, describe_holder
     from remote.run import holder_info, new_lock
@@ -161,14 +220,14 @@ def _lock_or_none(root: str, plan: "Plan") -> "Optional[RunLock]":
         refused = make_event(
             iso_ts(utc_now()), plan.host, plan.run_id, "run_failed", status=REFUSED, message=message
         )
-        sys.stdout.write(struct_line(refused) + "\n")
-        sys.stdout.flush()
+        out.write((struct_line(refused) + "\n").encode("utf-8"))
+        out.flush()
         _complain(message)
         return None
     return lock
 
 
-def _save_or_release(root: str, plan: "Plan", lock: "RunLock") -> None:
+def _save_or_release(root: str, plan: Plan, lock: RunLock) -> None:
     from remote.plan import save_plan
 
     try:

@@ -1,11 +1,16 @@
 """Compose operations as argv: where a service's files are, and what compose says."""
 
+from __future__ import annotations
+
 import json
 import os
 import re
-from typing import Any, Dict, List, NamedTuple, Optional, Tuple
 
 from remote import procs
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any, Dict, List, Optional, Tuple
 
 # compose.yaml wins over docker-compose.yml when both exist (as compose itself prefers).
 DEFINITION_NAMES = ("compose.yaml", "docker-compose.yml")
@@ -15,13 +20,24 @@ HEALTHCHECK_NAME = "healthcheck.sh"
 PROJECT_LABEL = "com.docker.compose.project"
 
 
-class ServiceFiles(NamedTuple):
-    name: str
-    service_dir: str  # R/repo/services/<svc>
-    definition: Optional[str]
-    override: Optional[str]
-    env_file: Optional[str]
-    healthcheck: Optional[str]
+class ServiceFiles(object):
+    """A service's files on the host; None where the file does not exist."""
+
+    def __init__(
+        self,
+        name: str,
+        service_dir: str,  # R/repo/services/<svc>
+        definition: Optional[str],
+        override: Optional[str],
+        env_file: Optional[str],
+        healthcheck: Optional[str],
+    ) -> None:
+        self.name = name
+        self.service_dir = service_dir
+        self.definition = definition
+        self.override = override
+        self.env_file = env_file
+        self.healthcheck = healthcheck
 
 
 def service_files(root: str, repo: str, name: str) -> ServiceFiles:

@@ -1,12 +1,18 @@
 """After a failure: what an operator needs to see, in R/logs/deploy/diagnostics_<ts>.txt."""
 
-import datetime
+from __future__ import annotations
+
 import os
-from typing import List, Optional
 
 from remote import compose, procs
-from remote.events import Clock, create_exclusive, file_ts, iso_ts, utc_now
+from remote.events import create_exclusive, file_ts, iso_ts, utc_now
 from remote.stages import Context
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import List, Optional
+
+    from remote.events import Clock
 
 LOG_LINES = 50
 RUN_LOG_LINES = 100
@@ -42,7 +48,7 @@ def collect(
 
 def _header(
     ctx: Context,
-    moment: datetime.datetime,
+    moment: float,
     failed_stage: str,
     failed_service: Optional[str],
     error: str,

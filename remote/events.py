@@ -1,32 +1,45 @@
 """The run log: human lines and [STRUCT] event lines, to the log file and the terminal."""
 
-import datetime
+from __future__ import annotations
+
 import errno
 import json
 import os
-from typing import IO, Any, Callable, Dict, Optional, Tuple
+import time
 
 from remote.protocol import STRUCT_PREFIX
 
-Clock = Callable[[], datetime.datetime]
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import IO, Any, Callable, Dict, Optional, Protocol, Tuple
+
+    Clock = Callable[[], float]  # seconds since the epoch, as time.time()
+
+    class Sink(Protocol):
+        """Where a run's lines are echoed: a binary stdout, or a detached run's Echo."""
+
+        def write(self, data: bytes, /) -> int: ...
+
+        def flush(self) -> None: ...
+
 
 # Optional keys of an event, in the order they appear on the line.
 EVENT_FIELDS = ("stage", "service", "status", "duration_ms", "message", "path")
 
 
-def utc_now() -> datetime.datetime:
-    return datetime.datetime.now(datetime.timezone.utc)
+def utc_now() -> float:
+    return time.time()
 
 
-def iso_ts(moment: datetime.datetime) -> str:
+def iso_ts(moment: float) -> str:
     """UTC ISO 8601 with milliseconds, e.g. 2026-11-27T04:15:00.123Z."""
-    utc = moment.astimezone(datetime.timezone.utc)
-    return utc.strftime("%Y-%m-%dT%H:%M:%S.") + "%03dZ" % (utc.microsecond // 1000)
+    seconds, millis = divmod(round(moment * 1000), 1000)
+    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(seconds)) + ".%03dZ" % millis
 
 
-def file_ts(moment: datetime.datetime) -> str:
+def file_ts(moment: float) -> str:
     """The `<timestamp>` of log and diagnostics file names: UTC YYYYmmddTHHMMSSZ."""
-    return moment.astimezone(datetime.timezone.utc).strftime("%Y%m%dT%H%M%SZ")
+    return time.strftime("%Y%m%dT%H%M%SZ", time.gmtime(moment))
 
 
 def make_event(ts: str, host: str, run_id: str, event: str, **fields: Any) -> Dict[str, Any]:
@@ -81,7 +94,7 @@ class RunLog(object):
         path: str,
         host: str,
         run_id: str,
-        echo: Optional[IO[bytes]] = None,
+        echo: Optional[Sink] = None,
         clock: Clock = utc_now,
         scrub: Callable[[str], str] = lambda text: text,
     ) -> None:

@@ -1,12 +1,16 @@
 """Streaming a run's log from a byte offset until the run ends."""
 
+from __future__ import annotations
+
 import os
-import select
 import time
-from typing import IO, Callable, Optional, Tuple
 
 from remote.events import parse_struct_line
 from remote.protocol import TERMINAL_EVENTS, Exit
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import IO, Callable, Optional, Tuple
 
 POLL_S = 0.05
 CHUNK = 65536
@@ -23,13 +27,10 @@ def follow(
     out: IO[bytes],
     run_is_alive: Callable[[], bool],
     poll_s: float = POLL_S,
-    bell: Optional[int] = None,
 ) -> int:
     """Copy the log's bytes from `offset` to `out` as they come. Ends after copying the
     run's terminal event line (OK / FAILED), or with VANISHED when no process runs it
-    any more and the file has nothing left. Raises ReaderGone when `out` is closed.
-    `bell` is the read end of the run's Doorbell pipe, when this process started it:
-    new lines then wake the loop at once instead of at the next poll."""
+    any more and the file has nothing left. Raises ReaderGone when `out` is closed."""
     handle = _wait_for_file(path, run_is_alive, poll_s)
     if handle is None:
         return Exit.VANISHED
@@ -39,9 +40,6 @@ def follow(
         while True:
             data = handle.read(CHUNK)
             if not data:
-                if bell is not None:
-                    bell = _wait_for_bell(bell, poll_s)
-                    continue
                 if run_is_alive():
                     time.sleep(poll_s)
                     continue
@@ -53,22 +51,6 @@ def follow(
             if code is not None:
                 return code
             partial = (partial + data).rpartition(b"\n")[2]
-
-
-def _wait_for_bell(bell: int, poll_s: float) -> Optional[int]:
-    """Sleep until the run writes a line (or poll_s passes); None once the run has closed
-    its end of the pipe, i.e. exited, after which the caller polls as usual."""
-    ready, _, _ = select.select([bell], [], [], poll_s)
-    if not ready:
-        return bell
-    try:
-        rung = os.read(bell, 4096)
-    except OSError:
-        rung = b""
-    if rung:
-        return bell
-    os.close(bell)
-    return None
 
 
 def _wait_for_file(

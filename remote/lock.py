@@ -1,10 +1,15 @@
 """One run per host: an flock on R/state/deploy/lock, with the holder described inside."""
 
+from __future__ import annotations
+
 import errno
 import fcntl
 import json
 import os
-from typing import Any, Dict, Optional
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any, Dict, Optional
 
 
 class LockHeld(Exception):

@@ -1,13 +1,17 @@
 """The host's plan (services, settings, run id): load, validate, save."""
 
+from __future__ import annotations
+
 import json
 import os
 import re
-import shlex
-from typing import Any, Dict, List, NamedTuple
 
 from remote.protocol import DEFAULT_TIMEOUTS, PLAN_FILE, PLAN_VERSION, SERVICE_NAME_PATTERN
 from remote.state import atomic_write
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any, Dict, List
 
 SERVICE_NAME = re.compile(SERVICE_NAME_PATTERN + r"\Z")
 
@@ -16,14 +20,26 @@ class PlanError(Exception):
     """The plan is missing, unreadable or invalid."""
 
 
-class Plan(NamedTuple):
-    host: str
-    run_id: str
-    repo: str
-    services: List[str]
-    compose_command: List[str]
-    timeouts: Dict[str, float]
-    raw: Dict[str, Any]  # the plan as given, saved unchanged
+class Plan(object):
+    """A validated plan; `raw` is the plan as given, saved unchanged."""
+
+    def __init__(
+        self,
+        host: str,
+        run_id: str,
+        repo: str,
+        services: List[str],
+        compose_command: List[str],
+        timeouts: Dict[str, float],
+        raw: Dict[str, Any],
+    ) -> None:
+        self.host = host
+        self.run_id = run_id
+        self.repo = repo
+        self.services = services
+        self.compose_command = compose_command
+        self.timeouts = timeouts
+        self.raw = raw
 
 
 def plan_path(root: str) -> str:
@@ -94,7 +110,11 @@ def _services(value: Any) -> List[str]:
 
 
 def _compose_command(value: Any) -> List[str]:
-    argv = shlex.split(value) if isinstance(value, str) else value
+    if isinstance(value, str):
+        import shlex  # only for a plan written by hand with a string
+
+        value = shlex.split(value)
+    argv = value
     if not isinstance(argv, list) or not argv or not all(isinstance(a, str) for a in argv):
         raise PlanError("plan key 'compose_command' must be a non-empty list of strings")
     return list(argv)

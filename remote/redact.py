@@ -1,7 +1,12 @@
 """The .env values of a host's services, so that no log line or report carries them."""
 
+from __future__ import annotations
+
 import os
-from typing import Iterable, List
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Iterable, List
 
 MASK = "***"
 # Values this short or this common are not secrets, and masking them would garble

@@ -1,14 +1,13 @@
 """One run on this host: take the lock, set up state and log, run the stages, then
 diagnose (on failure) and complete. Always ends the log with run_completed or run_failed."""
 
+from __future__ import annotations
+
 import os
 import signal
 import time
-from types import FrameType
-from typing import IO, Any, Callable, Dict, List, NamedTuple, Optional
 
-from remote import diagnostics
-from remote.events import Clock, RunLog, create_exclusive, file_ts, iso_ts, utc_now
+from remote.events import RunLog, create_exclusive, file_ts, iso_ts, utc_now
 from remote.lock import RunLock, describe_holder
 from remote.plan import Plan
 from remote.protocol import LOCK_FILE, LOG_DIR, STATE_DIR, Exit
@@ -16,7 +15,12 @@ from remote.redact import scrubber_for
 from remote.stages import COMPLETED, SKIPPED, STAGE_ACTIONS, Context, StageFailed
 from remote.state import State
 
-OnLogOpen = Callable[[str], None]
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from types import FrameType
+    from typing import Any, Callable, Dict, List, Optional
+
+    from remote.events import Clock, Sink
 
 
 class Interrupted(BaseException):
@@ -27,10 +31,13 @@ class Interrupted(BaseException):
         self.signame = signal.Signals(signum).name
 
 
-class Failure(NamedTuple):
-    stage: str
-    service: Optional[str]
-    message: str
+class Failure(object):
+    """Where a run failed and why."""
+
+    def __init__(self, stage: str, service: Optional[str], message: str) -> None:
+        self.stage = stage
+        self.service = service
+        self.message = message
 
 
 def new_lock(root: str) -> RunLock:
@@ -50,9 +57,8 @@ def execute(
     root: str,
     plan: Plan,
     resume: bool,
-    echo: Optional[IO[bytes]] = None,
+    echo: Optional[Sink] = None,
     lock: Optional[RunLock] = None,
-    on_log_open: Optional[OnLogOpen] = None,
     clock: Clock = utc_now,
 ) -> int:
     """Run the stages and return an Exit code. Takes the lock unless given one already
@@ -64,8 +70,6 @@ def execute(
         with SignalGuard() as guard:
             log = _open_log(root, plan, echo, clock)
             lock.describe(dict(lock.holder, log=log.path))  # lets `status` name the log
-            if on_log_open is not None:
-                on_log_open(log.path)
             try:
                 return Run(root, plan, resume, log, guard, clock).go(lock.stale_holder)
             finally:
@@ -74,7 +78,7 @@ def execute(
         lock.release()
 
 
-def _open_log(root: str, plan: Plan, echo: Optional[IO[bytes]], clock: Clock) -> RunLog:
+def _open_log(root: str, plan: Plan, echo: Optional[Sink], clock: Clock) -> RunLog:
     log_dir = os.path.join(root, LOG_DIR)
     if not os.path.isdir(log_dir):
         os.makedirs(log_dir, 0o755)
@@ -221,6 +225,8 @@ class Run(object):
         self.state.set_current_stage("diagnose")
         self.log.event("stage_started", stage="diagnose")
         started = time.monotonic()
+        from remote import diagnostics  # only a failed run needs it
+
         try:
             path = diagnostics.collect(
                 self.ctx, failure.stage, failure.service, _error(failure), self.clock

@@ -4,15 +4,20 @@
 one-line message for its stage_completed event or raises StageFailed.
 """
 
+from __future__ import annotations
+
 import os
 import time
 from collections import OrderedDict
-from typing import Callable, Dict, List, Optional, Tuple
 
 from remote import compose, procs
 from remote.events import RunLog
 from remote.plan import Plan
 from remote.state import State
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Callable, Dict, List, Optional, Tuple
 
 # verify polls soon (a healthcheck often passes within a second of `up`), then less often.
 FIRST_POLL_S = 0.2

@@ -1,10 +1,15 @@
 """The host's deployment state under R/state/deploy, written atomically."""
 
+from __future__ import annotations
+
 import json
 import os
-from typing import Any, Dict, List, Optional
 
 from remote.protocol import STAGES
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any, Dict, List, Optional
 
 LOCK_NAME = "lock"
 

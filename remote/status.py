@@ -5,14 +5,19 @@ command reads the files itself, and `fleet status` runs SNAPSHOT_SCRIPT over SSH
 sh builtins that need no Python on the host and cost a fraction of an interpreter start.
 """
 
+from __future__ import annotations
+
 import json
 import os
-from typing import Any, Dict, List, NamedTuple, Optional
 
 from remote.lock import pid_alive, read_holder
 from remote.plan import Plan, PlanError, parse_plan, plan_path
 from remote.protocol import INTERRUPTED, LOCK_FILE, PLAN_FILE, STAGES, STATE_DIR
 from remote.state import State
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any, Dict, List, Optional
 
 SNAPSHOT_FILES = ("current_stage", "last_service", "summary.json", "lock")
 SNAPSHOT_HEADER = "--- fleet-snapshot "
@@ -42,12 +47,13 @@ fi
 """
 
 
-class Snapshot(NamedTuple):
+class Snapshot(object):
     """The raw state of a host: file name -> text, the stages marked, holder alive."""
 
-    files: Dict[str, str]
-    markers: List[str]
-    holder_alive: bool
+    def __init__(self, files: Dict[str, str], markers: List[str], holder_alive: bool) -> None:
+        self.files = files
+        self.markers = markers
+        self.holder_alive = holder_alive
 
 
 def snapshot_script(root: str, quote: Any) -> str:

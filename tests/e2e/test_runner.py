@@ -277,7 +277,10 @@ def test_start_detaches_from_its_parent(host: RunnerHost) -> None:
     assert run_pid != start.pid and os.getsid(run_pid) != os.getsid(start.pid)
     start.send_signal(signal.SIGHUP)
     start.kill()
-    start.communicate()
+    start.wait()
+    for pipe in (start.stdin, start.stdout, start.stderr):
+        if pipe is not None:
+            pipe.close()  # as sshd does when the session dies: the run's echo gets EPIPE
     (host.hold / host.services[1]).unlink()
     wait_for(lambda: summary_status(host) == "completed", timeout=60)
     assert all(project_container_ids(name) for name in host.services)

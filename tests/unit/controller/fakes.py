@@ -120,11 +120,12 @@ class FakeHost:
             return CommandResult(0, self.snapshot().encode(), b"")
         if self.exit_override is not None:
             return CommandResult(self.exit_override, b"", b"python3: too old (3.6)\n")
-        archive = command.split("test -f ", 1)[1].split(" ", 1)[0]
+        # The last line: test -f ARCHIVE || exit 97; exec python3 -I -S ARCHIVE ARGS...
+        guard = command.splitlines()[-1]
+        archive = guard.split("test -f ", 1)[1].split(" ", 1)[0]
         if shlex.split(archive)[0].rsplit("/", 1)[1] not in self.runners:
             return CommandResult(97, b"", b"")
-        # exec python3 -I -S ARCHIVE ARGS...: keep ARGS
-        argv = shlex.split(command.split("; exec ", 1)[1])[len(PYTHON) + 1 :]
+        argv = shlex.split(guard.split("; exec ", 1)[1])[len(PYTHON) + 1 :]
         sub = argv[0]
         if sub == "status":
             return CommandResult(0, json.dumps(self.status()).encode(), b"")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import errno
 import socket
+import subprocess
 from pathlib import Path
 
 import asyncssh
@@ -17,7 +18,7 @@ from controller.connectors import (
     classify_connect_error,
 )
 from controller.model import Problem
-from controller.shell import runner_command
+from controller.shell import NO_RUNNER, runner_command, runner_path
 from tests.unit.controller.fakes import make_host
 
 HOST = make_host("h")
@@ -95,11 +96,35 @@ def test_missing_known_hosts_trusts_nothing(tmp_path: Path) -> None:
 
 
 def test_runner_command_quotes_every_word() -> None:
-    """The guard line of internals.md, with hostile words quoted."""
+    """The guard lines of internals.md, with hostile words quoted."""
     cmd = runner_command("/opt/home lab", "ab" * 32, ["start", "--root", "/x;rm -rf /"])
-    assert cmd.startswith("test -f '/opt/home lab/.fleet/fleet-runner-abababababababab.pyz' ||")
-    assert "|| exit 97; exec python3 " in cmd
-    assert "'/x;rm -rf /'" in cmd
+    first, second = cmd.splitlines()
+    assert first.startswith(
+        "test -f '/opt/home lab/.fleet/fleet-runner-abababababababab.d/__main__.py' && exec "
+    )
+    assert second.startswith("test -f '/opt/home lab/.fleet/fleet-runner-abababababababab.pyz' ||")
+    assert "|| exit 97; exec python3 " in second
+    assert all(line.endswith(" start --root '/x;rm -rf /'") for line in (first, second))
+
+
+def test_runner_command_prefers_the_unpacked_copy(tmp_path: Path) -> None:
+    """Run by sh: exit 97 without an archive; the archive while it is not unpacked yet;
+    the unpacked copy once there."""
+    root, sha = str(tmp_path / "R"), "cd" * 32
+    archive = Path(runner_path(root, sha))
+    unpacked = archive.with_suffix(".d") / "__main__.py"
+
+    def run() -> subprocess.CompletedProcess[str]:
+        command = runner_command(root, sha, ["status", "it's"])
+        return subprocess.run(["sh", "-c", command], capture_output=True, text=True)
+
+    assert run().returncode == NO_RUNNER
+    archive.parent.mkdir(parents=True)
+    archive.write_text("import sys; print('archive', sys.argv[1:])")
+    assert run().stdout == "archive ['status', \"it's\"]\n"
+    unpacked.parent.mkdir()
+    unpacked.write_text("import sys; print('unpacked', sys.argv[1:])")
+    assert run().stdout == "unpacked ['status', \"it's\"]\n"
 
 
 def test_local_connector_runs_streams_and_writes_atomically(tmp_path: Path) -> None:

@@ -8,6 +8,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -62,7 +63,7 @@ def test_start_streams_the_detached_run_to_its_end(three_services: FakeHost) -> 
 
 def test_start_survives_the_death_of_its_parent(three_services: FakeHost) -> None:
     """Killing `start` (as a dropped SSH session would) leaves the run going to the end,
-    in its own session, with stdio detached."""
+    in its own session, reading nothing from the session's stdin."""
     three_services.control = {"sleep": {"up": {"bravo": 1.5}}}
     three_services.write_control()
     proc = runner(
@@ -86,7 +87,7 @@ def test_start_survives_the_death_of_its_parent(three_services: FakeHost) -> Non
     )
     run_pid = holder["pid"]
     assert os.getsid(run_pid) != os.getsid(proc.pid)
-    assert os.readlink(f"/proc/{run_pid}/fd/1") == "/dev/null"
+    assert os.readlink(f"/proc/{run_pid}/fd/0") == "/dev/null"
     proc.send_signal(signal.SIGHUP)
     proc.kill()
     proc.wait()
@@ -150,11 +151,63 @@ def test_sigkill_leaves_a_resumable_state(three_services: FakeHost) -> None:
     assert three_services.deployed() == ["bravo", "charlie"]
 
 
-def test_handshake_to_a_parent_that_died_does_not_stop_the_run() -> None:
-    """The parent of `start` can die (SSH drop) before the run's handshake reaches it:
-    sending it must not raise, or the run would die with its parent."""
-    from remote.detach import Handshake
+def test_start_goes_on_when_its_reader_goes_away(three_services: FakeHost) -> None:
+    """The controller's channel closes mid-run (EPIPE on the echo): the run completes,
+    its log whole."""
+    three_services.control = {"sleep": {"up": {"bravo": 1.0}}}
+    three_services.write_control()
+    proc = runner(
+        "start", "--root", str(three_services.root), "--plan", "-",
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    proc.stdin.write(json.dumps(three_services.plan()).encode())
+    proc.stdin.close()
+    wait_for(lambda: three_services.deployed() == ["alpha", "bravo"])
+    proc.stdout.close()
+    assert proc.wait(timeout=30) == Exit.OK
+    log = next((three_services.root / "logs" / "deploy").glob("deploy_*.log"))
+    assert events_of(log.read_bytes())[-1]["event"] == "run_completed"
+    assert three_services.deployed() == ["alpha", "bravo", "charlie"]
+
+
+def test_echo_never_blocks_and_delivers_everything_in_order() -> None:
+    """A full pipe (a stalled link) does not block the run; what did not fit is sent
+    later, in order, and `finish` waits for the reader to take the rest."""
+    from remote.detach import Echo
+
+    read_fd, write_fd = os.pipe()
+    echo = Echo(write_fd)
+    line = b"x" * 1000 + b"\n"
+    started = time.monotonic()
+    for _ in range(200):  # 200 kB: more than a pipe holds
+        echo.write(line)
+    assert time.monotonic() - started < 5
+    received = []
+    reader = threading.Thread(target=lambda: received.append(_read_all(read_fd)))
+    reader.start()
+    echo.finish()
+    os.close(write_fd)
+    reader.join(timeout=10)
+    assert received == [line * 200]
+
+
+def test_echo_goes_quiet_when_the_reader_is_gone() -> None:
+    """EPIPE: no exception reaches the run, and nothing more is written."""
+    from remote.detach import Echo
 
     read_fd, write_fd = os.pipe()
     os.close(read_fd)
-    Handshake(write_fd).log_opened("/opt/homelab/logs/deploy/deploy_x.log")  # no EPIPE raised
+    echo = Echo(write_fd)
+    assert echo.write(b"line\n") == 5
+    echo.write(b"more\n")
+    echo.finish()
+    os.close(write_fd)
+
+
+def _read_all(fd: int) -> bytes:
+    chunks = []
+    while True:
+        chunk = os.read(fd, 65536)
+        if not chunk:
+            return b"".join(chunks)
+        chunks.append(chunk)

@@ -20,8 +20,8 @@ from remote.events import (
 MOMENT = datetime.datetime(2026, 11, 27, 4, 15, 0, 123456, tzinfo=datetime.timezone.utc)
 
 
-def fixed_clock() -> datetime.datetime:
-    return MOMENT
+def fixed_clock() -> float:
+    return MOMENT.timestamp()
 
 
 class BrokenPipe(io.BytesIO):
@@ -32,7 +32,7 @@ class BrokenPipe(io.BytesIO):
 def test_struct_line_format_is_exact() -> None:
     """Prefix, key order (ts, host, run_id, event, then optional keys), compact JSON."""
     record = make_event(
-        iso_ts(MOMENT), "nas", "r1", "service_completed",
+        iso_ts(MOMENT.timestamp()), "nas", "r1", "service_completed",
         path=None, duration_ms=12, service="web", stage="deploy", status="completed",
     )  # fmt: skip
     assert struct_line(record) == (
@@ -43,10 +43,11 @@ def test_struct_line_format_is_exact() -> None:
 
 
 def test_iso_ts_is_utc_with_milliseconds() -> None:
-    """A non-UTC moment is converted; milliseconds are always three digits."""
+    """Seconds since the epoch in UTC; milliseconds are always three digits."""
     plus_two = datetime.timezone(datetime.timedelta(hours=2))
     moment = datetime.datetime(2026, 1, 2, 5, 0, 0, 7000, tzinfo=plus_two)
-    assert iso_ts(moment) == "2026-01-02T03:00:00.007Z"
+    assert iso_ts(moment.timestamp()) == "2026-01-02T03:00:00.007Z"
+    assert iso_ts(1767322799.9996) == "2026-01-02T03:00:00.000Z"
 
 
 def test_parse_struct_line_ignores_human_and_torn_lines() -> None:
