@@ -8,6 +8,7 @@ code; anything unexpected gets a short message and its traceback in a log file.
 # parameter's annotation string at each start (~1 ms); real annotations cost nothing.
 import asyncio
 import contextlib
+import gc
 import json
 import os
 import sys
@@ -100,6 +101,22 @@ HostsOpt = Annotated[
 # Rich and the views are imported only when something is rendered: `--json` (what scripts
 # and the benchmark use) skips their import time. The engine (and asyncssh with it) is
 # imported only by the commands that contact hosts: `report` and `--help` skip it.
+
+
+@contextlib.contextmanager
+def _frozen_imports() -> Iterator[None]:
+    """Import with the cyclic GC paused, then freeze everything alive (see main()).
+
+    asyncssh and cryptography make many objects that live as long as the process; left
+    to the collector, they are walked during the import and again by the full collection
+    at exit (~40 ms of deploy's ~220 ms of CPU). Frozen, they are never walked.
+    """
+    gc.disable()
+    try:
+        yield
+    finally:
+        gc.freeze()
+        gc.enable()
 
 
 def _stdout() -> "Console":
@@ -231,7 +248,8 @@ def _deploy(
     as_json: bool,
     inventory_arg: str | None,
 ) -> ExitStatus:
-    from . import engine
+    with _frozen_imports():
+        from . import engine
 
     console = None if as_json else _stdout()
     store = RunStore(state_dir())
@@ -318,7 +336,8 @@ def status(
     accept_new: AcceptNewOpt = False,
 ) -> None:
     """Where every host stands, read from the hosts themselves."""
-    from . import engine
+    with _frozen_imports():
+        from . import engine
 
     with _boundary():
         selected = _select(inventory, hosts)
@@ -363,6 +382,7 @@ def report(
 
 def main() -> None:
     """Console-script entry point (`fleet`)."""
+    gc.freeze()  # what the imports made lives until exit: the collector need not walk it
     app()
 
 
