@@ -126,7 +126,8 @@ class RunLock(object):
             self._fd = None
 
     def _write(self, data: bytes) -> None:
+        # No fsync: after a crash the flock is gone whatever the text says, and a
+        # holder that is not running is taken over as stale.
         assert self._fd is not None
         os.ftruncate(self._fd, 0)
         os.pwrite(self._fd, data, 0)
-        os.fsync(self._fd)

@@ -58,14 +58,17 @@ def main() -> None:
         unpacked = archive[: -len(".pyz")] + ".d"
         imports = f"import sys; sys.path.insert(0, {unpacked!r}); import remote.run, remote.cli"
         spawns = (
-            "import subprocess as s\nfor _ in range(6): s.run(['/bin/true'], capture_output=True)"
+            f"import sys; sys.path.insert(0, {unpacked!r}); from remote import procs\n"
+            "for _ in range(6): procs.run(['/bin/true'], 10)"
         )
+        subprocess.run([*PYTHON, archive, "status"], env=env, capture_output=True)  # unpacks
+        main = f"{unpacked}/__main__.py"  # what the controller runs once the archive is unpacked
         probes = {
-            "runner run (whole host side)": [*PYTHON, archive, "--root", str(root)],
-            "runner status": [*PYTHON, archive, "status", "--root", str(root)],
+            "runner run (whole host side)": [*PYTHON, main, "--root", str(root)],
+            "runner status": [*PYTHON, main, "status", "--root", str(root)],
             "python start": [*PYTHON, "-c", "pass"],
             "python start + runner imports": [*PYTHON, "-c", imports],
-            "python start + 6 subprocess spawns": [*PYTHON, "-c", spawns],
+            "python start + 6 spawns (remote.procs)": [*PYTHON, "-c", spawns],
             "sh with the floor's commands": [
                 "sh",
                 "-c",
