@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import os
 import sys
 
@@ -163,9 +162,10 @@ def cmd_follow(options: Options, root: str) -> int:
 
 
 def cmd_status(options: Options, root: str) -> int:
+    from remote.jsonio import dumps
     from remote.status import host_status
 
-    sys.stdout.write(json.dumps(host_status(root)) + "\n")
+    sys.stdout.write(dumps(host_status(root)) + "\n")
     sys.stdout.flush()
     return Exit.OK
 

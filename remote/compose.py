@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import json
 import os
-import re
 
-from remote import procs
+from remote import jsonio, procs
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -107,9 +105,9 @@ def parse_containers(output: str) -> List[Dict[str, Any]]:
     if not text:
         return []
     if text.startswith("["):
-        parsed = json.loads(text)
+        parsed = jsonio.loads(text)
         return [item for item in parsed if isinstance(item, dict)]
-    return [json.loads(line) for line in text.splitlines() if line.strip()]
+    return [jsonio.loads(line) for line in text.splitlines() if line.strip()]
 
 
 def container_name(container: Dict[str, Any]) -> str:
@@ -121,6 +119,8 @@ def container_health(container: Dict[str, Any]) -> str:
     health = container.get("Health")
     if isinstance(health, str) and health:
         return health.lower()
+    import re  # only here: the runner's start-up does without it
+
     match = re.search(r"\((healthy|unhealthy|health: starting)\)", str(container.get("Status", "")))
     if not match:
         return ""

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import errno
-import json
 import os
 import time
 
+from remote.jsonio import dumps, loads
 from remote.protocol import STRUCT_PREFIX
 
 TYPE_CHECKING = False
@@ -51,7 +51,7 @@ def make_event(ts: str, host: str, run_id: str, event: str, **fields: Any) -> Di
 
 
 def struct_line(record: Dict[str, Any]) -> str:
-    return STRUCT_PREFIX + json.dumps(record, sort_keys=False, separators=(",", ":"))
+    return STRUCT_PREFIX + dumps(record)
 
 
 def parse_struct_line(line: bytes) -> Optional[Dict[str, Any]]:
@@ -60,7 +60,7 @@ def parse_struct_line(line: bytes) -> Optional[Dict[str, Any]]:
     if not line.startswith(prefix):
         return None
     try:
-        record = json.loads(line[len(prefix) :].decode("utf-8"))
+        record = loads(line[len(prefix) :].decode("utf-8"))
     except ValueError:
         return None
     return record if isinstance(record, dict) else None

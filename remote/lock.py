@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import errno
 import fcntl
-import json
 import os
+
+from remote.jsonio import dumps, loads
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -38,7 +39,7 @@ def read_holder(path: str) -> Optional[Dict[str, Any]]:
     except OSError:
         return None
     try:
-        holder = json.loads(text) if text.strip() else None
+        holder = loads(text) if text.strip() else None
     except ValueError:
         return None  # torn by a writer that died mid-write
     return holder if isinstance(holder, dict) else None
@@ -108,7 +109,7 @@ class RunLock(object):
     def describe(self, holder: Dict[str, Any]) -> None:
         """(Re)write the holder info, e.g. when a detached child takes over the lock."""
         self.holder = dict(holder)
-        self._write(json.dumps(holder, sort_keys=False).encode("utf-8") + b"\n")
+        self._write(dumps(holder).encode("utf-8") + b"\n")
 
     def release(self) -> None:
         if self._fd is None:

@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-import json
 import os
-import re
 
+from remote.jsonio import dumps, loads
 from remote.protocol import DEFAULT_TIMEOUTS, PLAN_FILE, PLAN_VERSION, SERVICE_NAME_PATTERN
 from remote.state import atomic_write
 
@@ -13,7 +12,9 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import Any, Dict, List
 
-SERVICE_NAME = re.compile(SERVICE_NAME_PATTERN + r"\Z")
+# SERVICE_NAME_PATTERN spelled without re (the runner's start-up does without it).
+NAME_FIRST = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789"
+NAME_REST = frozenset(NAME_FIRST + "._-")
 
 
 class PlanError(Exception):
@@ -57,7 +58,7 @@ def load_plan(path: str, root: str) -> Plan:
 
 def parse_plan(text: str, root: str) -> Plan:
     try:
-        raw = json.loads(text)
+        raw = loads(text)
     except ValueError as exc:
         raise PlanError("the plan is not valid JSON: %s" % exc) from None
     if not isinstance(raw, dict):
@@ -79,7 +80,7 @@ def save_plan(root: str, plan: Plan) -> None:
     path = plan_path(root)
     if not os.path.isdir(os.path.dirname(path)):
         os.makedirs(os.path.dirname(path), 0o755)
-    atomic_write(path, (json.dumps(plan.raw, indent=2) + "\n").encode("utf-8"))
+    atomic_write(path, (dumps(plan.raw, indent=2) + "\n").encode("utf-8"))
 
 
 def _text(raw: Dict[str, Any], key: str) -> str:
@@ -98,11 +99,16 @@ def _repo(raw: Dict[str, Any], root: str) -> str:
     return repo
 
 
+def is_service_name(name: str) -> bool:
+    """SERVICE_NAME_PATTERN, whole: a letter or digit, then letters, digits, . _ -."""
+    return bool(name) and name[0] in NAME_FIRST and all(c in NAME_REST for c in name)
+
+
 def _services(value: Any) -> List[str]:
     if not isinstance(value, list) or not value:
         raise PlanError("plan key 'services' must be a non-empty list")
     for name in value:
-        if not isinstance(name, str) or not SERVICE_NAME.match(name):
+        if not isinstance(name, str) or not is_service_name(name):
             raise PlanError("service name %r is not %s" % (name, SERVICE_NAME_PATTERN))
     if len(set(value)) != len(value):
         raise PlanError("plan lists a service twice")

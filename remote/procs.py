@@ -8,10 +8,10 @@ fleet at once.
 from __future__ import annotations
 
 import os
-import re
 import select
-import signal
 import time
+
+from remote import signals
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -90,7 +90,7 @@ def _spawn(argv: List[str], cwd: Optional[str], stdout: int, stderr: int) -> int
         (os.POSIX_SPAWN_DUP2, stderr, 2),
     ]
     # Python ignores SIGPIPE (and SIGXFSZ); the child gets the defaults, as with subprocess.
-    defaults = (signal.SIGPIPE, signal.SIGXFSZ)
+    defaults = (signals.SIGPIPE, signals.SIGXFSZ)
     if cwd is None:
         return os.posix_spawnp(
             argv[0], argv, env, file_actions=actions, setsid=True, setsigdef=defaults
@@ -142,7 +142,7 @@ def _wait(pid: int, deadline: float) -> Optional[int]:
 
 def _kill_group(pid: int) -> None:
     try:
-        os.killpg(pid, signal.SIGKILL)
+        os.killpg(pid, signals.SIGKILL)
     except OSError:
         pass
 
@@ -153,7 +153,7 @@ def _exit_code(status: int) -> int:
     return os.WEXITSTATUS(status)
 
 
-ERROR_WORDS = re.compile(r"error|fail|denied|invalid|not found|no such|refused|unable", re.I)
+ERROR_WORDS = ("error", "fail", "denied", "invalid", "not found", "no such", "refused", "unable")
 
 
 def brief(text: str, max_lines: int = 3, max_chars: int = 400) -> str:
@@ -163,6 +163,6 @@ def brief(text: str, max_lines: int = 3, max_chars: int = 400) -> str:
     for line in text.splitlines():
         if line.strip() and line.strip() not in lines:
             lines.append(line.strip())
-    errors = [line for line in lines if ERROR_WORDS.search(line)]
+    errors = [line for line in lines if any(word in line.lower() for word in ERROR_WORDS)]
     joined = " / ".join((errors or lines)[-max_lines:])
     return joined if len(joined) <= max_chars else "..." + joined[-max_chars:]

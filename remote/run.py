@@ -4,9 +4,9 @@ diagnose (on failure) and complete. Always ends the log with run_completed or ru
 from __future__ import annotations
 
 import os
-import signal
 import time
 
+from remote import signals
 from remote.events import RunLog, create_exclusive, file_ts, iso_ts, utc_now
 from remote.lock import RunLock, describe_holder
 from remote.plan import Plan
@@ -27,8 +27,8 @@ class Interrupted(BaseException):
     """A signal asked the run to stop; the current stage fails cleanly."""
 
     def __init__(self, signum: int) -> None:
-        super(Interrupted, self).__init__(signal.Signals(signum).name)
-        self.signame = signal.Signals(signum).name
+        super(Interrupted, self).__init__(signals.name(signum))
+        self.signame = signals.name(signum)
 
 
 class Failure(object):
@@ -92,23 +92,23 @@ class SignalGuard(object):
     ones are noted and ignored so that diagnose and the summary still get written).
     SIGHUP is ignored: a dropped terminal never stops a run."""
 
-    SIGNALS = (signal.SIGTERM, signal.SIGINT)
+    SIGNALS = (signals.SIGTERM, signals.SIGINT)
 
     def __init__(self) -> None:
         self.armed = False
         self._saved: Dict[int, Any] = {}
 
     def __enter__(self) -> "SignalGuard":
-        for signum in (*self.SIGNALS, signal.SIGHUP):
-            self._saved[signum] = signal.getsignal(signum)
+        for signum in (*self.SIGNALS, signals.SIGHUP):
+            self._saved[signum] = signals.getsignal(signum)
         for signum in self.SIGNALS:
-            signal.signal(signum, self._handle)
-        signal.signal(signal.SIGHUP, signal.SIG_IGN)
+            signals.signal(signum, self._handle)
+        signals.signal(signals.SIGHUP, signals.SIG_IGN)
         return self
 
     def __exit__(self, *exc_info: object) -> None:
         for signum, handler in self._saved.items():
-            signal.signal(signum, handler)
+            signals.signal(signum, handler)
 
     def _handle(self, signum: int, frame: Optional[FrameType]) -> None:
         if self.armed:

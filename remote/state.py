@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-import json
 import os
 
+from remote.jsonio import dumps, loads
 from remote.protocol import STAGES
 
 TYPE_CHECKING = False
@@ -44,13 +44,13 @@ def fsync_dir(directory: str) -> None:
 
 
 def write_json(path: str, data: Any) -> None:
-    atomic_write(path, (json.dumps(data, indent=2, sort_keys=False) + "\n").encode("utf-8"))
+    atomic_write(path, (dumps(data, indent=2) + "\n").encode("utf-8"))
 
 
 def read_json(path: str) -> Optional[Any]:
     try:
         with open(path, "rb") as handle:
-            return json.loads(handle.read().decode("utf-8"))
+            return loads(handle.read().decode("utf-8"))
     except (OSError, ValueError):
         return None
 

@@ -7,9 +7,9 @@ sh builtins that need no Python on the host and cost a fraction of an interprete
 
 from __future__ import annotations
 
-import json
 import os
 
+from remote.jsonio import loads
 from remote.lock import pid_alive, read_holder
 from remote.plan import Plan, PlanError, parse_plan, plan_path
 from remote.protocol import INTERRUPTED, LOCK_FILE, PLAN_FILE, STAGES, STATE_DIR
@@ -133,7 +133,7 @@ def _json_object(text: Optional[str]) -> Optional[Dict[str, Any]]:
     if not text or not text.strip():
         return None
     try:
-        value = json.loads(text)
+        value = loads(text)
     except ValueError:
         return None  # torn by a writer that died mid-write (the lock is rewritten in place)
     return value if isinstance(value, dict) else None
