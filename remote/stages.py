@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import os
 import time
-from collections import OrderedDict
 
 from remote import compose, procs
 from remote.events import RunLog
@@ -52,7 +51,7 @@ class Context(object):
         self.state = state
         self.log = log
         self.resume = resume
-        self.services = OrderedDict((name, PENDING) for name in plan.services)
+        self.services = {name: PENDING for name in plan.services}
         self.current_service: Optional[str] = None
 
     def files(self, name: str) -> compose.ServiceFiles:
@@ -259,6 +258,9 @@ def _log_output(ctx: Context, output: str) -> None:
             ctx.log.say("  | " + line.rstrip())
 
 
-STAGE_ACTIONS: Dict[str, Callable[[Context], str]] = OrderedDict(
-    [("prepare", prepare), ("validate", validate), ("deploy", deploy), ("verify", verify)]
-)
+STAGE_ACTIONS: Dict[str, Callable[[Context], str]] = {
+    "prepare": prepare,
+    "validate": validate,
+    "deploy": deploy,
+    "verify": verify,
+}

@@ -14,9 +14,10 @@ if TYPE_CHECKING:
 LOCK_NAME = "lock"
 
 
-def atomic_write(path: str, data: bytes) -> None:
-    """Temp file in the same folder, fsync, rename, fsync the folder: a crash leaves
-    either the old file or the new one, never half of one."""
+def atomic_write(path: str, data: bytes, durable: bool = True) -> None:
+    """Temp file in the same folder, fsync, rename: a crash leaves either the old file
+    or the new one, never half of one. `durable` fsyncs the folder too, so that the
+    rename itself survives a power cut."""
     directory = os.path.dirname(path) or "."
     # Named by our pid: a leftover of that name is from a dead process, safe to reuse.
     temp = os.path.join(directory, ".%s.%d.tmp" % (os.path.basename(path), os.getpid()))
@@ -32,7 +33,8 @@ def atomic_write(path: str, data: bytes) -> None:
         if os.path.exists(temp):
             os.unlink(temp)
         raise
-    fsync_dir(directory)
+    if durable:
+        fsync_dir(directory)
 
 
 def fsync_dir(directory: str) -> None:
@@ -85,21 +87,26 @@ class State(object):
     def current_stage(self) -> Optional[str]:
         return self._read_word("current_stage")
 
+    # current_stage, last_service and the markers are renamed into place without the
+    # folder's fsync (on an SD card each costs more than the step it records): a power
+    # cut may lose the latest, and a resume then redoes that stage or service, which is
+    # safe (config, `up -d` and healthchecks are idempotent). clear() and unmark() do
+    # sync: a marker that came back from a previous run would skip a stage.
     def set_current_stage(self, stage: str) -> None:
-        atomic_write(self._path("current_stage"), (stage + "\n").encode())
+        atomic_write(self._path("current_stage"), (stage + "\n").encode(), durable=False)
 
     @property
     def last_service(self) -> Optional[str]:
         return self._read_word("last_service")
 
     def set_last_service(self, service: str) -> None:
-        atomic_write(self._path("last_service"), (service + "\n").encode())
+        atomic_write(self._path("last_service"), (service + "\n").encode(), durable=False)
 
     def is_complete(self, stage: str) -> bool:
         return os.path.exists(self._marker(stage))
 
     def mark_complete(self, stage: str) -> None:
-        atomic_write(self._marker(stage), b"")
+        atomic_write(self._marker(stage), b"", durable=False)
 
     def unmark(self, stage: str) -> None:
         if self.is_complete(stage):

@@ -183,7 +183,8 @@ def test_status_while_a_run_is_going(three_services: FakeHost) -> None:
         for _ in range(200):
             status = json.loads(_status(three_services.root))
             running = status["running"]
-            if running and running["log"]:
+            # The lock names the log as soon as it is open; summary.json follows.
+            if running and running["log"] and status["last_run"]:
                 break
             time.sleep(0.05)
         assert running is not None

@@ -50,7 +50,8 @@ def test_service_names_are_checked_as_the_pattern_says(name: str) -> None:
 def test_the_runner_starts_without_the_heavy_modules() -> None:
     """Every module a run or start loads, loaded in a bare interpreter: none of these
     (each costs every host of a fleet start-up time) comes along."""
-    heavy = ["argparse", "datetime", "enum", "json", "re", "signal", "subprocess", "typing"]
+    heavy = ["argparse", "collections", "datetime", "enum", "json", "re", "signal", "subprocess"]
+    heavy += ["typing"]
     code = (
         f"import sys; sys.path.insert(0, {str(REPO)!r})\n"
         "import remote.cli, remote.run, remote.detach, remote.follow, remote.status\n"
