@@ -21,8 +21,9 @@ BACKLOG_LIMIT = 1 << 20
 
 
 class Echo(object):
-    """The detached run's stdout (the SSH channel). It never blocks the run: what a full
-    pipe does not take waits in a backlog, sent with the next line or at `finish`. Once
+    """The detached run's stdout (the SSH channel). Lines wait in a backlog until flush
+    (RunLog flushes before the run can wait for anything). It never blocks the run: what
+    a full pipe does not take stays in the backlog for the next flush or `finish`. Once
     the reader is gone (EPIPE) or the backlog overflows, it stays silent; everything sent
     is an unbroken prefix of the log, so the controller's byte offset stays true."""
 
@@ -34,13 +35,12 @@ class Echo(object):
     def write(self, data: bytes) -> int:
         if self._fd is not None:
             self._backlog += data
-            self._push()
             if len(self._backlog) > BACKLOG_LIMIT:
                 self._give_up()
         return len(data)
 
     def flush(self) -> None:
-        pass
+        self._push()
 
     def finish(self) -> None:
         """After the run: wait for the reader to take the backlog (the run's lock is

@@ -7,7 +7,7 @@ import os
 import time
 
 from remote.jsonio import dumps, loads
-from remote.protocol import STRUCT_PREFIX
+from remote.protocol import STRUCT_PREFIX, TERMINAL_EVENTS
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -22,6 +22,11 @@ if TYPE_CHECKING:
 
         def flush(self) -> None: ...
 
+
+# Lines that reach the echo (the controller) only with the next line pushed: human lines
+# and these events, each always followed by another event before the run waits for
+# anything. Fewer, fuller writes: every write costs sshd and the controller a packet.
+HELD = ("_completed", "_skipped")
 
 # Optional keys of an event, in the order they appear on the line.
 EVENT_FIELDS = ("stage", "service", "status", "duration_ms", "message", "path")
@@ -110,14 +115,14 @@ class RunLog(object):
         if fields.get("message") is not None:
             fields["message"] = self.scrub(str(fields["message"]))
         record = make_event(iso_ts(self._clock()), self.host, self.run_id, name, **fields)
-        self._write(struct_line(record))
+        self._write(struct_line(record), push=name in TERMINAL_EVENTS or not name.endswith(HELD))
         return record
 
     def say(self, text: str) -> None:
         """Human lines (one per line of text), stamped with the time."""
         stamp = iso_ts(self._clock())
         for line in self.scrub(text).splitlines() or [""]:
-            self._write("%s %s" % (stamp, line))
+            self._write("%s %s" % (stamp, line), push=False)
 
     def tail(self, max_lines: int) -> str:
         with open(self.path, "rb") as handle:
@@ -127,7 +132,7 @@ class RunLog(object):
     def close(self) -> None:
         self._logfile.close()
 
-    def _write(self, line: str) -> None:
+    def _write(self, line: str, push: bool) -> None:
         data = (line + "\n").encode("utf-8", "replace")
         self._logfile.write(data)
         self._logfile.flush()
@@ -135,7 +140,8 @@ class RunLog(object):
             return
         try:
             self._echo.write(data)
-            self._echo.flush()
+            if push:
+                self._echo.flush()
         except (OSError, ValueError):
             # The terminal went away (closed pipe, hung-up tty): the run carries on,
             # its log file is the record.

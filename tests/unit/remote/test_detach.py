@@ -181,6 +181,7 @@ def test_echo_never_blocks_and_delivers_everything_in_order() -> None:
     started = time.monotonic()
     for _ in range(200):  # 200 kB: more than a pipe holds
         echo.write(line)
+        echo.flush()
     assert time.monotonic() - started < 5
     received = []
     reader = threading.Thread(target=lambda: received.append(_read_all(read_fd)))
@@ -199,7 +200,9 @@ def test_echo_goes_quiet_when_the_reader_is_gone() -> None:
     os.close(read_fd)
     echo = Echo(write_fd)
     assert echo.write(b"line\n") == 5
+    echo.flush()
     echo.write(b"more\n")
+    echo.flush()
     echo.finish()
     os.close(write_fd)
 

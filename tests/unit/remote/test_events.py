@@ -101,3 +101,31 @@ def test_create_exclusive_never_clobbers(tmp_path: Path) -> None:
     for handle, _ in (first, second):
         handle.close()
     assert all(re.fullmatch(r"deploy_\d{8}T\d{6}Z(-\d+)?\.log", n) for n in names)
+
+
+class CountingSink(io.BytesIO):
+    """An echo that notes how much had been written at each flush."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.flushed_at: list[int] = []
+
+    def flush(self) -> None:
+        self.flushed_at.append(len(self.getvalue()))
+
+
+def test_human_lines_and_completions_ride_with_the_next_pushed_line(tmp_path: Path) -> None:
+    """The echo is flushed at events after which the run may wait (a start, a failure,
+    the end), never at human lines or *_completed / *_skipped events."""
+    handle, path = create_exclusive(str(tmp_path), "deploy", ".log")
+    sink = CountingSink()
+    log = RunLog(handle, path, "nas", "r1", sink, fixed_clock)
+    log.event("service_started", service="web")
+    log.say("compose output")
+    log.event("service_completed", service="web")
+    assert len(sink.flushed_at) == 1
+    log.event("stage_started", stage="verify")
+    log.event("stage_failed", stage="verify")
+    log.event("run_completed")
+    assert len(sink.flushed_at) == 4
+    assert sink.flushed_at[-1] == len(sink.getvalue()) == Path(path).stat().st_size
