@@ -65,7 +65,7 @@ class Options(object):
         self.log = values.get("--log") or ""
         self.run_id = values.get("--run-id") or ""
         offset = values.get("--offset") or "0"
-        if not offset.isdigit():
+        if not (offset.isascii() and offset.isdigit()):
             raise UsageError("--offset: %r is not a byte offset" % offset)
         self.offset = int(offset)
 

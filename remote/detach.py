@@ -9,7 +9,7 @@ from remote.protocol import Exit
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from typing import Callable
+    from typing import Callable, Optional
 
     from remote.lock import RunLock
 
@@ -28,7 +28,7 @@ class Echo(object):
     is an unbroken prefix of the log, so the controller's byte offset stays true."""
 
     def __init__(self, fd: int) -> None:
-        self._fd: int | None = fd
+        self._fd: Optional[int] = fd
         self._backlog = b""
         os.set_blocking(fd, False)
 

@@ -10,6 +10,8 @@ import threading
 import time
 from pathlib import Path
 
+import pytest
+
 from remote import cli
 from remote.follow import follow
 from remote.lock import RunLock
@@ -214,3 +216,26 @@ def test_root_defaults_to_the_folder_above_dot_fleet(monkeypatch, tmp_path: Path
     monkeypatch.chdir(tmp_path / "..")
     monkeypatch.setattr(sys, "argv", [os.path.join(tmp_path.name, "R", ".fleet", "x.pyz")])
     assert cli.default_root() == str(tmp_path / "R")
+
+
+# ---- the command line ------------------------------------------------------------------
+
+
+def test_bad_command_lines_exit_usage_naming_the_problem(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """Unknown flags, missing values or required flags, a bad offset: exit USAGE, the
+    usage line and what is wrong on stderr; --help prints the usage and exits OK."""
+    cases = {
+        ("status", "--plan", "x"): "unrecognized argument: --plan",
+        ("start", "--root", "/r"): "required: --plan",
+        ("follow", "--log", "l", "--run-id"): "--run-id needs a value",
+        ("follow", "--log=l", "--run-id=r", "--offset", "²"): "is not a byte offset",
+        ("--resume=yes",): "--resume takes no value",
+    }
+    for argv, message in cases.items():
+        assert cli.main(list(argv)) == Exit.USAGE
+        err = capsys.readouterr().err
+        assert err.startswith("usage: fleet-runner") and message in err, err
+    assert cli.main(["follow", "--help"]) == Exit.OK
+    assert "--offset N" in capsys.readouterr().out
