@@ -362,7 +362,6 @@ def report(
 ) -> None:
     """Show a recorded run's fleet report again (table, or --json)."""
     with _boundary():
-        del inventory  # accepted like on every command; the record names its own hosts
         store = RunStore(state_dir())
         recorded = store.load(run_id)
         if as_json:
@@ -373,7 +372,8 @@ def report(
             render_report(
                 _stdout(),
                 recorded,
-                inventory_arg=recorded.inventory_arg,
+                # The record's own `-i` names the inventory its hosts came from.
+                inventory_arg=recorded.inventory_arg or _inventory_arg(inventory),
                 record_dir=store.run_dir(recorded.run_id),
             )
         code = _exit_for(recorded)

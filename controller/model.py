@@ -190,11 +190,15 @@ class FleetReport:
     @classmethod
     def from_json(cls, data: dict[str, Any], meta: dict[str, Any] | None = None) -> FleetReport:
         """Rebuild a recorded report."""
-        host_meta = (meta or {}).get("hosts", {})
+        meta = meta or {}
+        host_meta = meta.get("hosts", {})
         hosts = {
             name: HostResult.from_json(name, h, host_meta.get(name))
             for name, h in data["hosts"].items()
         }
         return cls(
-            run_id=data["run_id"], hosts=hosts, command=(meta or {}).get("command", "deploy")
+            run_id=data["run_id"],
+            hosts=hosts,
+            command=meta.get("command", "deploy"),
+            inventory_arg=meta.get("inventory_arg"),
         )

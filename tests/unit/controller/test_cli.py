@@ -107,6 +107,9 @@ def test_local_failure_then_resume(env: Path) -> None:
     assert code == ExitStatus.NOT_COMPLETED
     assert "deploy/db" in out
     assert f"fix db (see diagnostics), then: fleet resume -i {inv} me" in out
+    code, again, _ = invoke("report")
+    assert code == ExitStatus.NOT_COMPLETED
+    assert f"then: fleet resume -i {inv} me" in again
     (env / "root" / "broken" / "db").unlink()
     code, out, err = invoke("resume", "-i", str(inv), "me", "--json")
     assert code == ExitStatus.OK, err + out

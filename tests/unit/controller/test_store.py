@@ -48,3 +48,13 @@ def test_unknown_run_is_an_error(tmp_path: Path) -> None:
         RunStore(tmp_path).load()
     with pytest.raises(RunNotFound):
         RunStore(tmp_path).load("../../etc")
+
+
+def test_report_keeps_the_inventory_arg(tmp_path: Path) -> None:
+    """The `-i` a run was given is read back, so `fleet report` names it in next commands."""
+    store = RunStore(tmp_path)
+    report = sample_report()
+    report.command, report.inventory_arg = "resume", "lab.yml"
+    store.new_run(report.run_id).save(report)
+    loaded = store.load()
+    assert loaded.inventory_arg == "lab.yml" and loaded.command == "resume"
