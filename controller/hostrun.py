@@ -123,6 +123,12 @@ def one_line(text: str, limit: int = 300) -> str:
     return ""
 
 
+def last_line(text: str, limit: int = 300) -> str:
+    """Last non-empty line of a message, bounded: where a traceback ends in its reason."""
+    lines = [line.strip() for line in text.splitlines() if line.strip()]
+    return lines[-1][:limit] if lines else ""
+
+
 class HostRun:
     """Deploy, resume or query one host; always returns its HostResult, never raises."""
 
@@ -367,8 +373,9 @@ class HostRun:
             apply(result, Event(event="run_completed"))
         elif code == Exit.FAILED:
             if result.status is not HostStatus.FAILED and result.log is None and res is not None:
-                # The detached run died before opening its log: the parent said why.
-                why = one_line(res.stderr.decode(errors="replace")) or "the run did not start"
+                # The forked run died before opening its log; its last stderr line says why
+                # (`fleet-runner: <reason>`, after any traceback).
+                why = last_line(res.stderr.decode(errors="replace")) or "the run did not start"
                 self._fail(Problem.RUNNER_ERROR, why)
             elif result.status is not HostStatus.FAILED:
                 apply(result, Event(event="run_failed"))

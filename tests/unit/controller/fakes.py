@@ -75,6 +75,7 @@ class FakeHost:
     locked_by: str | None = None
     running_run: str | None = None  # a run already going (resume re-attaches)
     exit_override: int | None = None  # guard/shell outcome for every runner command
+    start_dies: bytes | None = None  # `start` exits 1 with this stderr, no log opened
     files: dict[str, bytes] = field(default_factory=dict)
     log: bytes = b""
     log_path: str = "/opt/homelab/logs/deploy/deploy_20260101T000000Z.log"
@@ -151,6 +152,8 @@ class FakeHost:
             return (
                 CommandResult(3, b"", b"") if on_stdout is None else self._refuse(line, on_stdout)
             )
+        if self.start_dies is not None:
+            return CommandResult(1, b"", self.start_dies)
         self.resumed = "--resume" in argv
         skip = tuple(self.host.services[:1]) if self.resumed else ()
         self.log = run_log(

@@ -207,6 +207,17 @@ def test_old_python_carries_the_runners_message() -> None:
     assert "3.6" in result.error
 
 
+def test_run_that_dies_before_its_log_reports_the_runners_last_line() -> None:
+    """The forked run died before opening its log: its last stderr line is the error."""
+    stderr = (
+        b"Traceback (most recent call last):\n  ...\nfleet-runner: cannot open log: disk full\n"
+    )
+    fake = FakeHost(make_host("h"), start_dies=stderr)
+    result = deploy([fake]).hosts["h"]
+    assert result.status is HostStatus.FAILED and result.problem is Problem.RUNNER_ERROR
+    assert result.error == "fleet-runner: cannot open log: disk full"
+
+
 def test_resume_passes_resume_and_skips_done_services() -> None:
     """Resume runs `start --resume`; skipped services count as done."""
     fake = FakeHost(make_host("h"))
