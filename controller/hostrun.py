@@ -176,10 +176,10 @@ class HostRun:
     async def _deploy(self) -> None:
         await self._connect_first()
         if self.settings.resume and await self._attach_running():
-            code = await self._follow_until_done()
+            res = await self._follow_until_done()
         else:
-            code = await self._start_and_follow()
-        self._conclude(code)
+            res = await self._start_and_follow()
+        self._conclude(res)
         if self.result.status is HostStatus.FAILED and self.result.diagnostics:
             await self._fetch_diagnostics(self.result.diagnostics)
 
@@ -231,7 +231,6 @@ class HostRun:
 
     async def _reconnect(self) -> None:
         """After a drop: reconnect with jittered backoff until --reconnect-timeout."""
-        self.reader.drop_partial()
         deadline = self.rt.clock() + self.settings.reconnect_timeout
         attempt = 0
         while True:
@@ -290,7 +289,7 @@ class HostRun:
     def _root_args(self) -> list[str]:
         return ["--root", self.host.root]
 
-    async def _start_and_follow(self) -> int | CommandResult:
+    async def _start_and_follow(self) -> CommandResult:
         args = ["start", *self._root_args()]
         if self.settings.resume:
             args.append("--resume")
@@ -303,7 +302,6 @@ class HostRun:
             return await self._follow_until_done()
         if res.exit_status in (Exit.OK, Exit.FAILED) and self.result.log and not self._ended:
             # The run could not echo all of its log (a stalled pipe): read the rest.
-            self.reader.drop_partial()
             return await self._follow_until_done()
         return res
 
@@ -337,9 +335,12 @@ class HostRun:
                 return True
         return False
 
-    async def _follow_until_done(self) -> int | CommandResult:
+    async def _follow_until_done(self) -> CommandResult:
         """Follow the run's log from the last whole line seen, reconnecting on drops."""
         while True:
+            # What comes next (follow --offset, or a fresh start) sends an unfinished
+            # line again whole.
+            self.reader.drop_partial()
             try:
                 if self.result.log is None and not await self._find_log():
                     # The start never reached the host: start it now, same run id.
@@ -358,21 +359,18 @@ class HostRun:
         event = parse_line(line)
         if event is None:
             return
-        if event.event == "run_started" and event.path and self.result.log is None:
-            self.result.log = event.path
         if event.terminal and event.run_id == self._follow_run_id:
             self._ended = True
         apply(self.result, event)
         self.rt.on_update(self.result, event)
 
-    def _conclude(self, outcome: int | CommandResult) -> None:
-        res = outcome if isinstance(outcome, CommandResult) else None
-        code = res.exit_status if res is not None else outcome
+    def _conclude(self, res: CommandResult) -> None:
+        code = res.exit_status
         result = self.result
         if code == Exit.OK:
             apply(result, Event(event="run_completed"))
         elif code == Exit.FAILED:
-            if result.status is not HostStatus.FAILED and result.log is None and res is not None:
+            if result.status is not HostStatus.FAILED and result.log is None:
                 # The forked run died before opening its log; its last stderr line says why
                 # (`fleet-runner: <reason>`, after any traceback).
                 why = last_line(res.stderr.decode(errors="replace")) or "the run did not start"
@@ -387,7 +385,7 @@ class HostRun:
                 Problem.RUN_VANISHED,
                 "the run stopped before finishing (runner killed or host restarted)",
             )
-        elif res is not None:
+        else:
             self._runner_trouble(res)
 
     def _runner_trouble(self, res: CommandResult) -> None:
