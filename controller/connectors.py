@@ -21,7 +21,7 @@ import asyncssh
 
 from inventory import Host
 
-from .errors import FleetError
+from .errors import FleetError, one_line
 from .model import Problem
 from .options import ConnectOptions
 
@@ -222,7 +222,7 @@ def classify_connect_error(exc: BaseException, client: _Client | None, host: Hos
     if isinstance(exc, asyncssh.ConnectionLost | ConnectionResetError):
         msg = f"connection reset by {where} during the SSH handshake"
         return ConnectError(msg, problem=Problem.CONN_RESET, transient=True)
-    msg = f"ssh to {where} failed: {exc}".splitlines()[0]
+    msg = one_line(f"ssh to {where} failed: {exc}")
     return ConnectError(msg, problem=Problem.SSH_ERROR, transient=False)
 
 

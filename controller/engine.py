@@ -15,6 +15,7 @@ from dataclasses import replace
 from inventory import Host
 
 from .connectors import ConnectorFactory, ConnectorFactoryImpl
+from .errors import one_line
 from .hostrun import HostRun, OnUpdate, Recorder, Runner, RunSettings, Runtime, new_result
 from .model import FleetReport, HostResult, HostStatus, Problem
 from .options import EngineOptions
@@ -39,7 +40,7 @@ def _crashed(host: Host, exc: BaseException) -> HostResult:
     result = new_result(host)
     result.status = HostStatus.FAILED
     result.problem = Problem.INTERNAL
-    result.error = f"internal error: {type(exc).__name__}: {exc}".splitlines()[0][:300]
+    result.error = one_line(f"internal error: {type(exc).__name__}: {exc}")
     return result
 
 

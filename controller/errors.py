@@ -1,4 +1,4 @@
-"""The one error root of the controller, and the CLI's named exit codes."""
+"""The one error root of the controller, the CLI's named exit codes, and one-line messages."""
 
 from __future__ import annotations
 
@@ -30,9 +30,19 @@ class FleetError(Exception):
         return self.message
 
 
-class UsageError(FleetError):
-    """Bad command line or inventory: exit 2, nothing contacted."""
-
-
 class RunNotFound(FleetError):
     """`fleet report RUN_ID` names a run that was never recorded."""
+
+
+def one_line(text: str, limit: int = 300) -> str:
+    """First non-empty line of a message, bounded, for the report's `error`."""
+    for line in text.splitlines():
+        if line.strip():
+            return line.strip()[:limit]
+    return ""
+
+
+def last_line(text: str, limit: int = 300) -> str:
+    """Last non-empty line of a message, bounded: where a traceback ends in its reason."""
+    lines = [line.strip() for line in text.splitlines() if line.strip()]
+    return lines[-1][:limit] if lines else ""

@@ -19,6 +19,7 @@ from remote.protocol import INTERRUPTED, PLAN_VERSION, RUNNER_LINK, Exit, runner
 from remote.status import parse_snapshot, status_from_snapshot
 
 from .connectors import CommandResult, ConnectError, Connector, ConnectorFactory, LinkLost
+from .errors import last_line, one_line
 from .events import Event, apply, parse_line
 from .model import HostResult, HostStatus, Problem, ServiceState
 from .shell import NO_PYTHON, NO_RUNNER, runner_command, runner_path, status_command
@@ -113,20 +114,6 @@ class LineReader:
 def new_result(host: Host) -> HostResult:
     """A host's result before anything happened: every service pending."""
     return HostResult(name=host.name, services={svc: ServiceState.PENDING for svc in host.services})
-
-
-def one_line(text: str, limit: int = 300) -> str:
-    """First non-empty line of a message, bounded, for the report's `error`."""
-    for line in text.strip().splitlines():
-        if line.strip():
-            return line.strip()[:limit]
-    return ""
-
-
-def last_line(text: str, limit: int = 300) -> str:
-    """Last non-empty line of a message, bounded: where a traceback ends in its reason."""
-    lines = [line.strip() for line in text.splitlines() if line.strip()]
-    return lines[-1][:limit] if lines else ""
 
 
 class HostRun:
@@ -467,7 +454,7 @@ def apply_status(result: HostResult, data: dict[str, Any]) -> None:
     elif state == "failed":
         result.status = HostStatus.FAILED
         result.problem = Problem.STAGE_FAILED
-    elif state in (INTERRUPTED, "running"):
+    elif state == INTERRUPTED:
         result.status = HostStatus.FAILED
         result.problem = Problem.RUN_VANISHED
         result.error = "the last run stopped before finishing (runner killed or host restarted)"

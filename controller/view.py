@@ -49,7 +49,7 @@ class PlainView:
             if event.status and event.event in ("run_failed", "warning"):
                 parts.append(event.status)
             if event.message and event.event in ("stage_failed", "service_failed", "warning"):
-                parts.append(event.message.splitlines()[0] if event.message else "")
+                parts.append(event.message.splitlines()[0])
             self._out(" ".join(parts))
         elif result.note:
             self._out(f"{result.name} - - note {result.note}")
