@@ -22,7 +22,7 @@ from .connectors import CommandResult, ConnectError, Connector, ConnectorFactory
 from .errors import last_line, one_line
 from .events import Event, apply, parse_line
 from .model import HostResult, HostStatus, Problem, ServiceState
-from .shell import NO_PYTHON, NO_RUNNER, runner_command, runner_path, status_command
+from .shell import NO_PYTHON, runner_command, runner_path, status_command
 
 OnUpdate = Callable[[HostResult, Event | None], None]
 
@@ -258,7 +258,7 @@ class HostRun:
         command = runner_command(self.host.root, self.rt.runner.sha256, args)
         on_stdout = self.reader.feed if stream else None
         res = await self.conn.run(command, stdin, on_stdout)
-        if res.exit_status == NO_RUNNER:
+        if res.exit_status == Exit.NO_RUNNER:
             await self._upload_runner()
             res = await self.conn.run(command, stdin, on_stdout)
         return res
@@ -382,7 +382,7 @@ class HostRun:
         elif res.exit_status == Exit.OLD_PYTHON:
             msg = one_line(stderr) or "python3 on the host is older than 3.8"
             self._fail(Problem.OLD_PYTHON, msg)
-        elif res.exit_status == NO_RUNNER:
+        elif res.exit_status == Exit.NO_RUNNER:
             self._fail(Problem.RUNNER_ERROR, "runner upload did not take (still missing)")
         else:
             detail = one_line(stderr) or "no message"

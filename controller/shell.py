@@ -5,11 +5,12 @@ from __future__ import annotations
 import shlex
 from collections.abc import Sequence
 
-from remote.protocol import FLEET_DIR, runner_name
+from remote.protocol import FLEET_DIR, Exit, runner_name
 from remote.status import snapshot_script
 
-# Exit codes of the guard line below and of a shell that cannot find python3.
-NO_RUNNER = 97
+# Exit codes of the guard line below (the runner protocol's) and of a shell that cannot
+# find python3.
+NO_RUNNER = Exit.NO_RUNNER
 NO_PYTHON = 127
 
 
