@@ -2,20 +2,19 @@
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 
-from remote.protocol import REFUSED, STRUCT_PREFIX, TERMINAL_EVENTS
+from remote.events import parse_struct_line
+from remote.protocol import REFUSED, TERMINAL_EVENTS
 
 from .model import HostResult, HostStatus, Problem, ServiceState
 
-_PREFIX = STRUCT_PREFIX.encode()
 _TERMINAL = frozenset(TERMINAL_EVENTS)
 
 
 @dataclass(frozen=True, slots=True)
 class Event:
-    """One [STRUCT] event (DESIGN.md); absent keys are None."""
+    """One [STRUCT] event (DESIGN.md), the keys the controller reads; absent keys are None."""
 
     event: str
     run_id: str | None = None
@@ -24,7 +23,6 @@ class Event:
     status: str | None = None
     message: str | None = None
     path: str | None = None
-    duration_ms: int | None = None
 
     @property
     def terminal(self) -> bool:
@@ -38,15 +36,9 @@ def _str(value: object) -> str | None:
 
 def parse_line(line: bytes) -> Event | None:
     """The event on a log line, or None for a plain line or a malformed one."""
-    if not line.startswith(_PREFIX):
+    data = parse_struct_line(line)
+    if data is None or not isinstance(data.get("event"), str):
         return None
-    try:
-        data = json.loads(line[len(_PREFIX) :])
-    except (ValueError, UnicodeDecodeError):
-        return None
-    if not isinstance(data, dict) or not isinstance(data.get("event"), str):
-        return None
-    duration = data.get("duration_ms")
     return Event(
         event=data["event"],
         run_id=_str(data.get("run_id")),
@@ -55,7 +47,6 @@ def parse_line(line: bytes) -> Event | None:
         status=_str(data.get("status")),
         message=_str(data.get("message")),
         path=_str(data.get("path")),
-        duration_ms=duration if isinstance(duration, int) else None,
     )
 
 

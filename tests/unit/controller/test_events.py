@@ -14,6 +14,7 @@ def test_plain_and_malformed_lines_are_not_events() -> None:
     assert parse_line(b"[STRUCT] {not json") is None
     assert parse_line(b'[STRUCT] ["a list"]') is None
     assert parse_line(b'[STRUCT] {"no_event": 1}') is None
+    assert parse_line(b'[STRUCT] {"event": "warning", "message": "\xff"}') is None
     ev = parse_line(struct(event="stage_started", stage="deploy").rstrip())
     assert ev is not None and ev.event == "stage_started" and ev.stage == "deploy"
 
