@@ -11,7 +11,6 @@ import contextlib
 import errno
 import os
 import socket
-import tempfile
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,6 +23,7 @@ from inventory import Host
 from .errors import FleetError, one_line
 from .model import Problem
 from .options import ConnectOptions
+from .store import write_atomic
 
 OnData = Callable[[bytes], None]
 
@@ -394,7 +394,7 @@ class LocalConnector:
         return CommandResult(status if status >= 0 else 128 - status, bytes(out), stderr)
 
     async def put(self, data: bytes, path: str, mode: int = 0o644) -> None:
-        await asyncio.to_thread(_write_atomic, data, path, mode)
+        await asyncio.to_thread(write_atomic, path, data, mode)
 
     async def symlink(self, target: str, path: str) -> None:
         tmp = f"{path}.tmp-{os.urandom(4).hex()}"
@@ -406,22 +406,6 @@ class LocalConnector:
 
     async def close(self) -> None:
         return None
-
-
-def _write_atomic(data: bytes, path: str, mode: int) -> None:
-    folder = os.path.dirname(path)
-    os.makedirs(folder, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=folder, prefix=".tmp-")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.chmod(tmp, mode)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 class ConnectorFactoryImpl:

@@ -28,12 +28,35 @@ def state_dir(env: dict[str, str] | None = None) -> Path:
     return Path(base) / "fleet"
 
 
-def _write_atomic(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-    with os.fdopen(fd, "w", encoding="utf-8") as f:
-        f.write(text)
-    os.replace(tmp, path)
+def run_dir(root: Path, run_id: str) -> Path:
+    """Where one run is recorded under the state dir."""
+    return root / "runs" / run_id
+
+
+def host_file(folder: Path, host: str, suffix: str) -> Path:
+    """A host's file in a run's folder: suffix `.log` or `.diagnostics.txt`."""
+    return folder / "hosts" / f"{host}{suffix}"
+
+
+def write_atomic(path: str | Path, data: bytes, mode: int = 0o600) -> None:
+    """Temp file beside path, fsync, rename: a crash never leaves half a file."""
+    folder = os.path.dirname(path)
+    os.makedirs(folder, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=folder, prefix=".tmp-")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.chmod(tmp, mode)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def _write_json(path: Path, data: dict[str, Any]) -> None:
+    write_atomic(path, (json.dumps(data, indent=2) + "\n").encode())
 
 
 class _FileLog:
@@ -58,23 +81,18 @@ class RunRecorder:
     """Records one run as it goes (logs) and at its end (report)."""
 
     def __init__(self, root: Path, run_id: str) -> None:
-        self.dir = root / "runs" / run_id
+        self.dir = run_dir(root, run_id)
         (self.dir / "hosts").mkdir(parents=True, exist_ok=True)
 
     def host_log(self, host: str) -> _FileLog:
-        return _FileLog(self.dir / "hosts" / f"{host}.log")
+        return _FileLog(host_file(self.dir, host, ".log"))
 
-    def diagnostics_path(self, host: str) -> Path:
-        return self.dir / "hosts" / f"{host}.diagnostics.txt"
-
-    def save_diagnostics(self, host: str, text: str) -> str:
-        path = self.diagnostics_path(host)
-        _write_atomic(path, text)
-        return str(path)
+    def save_diagnostics(self, host: str, text: str) -> None:
+        write_atomic(host_file(self.dir, host, ".diagnostics.txt"), text.encode())
 
     def save(self, report: FleetReport) -> None:
-        _write_atomic(self.dir / "meta.json", json.dumps(report.meta_json(), indent=2) + "\n")
-        _write_atomic(self.dir / "report.json", json.dumps(report.to_json(), indent=2) + "\n")
+        _write_json(self.dir / "meta.json", report.meta_json())
+        _write_json(self.dir / "report.json", report.to_json())
 
 
 class RunStore:
@@ -87,7 +105,7 @@ class RunStore:
         return RunRecorder(self.root, run_id)
 
     def run_dir(self, run_id: str) -> Path:
-        return self.root / "runs" / run_id
+        return run_dir(self.root, run_id)
 
     def run_ids(self) -> list[str]:
         """Recorded runs that have a report, oldest first (run ids sort by time)."""
@@ -118,7 +136,7 @@ class RunStore:
         meta = json.loads(meta_path.read_text()) if meta_path.is_file() else None
         report = FleetReport.from_json(data, meta)
         for name, host in report.hosts.items():
-            diag = folder / "hosts" / f"{name}.diagnostics.txt"
+            diag = host_file(folder, name, ".diagnostics.txt")
             if diag.is_file():
                 host.diagnostics_text = diag.read_text(errors="replace")
         return report

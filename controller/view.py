@@ -14,6 +14,7 @@ from rich.text import Text
 
 from .events import Event
 from .model import FleetReport, HostResult, HostStatus, Problem
+from .store import host_file
 
 _STYLE = {
     HostStatus.COMPLETED: "green",
@@ -241,7 +242,7 @@ def render_report(
             for line in _diagnostics_excerpt(result.diagnostics_text):
                 console.print(Text(f"  | {line}", "dim"))
             if record_dir is not None:
-                local = record_dir / "hosts" / f"{result.name}.diagnostics.txt"
+                local = host_file(record_dir, result.name, ".diagnostics.txt")
                 console.print(Text(f"  full diagnostics: {local}", "dim"))
         nxt = next_command(result, report.command, inventory_arg)
         if nxt:

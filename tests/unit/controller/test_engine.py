@@ -38,9 +38,8 @@ class Logs:
         self.logs[host] = _Log()
         return self.logs[host]
 
-    def save_diagnostics(self, host: str, text: str) -> str:
+    def save_diagnostics(self, host: str, text: str) -> None:
         self.diagnostics[host] = text
-        return host
 
 
 class _Log(io.BytesIO):
