@@ -56,7 +56,7 @@ async def _fan_out(
     recorder: Recorder | None,
 ) -> FleetReport:
     runtime = Runtime(
-        runner=runner or load_runner(),
+        runner=runner,
         connectors=connectors or ConnectorFactoryImpl(options.connect),
         handshakes=asyncio.Semaphore(options.handshakes),
         recorder=recorder,
@@ -104,7 +104,7 @@ async def deploy(
         options,
         run_id or new_run_id(),
         "deploy",
-        runner=runner,
+        runner=runner or load_runner(),
         connectors=connectors,
         on_update=on_update,
         recorder=recorder,
@@ -116,17 +116,17 @@ async def status(
     options: EngineOptions,
     *,
     run_id: str | None = None,
-    runner: Runner | None = None,
     connectors: ConnectorFactory | None = None,
     on_update: OnUpdate | None = None,
 ) -> FleetReport:
-    """Read every host's state from the host itself, concurrently."""
+    """Read every host's state from the host itself, concurrently (with plain sh: the
+    runner archive is neither built nor uploaded)."""
     return await _fan_out(
         hosts,
         replace(options, resume=False),
         run_id or new_run_id(),
         "status",
-        runner=runner,
+        runner=None,
         connectors=connectors,
         on_update=on_update,
         recorder=None,

@@ -69,7 +69,7 @@ class RunSettings:
 class Runtime:
     """Shared services of one run, injected so tests can drive a run without a network."""
 
-    runner: Runner
+    runner: Runner | None  # deploy only: status runs plain sh
     connectors: ConnectorFactory
     handshakes: asyncio.Semaphore
     on_update: OnUpdate = lambda result, event: None
@@ -254,7 +254,7 @@ class HostRun:
         self, args: Sequence[str], stdin: bytes | None = None, stream: bool = False
     ) -> CommandResult:
         """Run a runner command through the guard; upload the archive on exit 97."""
-        assert self.conn is not None
+        assert self.conn is not None and self.rt.runner is not None
         command = runner_command(self.host.root, self.rt.runner.sha256, args)
         on_stdout = self.reader.feed if stream else None
         res = await self.conn.run(command, stdin, on_stdout)
@@ -264,7 +264,7 @@ class HostRun:
         return res
 
     async def _upload_runner(self) -> None:
-        assert self.conn is not None
+        assert self.conn is not None and self.rt.runner is not None
         self._note("uploading runner")
         runner = self.rt.runner
         await self.conn.put(runner.data, runner_path(self.host.root, runner.sha256))

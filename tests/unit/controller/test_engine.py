@@ -5,6 +5,8 @@ from __future__ import annotations
 import asyncio
 import io
 
+import pytest
+
 from controller import engine
 from controller.connectors import ConnectError
 from controller.model import FleetReport, HostStatus, Problem
@@ -290,15 +292,16 @@ def test_handshakes_are_bounded_separately() -> None:
     assert report.completed and peak == 4
 
 
-def test_status_reads_hosts() -> None:
-    """`status` reports a host with a live run as running, an idle one from its state."""
+def test_status_reads_hosts(monkeypatch: pytest.MonkeyPatch) -> None:
+    """`status` reports a host with a live run as running, an idle one from its state;
+    it never builds the runner archive."""
+    monkeypatch.setattr(engine, "load_runner", lambda: pytest.fail("status built the runner"))
     busy = FakeHost(make_host("busy"), running_run="20260101T000000Z-000001")
     idle = FakeHost(make_host("idle"))
     report = asyncio.run(
         engine.status(
             [busy.host, idle.host],
             EngineOptions(),
-            runner=RUNNER,
             connectors=FakeFleet([busy, idle]),
         )
     )
