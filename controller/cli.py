@@ -26,6 +26,7 @@ from .errors import ExitStatus, FleetError
 from .model import FleetReport
 from .options import (
     DEFAULT_CONCURRENCY,
+    DEFAULT_CONNECT_TIMEOUT,
     DEFAULT_HANDSHAKES,
     DEFAULT_RECONNECT_TIMEOUT,
     ConnectOptions,
@@ -293,7 +294,7 @@ def deploy(
     concurrency: ConcurrencyOpt = DEFAULT_CONCURRENCY,
     handshakes: HandshakesOpt = DEFAULT_HANDSHAKES,
     reconnect_timeout: ReconnectOpt = DEFAULT_RECONNECT_TIMEOUT,
-    connect_timeout: ConnectTimeoutOpt = 10.0,
+    connect_timeout: ConnectTimeoutOpt = DEFAULT_CONNECT_TIMEOUT,
     verify_timeout: VerifyTimeoutOpt = None,
     accept_new: AcceptNewOpt = False,
 ) -> None:
@@ -313,7 +314,7 @@ def resume(
     concurrency: ConcurrencyOpt = DEFAULT_CONCURRENCY,
     handshakes: HandshakesOpt = DEFAULT_HANDSHAKES,
     reconnect_timeout: ReconnectOpt = DEFAULT_RECONNECT_TIMEOUT,
-    connect_timeout: ConnectTimeoutOpt = 10.0,
+    connect_timeout: ConnectTimeoutOpt = DEFAULT_CONNECT_TIMEOUT,
     verify_timeout: VerifyTimeoutOpt = None,
     accept_new: AcceptNewOpt = False,
 ) -> None:
@@ -332,7 +333,7 @@ def status(
     as_json: JsonOpt = False,
     concurrency: ConcurrencyOpt = DEFAULT_CONCURRENCY,
     handshakes: HandshakesOpt = DEFAULT_HANDSHAKES,
-    connect_timeout: ConnectTimeoutOpt = 10.0,
+    connect_timeout: ConnectTimeoutOpt = DEFAULT_CONNECT_TIMEOUT,
     accept_new: AcceptNewOpt = False,
 ) -> None:
     """Where every host stands, read from the hosts themselves."""

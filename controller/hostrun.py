@@ -22,6 +22,7 @@ from .connectors import CommandResult, ConnectError, Connector, ConnectorFactory
 from .errors import last_line, one_line
 from .events import Event, apply, parse_line
 from .model import HostResult, HostStatus, Problem, ServiceState
+from .options import DEFAULT_CONNECT_TIMEOUT, DEFAULT_RECONNECT_TIMEOUT
 from .shell import NO_PYTHON, runner_command, runner_path, status_command
 
 OnUpdate = Callable[[HostResult, Event | None], None]
@@ -57,8 +58,8 @@ class RunSettings:
 
     run_id: str
     resume: bool = False
-    reconnect_timeout: float = 60.0
-    connect_timeout: float = 10.0
+    reconnect_timeout: float = DEFAULT_RECONNECT_TIMEOUT
+    connect_timeout: float = DEFAULT_CONNECT_TIMEOUT
     connect_attempts: int = 3
     backoff_base: float = 0.5
     backoff_cap: float = 8.0

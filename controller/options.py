@@ -12,13 +12,14 @@ DEFAULT_CONCURRENCY = 32
 # Below OpenSSH's MaxStartups (10 unauthenticated connections per server).
 DEFAULT_HANDSHAKES = 8
 DEFAULT_RECONNECT_TIMEOUT = 60.0
+DEFAULT_CONNECT_TIMEOUT = 10.0
 
 
 @dataclass(frozen=True, slots=True)
 class ConnectOptions:
     """How connections are made; the same for every host of a run."""
 
-    connect_timeout: float = 10.0
+    connect_timeout: float = DEFAULT_CONNECT_TIMEOUT
     # asyncssh leaves keepalives off; 5 s x 3 sees a silent drop in about 15 s.
     keepalive_interval: float = 5.0
     keepalive_count_max: int = 3
