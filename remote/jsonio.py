@@ -11,7 +11,7 @@ from __future__ import annotations
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from typing import Any, Callable, List, Optional, Tuple
+    from typing import Any, Callable, Dict, List, Optional, Tuple
 
 WHITESPACE = " \t\n\r"
 _CONSTANTS = {"NaN": float("nan"), "Infinity": float("inf"), "-Infinity": float("-inf")}
@@ -54,6 +54,16 @@ def loads(text: str) -> Any:
     if text[end:].strip(WHITESPACE):
         raise ValueError("Extra data: char %d" % end)
     return value
+
+
+def loads_object(data: Optional[bytes]) -> Optional[Dict[str, Any]]:
+    """The JSON object in data (a state file, a [STRUCT] line); None when there is none,
+    it is no object, or it is torn (a writer that died mid-write)."""
+    try:
+        value = loads(data.decode("utf-8")) if data else None
+    except ValueError:  # UnicodeDecodeError is one too
+        return None
+    return value if isinstance(value, dict) else None
 
 
 def dumps(value: Any, indent: Optional[int] = None) -> str:

@@ -6,7 +6,7 @@ import errno
 import fcntl
 import os
 
-from remote.jsonio import dumps, loads
+from remote.jsonio import dumps, loads_object
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -35,14 +35,9 @@ def read_holder(path: str) -> Optional[Dict[str, Any]]:
     """The holder info in the lock file; None when empty (released) or unreadable."""
     try:
         with open(path, "rb") as handle:
-            text = handle.read().decode("utf-8")
+            return loads_object(handle.read())
     except OSError:
         return None
-    try:
-        holder = loads(text) if text.strip() else None
-    except ValueError:
-        return None  # torn by a writer that died mid-write
-    return holder if isinstance(holder, dict) else None
 
 
 def pid_alive(pid: Any) -> bool:

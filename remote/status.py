@@ -9,10 +9,10 @@ from __future__ import annotations
 
 import os
 
-from remote.jsonio import loads
-from remote.lock import pid_alive, read_holder
+from remote.jsonio import loads_object
+from remote.lock import pid_alive
 from remote.plan import Plan, PlanError, parse_plan, plan_path
-from remote.protocol import INTERRUPTED, LOCK_FILE, PLAN_FILE, STAGES, STATE_DIR
+from remote.protocol import INTERRUPTED, PLAN_FILE, STAGES, STATE_DIR
 from remote.state import State
 
 TYPE_CHECKING = False
@@ -22,12 +22,13 @@ if TYPE_CHECKING:
 SNAPSHOT_FILES = ("current_stage", "last_service", "summary.json", "lock")
 SNAPSHOT_HEADER = "--- fleet-snapshot "
 
-# {state} and {plan} are replaced by shell-quoted paths. Builtins only (no cat, no sed):
-# every process a status starts is paid on every host of the fleet at once.
+# {state} and {plan} are replaced by shell-quoted paths, {files} by SNAPSHOT_FILES.
+# Builtins only (no cat, no sed): every process a status starts is paid on every host of
+# the fleet at once.
 SNAPSHOT_SCRIPT = """\
 dump() {{ while IFS= read -r l || [ -n "$l" ]; do printf '%s\\n' "$l"; done < "$1"; }}
 cd {state} 2>/dev/null || exit 0
-for f in current_stage last_service summary.json lock; do
+for f in {files}; do
   [ -f "$f" ] && {{ printf '\\n--- fleet-snapshot file %s\\n' "$f"; dump "$f"; }}
 done
 [ -f {plan} ] && {{ printf '\\n--- fleet-snapshot file plan\\n'; dump {plan}; }}
@@ -59,7 +60,9 @@ class Snapshot(object):
 def snapshot_script(root: str, quote: Any) -> str:
     """SNAPSHOT_SCRIPT for root R; `quote` is shlex.quote, applied once here."""
     return SNAPSHOT_SCRIPT.format(
-        state=quote(os.path.join(root, STATE_DIR)), plan=quote(os.path.join(root, PLAN_FILE))
+        state=quote(os.path.join(root, STATE_DIR)),
+        plan=quote(os.path.join(root, PLAN_FILE)),
+        files=" ".join(SNAPSHOT_FILES),
     )
 
 
@@ -97,7 +100,7 @@ def read_snapshot(root: str) -> Snapshot:
             files["plan"] = handle.read().decode("utf-8", "replace")
     except OSError:
         pass
-    holder = read_holder(os.path.join(root, LOCK_FILE))
+    holder = _json_object(files.get("lock"))
     alive = holder is not None and pid_alive(holder.get("pid"))
     return Snapshot(files, state.completed_stages(), alive)
 
@@ -130,13 +133,7 @@ def _word(text: Optional[str]) -> Optional[str]:
 
 
 def _json_object(text: Optional[str]) -> Optional[Dict[str, Any]]:
-    if not text or not text.strip():
-        return None
-    try:
-        value = loads(text)
-    except ValueError:
-        return None  # torn by a writer that died mid-write (the lock is rewritten in place)
-    return value if isinstance(value, dict) else None
+    return loads_object(text.encode("utf-8")) if text else None
 
 
 def _plan(text: Optional[str], root: str) -> Optional[Plan]:
