@@ -6,8 +6,8 @@ import errno
 import os
 import time
 
-from remote.jsonio import dumps, loads
-from remote.protocol import STRUCT_PREFIX, TERMINAL_EVENTS
+from remote.jsonio import dumps, loads_object
+from remote.protocol import STRUCT_PREFIX
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -23,10 +23,13 @@ if TYPE_CHECKING:
         def flush(self) -> None: ...
 
 
-# Lines that reach the echo (the controller) only with the next line pushed: human lines
-# and these events, each always followed by another event before the run waits for
-# anything. Fewer, fuller writes: every write costs sshd and the controller a packet.
-HELD = ("_completed", "_skipped")
+# Events that reach the echo (the controller) only with the next event pushed: each is
+# always followed by another event before the run waits for anything. Human lines are
+# held too (they are for people reading the log, and may wait, e.g. during verify).
+# Fewer, fuller writes: every write costs sshd and the controller a packet.
+HELD_EVENTS = frozenset(
+    ["stage_completed", "stage_skipped", "service_completed", "service_skipped"]
+)
 
 # Optional keys of an event, in the order they appear on the line.
 EVENT_FIELDS = ("stage", "service", "status", "duration_ms", "message", "path")
@@ -64,11 +67,7 @@ def parse_struct_line(line: bytes) -> Optional[Dict[str, Any]]:
     prefix = STRUCT_PREFIX.encode()
     if not line.startswith(prefix):
         return None
-    try:
-        record = loads(line[len(prefix) :].decode("utf-8"))
-    except ValueError:
-        return None
-    return record if isinstance(record, dict) else None
+    return loads_object(line[len(prefix) :])
 
 
 def create_exclusive(directory: str, stem: str, suffix: str) -> Tuple[IO[bytes], str]:
@@ -89,9 +88,9 @@ def create_exclusive(directory: str, stem: str, suffix: str) -> Tuple[IO[bytes],
 
 
 class RunLog(object):
-    """Writes every line of a run to its log file (flushed per line) and, when the run
-    is in the foreground, to stdout too. Text passes `scrub` first so that no .env value
-    reaches the log."""
+    """Writes every line of a run to its log file (flushed per line) and to its echo (the
+    terminal, or a detached run's SSH channel), flushing the echo at every event not in
+    HELD_EVENTS. Text passes `scrub` first so that no .env value reaches the log."""
 
     def __init__(
         self,
@@ -115,7 +114,7 @@ class RunLog(object):
         if fields.get("message") is not None:
             fields["message"] = self.scrub(str(fields["message"]))
         record = make_event(iso_ts(self._clock()), self.host, self.run_id, name, **fields)
-        self._write(struct_line(record), push=name in TERMINAL_EVENTS or not name.endswith(HELD))
+        self._write(struct_line(record), push=name not in HELD_EVENTS)
         return record
 
     def say(self, text: str) -> None:

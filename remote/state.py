@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import os
 
-from remote.jsonio import dumps, loads
-from remote.protocol import STAGES
+from remote.jsonio import dumps, loads_object
+from remote.protocol import LOCK_FILE, STAGES
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import Any, Dict, List, Optional
 
-LOCK_NAME = "lock"
+LOCK_NAME = os.path.basename(LOCK_FILE)
 
 
 def atomic_write(path: str, data: bytes, durable: bool = True) -> None:
@@ -49,23 +49,11 @@ def write_json(path: str, data: Any) -> None:
     atomic_write(path, (dumps(data, indent=2) + "\n").encode("utf-8"))
 
 
-def read_json(path: str) -> Optional[Any]:
-    try:
-        with open(path, "rb") as handle:
-            return loads(handle.read().decode("utf-8"))
-    except (OSError, ValueError):
-        return None
-
-
 class State(object):
     """current_stage, last_service, stage_<name>_complete markers and summary.json."""
 
     def __init__(self, state_dir: str) -> None:
         self.dir = state_dir
-
-    def ensure(self) -> None:
-        if not os.path.isdir(self.dir):
-            os.makedirs(self.dir, 0o755)
 
     def clear(self) -> None:
         """Forget the previous run, keeping the lock file that guards this one."""
@@ -117,8 +105,11 @@ class State(object):
         return [stage for stage in STAGES if self.is_complete(stage)]
 
     def read_summary(self) -> Optional[Dict[str, Any]]:
-        summary = read_json(self._path("summary.json"))
-        return summary if isinstance(summary, dict) else None
+        try:
+            with open(self._path("summary.json"), "rb") as handle:
+                return loads_object(handle.read())
+        except OSError:
+            return None
 
     def write_summary(self, summary: Dict[str, Any]) -> None:
         write_json(self._path("summary.json"), summary)
