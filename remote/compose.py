@@ -156,5 +156,4 @@ def list_containers(
             return parse_containers(fallback.stdout), None
         except ValueError:
             pass
-    reason = procs.brief(first.stderr) or "exit status %d" % first.returncode
-    return [], "cannot list the containers of %s: %s" % (name, reason)
+    return [], "cannot list the containers of %s: %s" % (name, first.reason())

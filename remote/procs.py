@@ -27,17 +27,30 @@ class Result(object):
     """What a command did: exit code (negative: killed by that signal) and output."""
 
     def __init__(
-        self, returncode: int, stdout: str, stderr: str, timed_out: bool, duration_ms: int
+        self,
+        returncode: int,
+        stdout: str,
+        stderr: str,
+        timed_out: bool,
+        duration_ms: int,
+        timeout: float = 0,
     ) -> None:
         self.returncode = returncode
         self.stdout = stdout
         self.stderr = stderr
         self.timed_out = timed_out
         self.duration_ms = duration_ms
+        self.timeout = timeout
 
     @property
     def ok(self) -> bool:
         return self.returncode == 0 and not self.timed_out
+
+    def reason(self) -> str:
+        """Why it failed, on one line: the timeout, else its error lines, else its code."""
+        if self.timed_out:
+            return "timed out after %ss" % self.timeout
+        return brief(self.stderr) or "exit status %d" % self.returncode
 
 
 def run(argv: List[str], timeout: float, cwd: Optional[str] = None) -> Result:
@@ -79,7 +92,7 @@ def run(argv: List[str], timeout: float, cwd: Optional[str] = None) -> Result:
             os.close(fd)
     elapsed = int((time.monotonic() - started) * 1000)
     stdout, stderr = (b"".join(output[fd]).decode("utf-8", "replace") for fd in output)
-    return Result(_exit_code(status), stdout, stderr, timed_out, elapsed)
+    return Result(exit_code(status), stdout, stderr, timed_out, elapsed, timeout)
 
 
 def _spawn(argv: List[str], cwd: Optional[str], stdout: int, stderr: int) -> int:
@@ -147,7 +160,8 @@ def _kill_group(pid: int) -> None:
         pass
 
 
-def _exit_code(status: int) -> int:
+def exit_code(status: int) -> int:
+    """A wait status as an exit code; negative: killed by that signal."""
     if os.WIFSIGNALED(status):
         return -os.WTERMSIG(status)
     return os.WEXITSTATUS(status)

@@ -62,7 +62,6 @@ class Context(object):
 
 
 def prepare(ctx: Context) -> str:
-    ctx.state.ensure()
     repo = ctx.plan.repo
     if not os.path.isdir(repo):
         ctx.log.event("warning", stage="prepare", message="the repo %s does not exist" % repo)
@@ -72,16 +71,11 @@ def prepare(ctx: Context) -> str:
     pull = procs.run(["git", "-C", repo, "pull", "--ff-only"], ctx.timeout("git_pull_s"))
     if pull.ok:
         return "git pull --ff-only in %s: %s" % (repo, procs.brief(pull.stdout, 1) or "done")
-    reason = (
-        "timed out after %ss" % ctx.timeout("git_pull_s")
-        if pull.timed_out
-        else procs.brief(pull.stderr)
-    )
     ctx.log.event(
         "warning",
         stage="prepare",
         message="git pull --ff-only in %s failed (%s): deploying from the local checkout"
-        % (repo, reason),
+        % (repo, pull.reason()),
     )
     return "deploying from the local checkout of %s" % repo
 
@@ -91,14 +85,32 @@ def validate(ctx: Context) -> str:
     for name in ctx.plan.services:
         problem = _validation_problem(ctx, ctx.files(name))
         if problem:
-            ctx.services[name] = FAILED
-            ctx.log.event("service_failed", stage="validate", service=name, message=problem)
+            _service_failed(ctx, "validate", name, problem)
             problems.append((name, problem))
+    _fail_if_any(problems)
+    return "%d services valid" % len(ctx.plan.services)
+
+
+def _service_failed(
+    ctx: Context, stage: str, name: str, problem: str, duration_ms: Optional[int] = None
+) -> None:
+    ctx.services[name] = FAILED
+    ctx.log.event(
+        "service_failed",
+        stage=stage,
+        service=name,
+        status=FAILED,
+        duration_ms=duration_ms,
+        message=problem,
+    )
+
+
+def _fail_if_any(problems: List[Tuple[str, str]]) -> None:
+    """Every failed service has its event; the stage fails naming the first."""
     if problems:
         first_service, first_problem = problems[0]
         more = " (and %d more services)" % (len(problems) - 1) if len(problems) > 1 else ""
         raise StageFailed(first_problem + more, first_service)
-    return "%d services valid" % len(ctx.plan.services)
 
 
 def _validation_problem(ctx: Context, files: compose.ServiceFiles) -> Optional[str]:
@@ -113,7 +125,7 @@ def _validation_problem(ctx: Context, files: compose.ServiceFiles) -> Optional[s
     result = procs.run(argv, ctx.timeout("compose_s"), cwd=files.service_dir)
     if result.ok:
         return None
-    return "service %s: compose config failed: %s" % (files.name, _failure_reason(ctx, result))
+    return "service %s: compose config failed: %s" % (files.name, result.reason())
 
 
 def deploy(ctx: Context) -> str:
@@ -152,16 +164,8 @@ def _deploy_service(ctx: Context, files: compose.ServiceFiles) -> None:
     result = procs.run(argv, ctx.timeout("compose_s"), cwd=files.service_dir)
     _log_output(ctx, result.stdout + result.stderr)
     if not result.ok:
-        ctx.services[files.name] = FAILED
-        message = "service %s: compose up failed: %s" % (files.name, _failure_reason(ctx, result))
-        ctx.log.event(
-            "service_failed",
-            stage="deploy",
-            service=files.name,
-            status=FAILED,
-            duration_ms=result.duration_ms,
-            message=message,
-        )
+        message = "service %s: compose up failed: %s" % (files.name, result.reason())
+        _service_failed(ctx, "deploy", files.name, message, result.duration_ms)
         raise StageFailed(message, files.name)
     ctx.state.set_last_service(files.name)
     ctx.services[files.name] = COMPLETED
@@ -186,20 +190,10 @@ def verify(ctx: Context) -> str:
         if problem is None:
             ctx.log.say("%s: healthy" % name)
             continue
-        ctx.services[name] = FAILED
         failures.append((name, problem))
-        ctx.log.event(
-            "service_failed",
-            stage="verify",
-            service=name,
-            status=FAILED,
-            duration_ms=int((time.monotonic() - started) * 1000),
-            message=problem,
-        )
+        _service_failed(ctx, "verify", name, problem, int((time.monotonic() - started) * 1000))
     ctx.current_service = None
-    if failures:
-        more = " (and %d more services)" % (len(failures) - 1) if len(failures) > 1 else ""
-        raise StageFailed(failures[0][1] + more, failures[0][0])
+    _fail_if_any(failures)
     return "%d services healthy" % len(ctx.plan.services)
 
 
@@ -244,12 +238,6 @@ def _containers_problem(ctx: Context, files: compose.ServiceFiles) -> Optional[s
         return "no containers in compose project %s" % files.name
     problems = [p for p in (compose.container_problem(c) for c in containers) if p]
     return "; ".join(problems) or None
-
-
-def _failure_reason(ctx: Context, result: procs.Result) -> str:
-    if result.timed_out:
-        return "timed out after %ss" % ctx.timeout("compose_s")
-    return procs.brief(result.stderr) or "exit status %d" % result.returncode
 
 
 def _log_output(ctx: Context, output: str) -> None:
