@@ -14,7 +14,6 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import Callable, Dict, List, Optional
 
-    from remote.events import Sink
     from remote.lock import RunLock
     from remote.plan import Plan
 
@@ -128,7 +127,7 @@ def cmd_run(options: Options, root: str) -> int:
     plan = _read_plan_or_none(options.plan or plan_path(root), root)
     if plan is None:
         return Exit.USAGE
-    lock = _lock_or_none(root, plan, sys.stdout.buffer)
+    lock = _lock_or_none(root, plan)
     if lock is None:
         return Exit.LOCKED
     if options.plan and os.path.abspath(options.plan) != plan_path(root):
@@ -139,26 +138,34 @@ def cmd_run(options: Options, root: str) -> int:
 
 def cmd_start(options: Options, root: str) -> int:
     from remote.detach import start_detached
-    from remote.run import execute, holder_info
+    from remote.run import execute
 
     plan = _read_plan_or_none(options.plan, root)
     if plan is None:
         return Exit.USAGE
     # The lock is taken here, before the fork, so that a refusal changes nothing.
-    lock = _lock_or_none(root, plan, sys.stdout.buffer)
+    lock = _lock_or_none(root, plan)
     if lock is None:
         return Exit.LOCKED
     _save_or_release(root, plan, lock)
-
-    def run(echo: Sink) -> int:
-        lock.describe(holder_info(plan))  # the lock now names the detached run
-        return execute(root, plan, options.resume, echo=echo, lock=lock)
-
-    return start_detached(lock, run)
+    return start_detached(lock, lambda echo: execute(root, plan, options.resume, echo, lock))
 
 
 def cmd_follow(options: Options, root: str) -> int:
-    return _stream(options.log, options.offset, options.run_id, root)
+    from remote.follow import ReaderGone, follow, silence_stdout
+    from remote.lock import holder_running
+
+    lock_path = os.path.join(root, LOCK_FILE)
+
+    def run_is_alive() -> bool:
+        return holder_running(lock_path, options.run_id) is not None
+
+    try:
+        return follow(options.log, options.offset, options.run_id, sys.stdout.buffer, run_is_alive)
+    except (ReaderGone, KeyboardInterrupt):
+        # The controller went away; the run goes on without us.
+        silence_stdout()
+        return Exit.OK
 
 
 def cmd_status(options: Options, root: str) -> int:
@@ -178,23 +185,6 @@ _HANDLERS: Dict[str, Callable[[Options, str], int]] = {
 }
 
 
-def _stream(log: str, offset: int, run_id: str, root: str) -> int:
-    from remote.follow import ReaderGone, follow, silence_stdout
-    from remote.lock import holder_running
-
-    lock_path = os.path.join(root, LOCK_FILE)
-
-    def run_is_alive() -> bool:
-        return holder_running(lock_path, run_id) is not None
-
-    try:
-        return follow(log, offset, run_id, sys.stdout.buffer, run_is_alive)
-    except (ReaderGone, KeyboardInterrupt):
-        # The controller went away; the run goes on without us.
-        silence_stdout()
-        return Exit.OK
-
-
 def _read_plan_or_none(source: str, root: str) -> Optional[Plan]:
     from remote.plan import PlanError, load_plan, parse_plan
 
@@ -207,7 +197,7 @@ def _read_plan_or_none(source: str, root: str) -> Optional[Plan]:
         return None
 
 
-def _lock_or_none(root: str, plan: Plan, out: Sink) -> Optional[RunLock]:
+def _lock_or_none(root: str, plan: Plan) -> Optional[RunLock]:
     from remote.events import iso_ts, make_event, struct_line, utc_now
     from remote.lock import LockHeld, describe_holder
     from remote.run import holder_info, new_lock
@@ -220,8 +210,8 @@ def _lock_or_none(root: str, plan: Plan, out: Sink) -> Optional[RunLock]:
         refused = make_event(
             iso_ts(utc_now()), plan.host, plan.run_id, "run_failed", status=REFUSED, message=message
         )
-        out.write((struct_line(refused) + "\n").encode("utf-8"))
-        out.flush()
+        sys.stdout.write(struct_line(refused) + "\n")
+        sys.stdout.flush()
         _complain(message)
         return None
     return lock

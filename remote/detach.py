@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import sys
 
+from remote.procs import exit_code
 from remote.protocol import Exit
 
 TYPE_CHECKING = False
@@ -22,7 +23,7 @@ BACKLOG_LIMIT = 1 << 20
 
 class Echo(object):
     """The detached run's stdout (the SSH channel). Lines wait in a backlog until flush
-    (RunLog flushes before the run can wait for anything). It never blocks the run: what
+    (RunLog flushes at every event that may precede a wait). It never blocks the run: what
     a full pipe does not take stays in the backlog for the next flush or `finish`. Once
     the reader is gone (EPIPE) or the backlog overflows, it stays silent; everything sent
     is an unbroken prefix of the log, so the controller's byte offset stays true."""
@@ -84,10 +85,8 @@ def start_detached(lock: RunLock, run: Callable[[Echo], int]) -> int:
         os.chdir("/")
         echo = Echo(STDOUT)
         code = run(echo)
-    except BaseException:
-        import traceback  # only on this path: its import costs ~40 ms at every start
-
-        _say(traceback.format_exc())
+    except BaseException as exc:  # one line, the last on stderr: what the controller shows
+        _say("fleet-runner: the run stopped: %s: %s\n" % (type(exc).__name__, exc))
     finally:
         if echo is not None:
             echo.finish()
@@ -108,6 +107,5 @@ def _stdin_to_devnull() -> None:
 
 
 def _exit_code(status: int) -> int:
-    if os.WIFSIGNALED(status):
-        return Exit.VANISHED  # killed before it could end its log
-    return os.WEXITSTATUS(status)
+    code = exit_code(status)
+    return Exit.VANISHED if code < 0 else code  # killed before it could end its log

@@ -8,29 +8,10 @@ control). docs/internals.md explains how the pieces fit together.
 # The six stages, in the order the runner runs them. diagnose only runs on failure.
 STAGES = ("prepare", "validate", "deploy", "verify", "diagnose", "complete")
 
-# Every `event` value a [STRUCT] line may carry (DESIGN.md).
-EVENTS = (
-    "run_started",
-    "stage_started",
-    "stage_completed",
-    "stage_skipped",
-    "stage_failed",
-    "service_started",
-    "service_completed",
-    "service_skipped",
-    "service_failed",
-    "diagnostics_collected",
-    "run_completed",
-    "run_failed",
-    "warning",
-)
-
 # Events after which a run's log gets no more lines.
 TERMINAL_EVENTS = ("run_completed", "run_failed")
 
 STRUCT_PREFIX = "[STRUCT] "
-
-DEFAULT_ROOT = "/opt/homelab"
 
 # Paths below the host root R.
 FLEET_DIR = ".fleet"  # R/.fleet: the runner archives and the saved plan
@@ -39,7 +20,6 @@ RUNNER_LINK = ".fleet/fleet-runner.pyz"  # symlink to the current hash-named arc
 STATE_DIR = "state/deploy"
 LOG_DIR = "logs/deploy"
 LOCK_FILE = "state/deploy/lock"
-SUMMARY_FILE = "state/deploy/summary.json"
 
 PLAN_VERSION = 1
 

@@ -44,34 +44,25 @@ def new_lock(root: str) -> RunLock:
     return RunLock(os.path.join(root, LOCK_FILE))
 
 
-def holder_info(plan: Plan, clock: Clock = utc_now) -> Dict[str, Any]:
+def holder_info(plan: Plan) -> Dict[str, Any]:
     return {
         "run_id": plan.run_id,
         "pid": os.getpid(),
-        "started": iso_ts(clock()),
+        "started": iso_ts(utc_now()),
         "host": plan.host,
     }
 
 
-def execute(
-    root: str,
-    plan: Plan,
-    resume: bool,
-    echo: Optional[Sink] = None,
-    lock: Optional[RunLock] = None,
-    clock: Clock = utc_now,
-) -> int:
-    """Run the stages and return an Exit code. Takes the lock unless given one already
-    held; raises LockHeld (having changed nothing) when another run holds it."""
-    if lock is None:
-        lock = new_lock(root)
-        lock.acquire(holder_info(plan, clock))
+def execute(root: str, plan: Plan, resume: bool, echo: Optional[Sink], lock: RunLock) -> int:
+    """Run the stages under the held lock, release it, and return an Exit code."""
     try:
         with SignalGuard() as guard:
-            log = _open_log(root, plan, echo, clock)
-            lock.describe(dict(lock.holder, log=log.path))  # lets `status` name the log
+            log = _open_log(root, plan, echo, utc_now)
+            # Names this process (a detached run is not the one that took the lock) and
+            # its log, so that `status` and a re-attach find them.
+            lock.describe(dict(lock.holder, pid=os.getpid(), log=log.path))
             try:
-                return Run(root, plan, resume, log, guard, clock).go(lock.stale_holder)
+                return Run(root, plan, resume, log, guard, utc_now).go(lock.stale_holder)
             finally:
                 log.close()
     finally:
@@ -89,7 +80,7 @@ def _open_log(root: str, plan: Plan, echo: Optional[Sink], clock: Clock) -> RunL
 
 class SignalGuard(object):
     """SIGTERM and SIGINT fail the current stage (raised as Interrupted while armed; later
-    ones are noted and ignored so that diagnose and the summary still get written).
+    ones are ignored so that diagnose and the summary still get written).
     SIGHUP is ignored: a dropped terminal never stops a run."""
 
     SIGNALS = (signals.SIGTERM, signals.SIGINT)
@@ -155,8 +146,10 @@ class Run(object):
             self.state.clear()
         elif self.state.is_complete("complete"):
             return self._already_complete()
-        # A resumed run diagnoses its own failure, not the one before it.
-        self.state.unmark("diagnose")
+        else:
+            # The earlier failure's diagnose marker: `status` must not list it as this
+            # run's (diagnose runs on every failure, marker or not).
+            self.state.unmark("diagnose")
         self._write_summary("running")
         failure = self._run_stages()
         if failure is None:
