@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import io
 import json
+import os
+import subprocess
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -14,8 +16,14 @@ import pytest
 from remote import cli
 from remote.events import parse_struct_line
 
+REPO = Path(__file__).resolve().parents[3]
 FAKE_COMPOSE = Path(__file__).with_name("fake_compose.py")
 RUN_ID = "20261127T041500Z-abc123"
+
+
+def runner_process(*args: str, **kwargs: Any) -> subprocess.Popen[bytes]:
+    """The runner in a process of its own: `python -m remote.cli ARGS`, from the repo."""
+    return subprocess.Popen([sys.executable, "-m", "remote.cli", *args], cwd=REPO, **kwargs)
 
 
 @dataclass
@@ -132,6 +140,21 @@ class FakeHost:
             code = cli.main([*command, "--root", str(self.root), *argv[len(command) :]])
             stdout.flush()
         return Outcome(code, out.getvalue(), err.getvalue())
+
+    def start_process(self, **kwargs: Any) -> subprocess.Popen[bytes]:
+        """`start --plan -` in a process of its own, as the controller runs it: this
+        host's plan on stdin (then end of file), stdout piped."""
+        self.write_control()
+        read_fd, write_fd = os.pipe()
+        with os.fdopen(write_fd, "wb") as stdin:  # a plan is far less than a pipe holds
+            stdin.write(json.dumps(self.plan()).encode())
+        try:
+            return runner_process(
+                "start", "--root", str(self.root), "--plan", "-",
+                stdin=read_fd, stdout=subprocess.PIPE, **kwargs,
+            )  # fmt: skip
+        finally:
+            os.close(read_fd)
 
     def run(self, *args: str) -> Outcome:
         """A foreground run of the saved plan (written fresh unless it exists)."""

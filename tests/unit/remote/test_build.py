@@ -17,9 +17,8 @@ import pytest
 
 from remote import build
 from remote.protocol import Exit
-from tests.unit.remote.conftest import FakeHost
+from tests.unit.remote.conftest import REPO, FakeHost
 
-REPO = Path(__file__).resolve().parents[3]
 PYTHON38 = "/root/.pyenv/versions/3.8.18/bin/python3.8"
 MAX_SIZE = 200 * 1024
 

@@ -16,14 +16,7 @@ from remote import cli
 from remote.follow import follow
 from remote.lock import RunLock
 from remote.protocol import Exit
-from tests.unit.remote.conftest import FakeHost
-
-REPO = Path(__file__).resolve().parents[3]
-
-
-def runner_process(*args: str, **kwargs) -> subprocess.Popen:
-    return subprocess.Popen([sys.executable, "-m", "remote.cli", *args], cwd=REPO, **kwargs)
-
+from tests.unit.remote.conftest import REPO, FakeHost, runner_process
 
 # ---- follow ------------------------------------------------------------------------------
 

@@ -7,7 +7,6 @@ import json
 import os
 import signal
 import subprocess
-import sys
 import threading
 import time
 from pathlib import Path
@@ -15,13 +14,7 @@ from pathlib import Path
 from remote.events import parse_struct_line
 from remote.lock import read_holder
 from remote.protocol import Exit
-from tests.unit.remote.conftest import FakeHost
-
-REPO = Path(__file__).resolve().parents[3]
-
-
-def runner(*args: str, **kwargs) -> subprocess.Popen:
-    return subprocess.Popen([sys.executable, "-m", "remote.cli", *args], cwd=REPO, **kwargs)
+from tests.unit.remote.conftest import FakeHost, runner_process
 
 
 def wait_for(predicate, timeout: float = 15.0):
@@ -40,44 +33,21 @@ def events_of(data: bytes) -> list[dict]:
 
 def test_start_streams_the_detached_run_to_its_end(three_services: FakeHost) -> None:
     """start saves the plan, streams the log from byte 0 and exits with the run's code."""
-    three_services.write_control()
-    plan = json.dumps(three_services.plan())
-    proc = runner(
-        "start",
-        "--root",
-        str(three_services.root),
-        "--plan",
-        "-",
-        stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-    )
-    out, err = proc.communicate(plan.encode(), timeout=30)
+    proc = three_services.start_process(stderr=subprocess.PIPE)
+    out, err = proc.communicate(timeout=30)
     assert proc.returncode == Exit.OK, err
     events = events_of(out)
     assert events[0]["event"] == "run_started" and events[-1]["event"] == "run_completed"
     assert out == Path(events[0]["path"]).read_bytes()
     saved = json.loads((three_services.root / ".fleet" / "plan.json").read_text())
-    assert saved == json.loads(plan)
+    assert saved == three_services.plan()
 
 
 def test_start_survives_the_death_of_its_parent(three_services: FakeHost) -> None:
     """Killing `start` (as a dropped SSH session would) leaves the run going to the end,
     in its own session, reading nothing from the session's stdin."""
     three_services.control = {"sleep": {"up": {"bravo": 1.5}}}
-    three_services.write_control()
-    proc = runner(
-        "start",
-        "--root",
-        str(three_services.root),
-        "--plan",
-        "-",
-        stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-    )
-    proc.stdin.write(json.dumps(three_services.plan()).encode())
-    proc.stdin.close()
+    proc = three_services.start_process(stderr=subprocess.PIPE)
     lock = three_services.state / "lock"
     holder = wait_for(
         lambda: (
@@ -105,7 +75,7 @@ def test_sigterm_fails_the_current_stage_cleanly(three_services: FakeHost) -> No
     three_services.control = {"sleep": {"up": {"bravo": 30}}}
     three_services.write_control()
     plan = three_services.write_plan()
-    proc = runner(
+    proc = runner_process(
         "--root",
         str(three_services.root),
         "--plan",
@@ -136,7 +106,9 @@ def test_sigkill_leaves_a_resumable_state(three_services: FakeHost) -> None:
     three_services.control = {"sleep": {"up": {"bravo": 30}}}
     three_services.write_control()
     plan = three_services.write_plan()
-    proc = runner("--root", str(three_services.root), "--plan", str(plan), stdout=subprocess.PIPE)
+    proc = runner_process(
+        "--root", str(three_services.root), "--plan", str(plan), stdout=subprocess.PIPE
+    )
     wait_for(lambda: three_services.deployed() == ["alpha", "bravo"])
     proc.kill()
     out, _ = proc.communicate()
@@ -155,13 +127,7 @@ def test_start_goes_on_when_its_reader_goes_away(three_services: FakeHost) -> No
     """The controller's channel closes mid-run (EPIPE on the echo): the run completes,
     its log whole."""
     three_services.control = {"sleep": {"up": {"bravo": 1.0}}}
-    three_services.write_control()
-    proc = runner(
-        "start", "--root", str(three_services.root), "--plan", "-",
-        stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
-    )  # fmt: skip
-    proc.stdin.write(json.dumps(three_services.plan()).encode())
-    proc.stdin.close()
+    proc = three_services.start_process(stderr=subprocess.DEVNULL)
     wait_for(lambda: three_services.deployed() == ["alpha", "bravo"])
     proc.stdout.close()
     assert proc.wait(timeout=30) == Exit.OK

@@ -6,7 +6,6 @@ import json
 import re
 import subprocess
 import sys
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -16,8 +15,7 @@ from hypothesis import strategies as st
 from remote import jsonio
 from remote.plan import is_service_name
 from remote.protocol import SERVICE_NAME_PATTERN
-
-REPO = Path(__file__).resolve().parents[3]
+from tests.unit.remote.conftest import REPO
 
 VALUES = st.recursive(
     st.none() | st.booleans() | st.integers() | st.floats() | st.text(),
