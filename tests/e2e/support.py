@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
-import signal
 import subprocess
 import sys
 import time
@@ -15,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from tests.lab import Lab
+from tests.lab.procs import kill_tree
 
 # A compose wrapper for the lab hosts: `up` of a project listed in /opt/homelab/slow/<name>
 # first sleeps that many seconds, so a test can cut a link or kill a run mid-deploy.
@@ -147,9 +146,7 @@ def kill_run(lab: Lab, host: str) -> None:
     """SIGKILL the host's detached run and everything it started (a power cut of the run)."""
     holder = lock_holder(lab, host)
     assert holder and holder.get("pid"), f"no run holds the lock on {host}"
-    pid = int(holder["pid"])
-    with contextlib.suppress(ProcessLookupError):
-        os.killpg(os.getpgid(pid), signal.SIGKILL)
+    kill_tree(int(holder["pid"]))
 
 
 def host_logs(lab: Lab, host: str) -> list[Path]:

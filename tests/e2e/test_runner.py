@@ -6,7 +6,6 @@ would on a host. Every test uses its own compose projects and removes them after
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
 import signal
@@ -23,6 +22,7 @@ from remote.build import build_runner
 from remote.events import parse_struct_line
 from remote.protocol import Exit
 from tests.lab import busybox_compose, project_container_ids, remove_compose_projects
+from tests.lab.procs import kill_tree, stop_run
 
 pytestmark = pytest.mark.e2e
 
@@ -154,14 +154,8 @@ def host(tmp_path: Path, archive: Path, busybox_image: str, unique: str) -> Iter
     try:
         yield runner_host
     finally:
-        for pid_file in runner_host.hold.glob("*.pid"):
-            _kill_group(int(pid_file.read_text()))
+        stop_run(runner_host.root)  # a run a failed test left holding at `up`
         remove_compose_projects(runner_host.services)
-
-
-def _kill_group(pid: int) -> None:
-    with contextlib.suppress(OSError):
-        os.killpg(pid, signal.SIGKILL)
 
 
 def test_second_service_fails_then_resume_deploys_only_the_rest(host: RunnerHost) -> None:
@@ -225,10 +219,8 @@ def test_sigkill_mid_deploy_then_resume(host: RunnerHost) -> None:
     host.use_holding_compose()
     (host.hold / two).touch()
     start = host.start("20261127T041500Z-e2e002")
-    wrapper = host.wait_holding(two)
-    run_pid = host.holder()["pid"]
-    os.kill(run_pid, signal.SIGKILL)
-    _kill_group(wrapper)  # its `up` must not race the resumed one
+    host.wait_holding(two)
+    kill_tree(host.holder()["pid"])  # with its held `up`, which must not race the resumed one
     out, _ = start.communicate(timeout=30)
     assert start.returncode == Exit.VANISHED
     assert not named(out, "run_completed") and not named(out, "run_failed")

@@ -22,6 +22,7 @@ from typing import Any
 import yaml
 
 from tests.lab.docker import busybox_compose, remove_compose_projects
+from tests.lab.procs import alive, children, stop_run
 
 SSHD = "/usr/sbin/sshd"
 HOST_ROOT = "/opt/homelab"
@@ -136,7 +137,13 @@ class Lab:
             self.start_sshd(host.name)
 
     def stop(self) -> None:
-        """Tear everything down; safe to call twice and after a failure."""
+        """Tear everything down; safe to call twice and after a failure.
+
+        A run a failed test left going would keep deploying after the teardown: each
+        host's run is killed first, with every command it started.
+        """
+        for host in self.hosts.values():
+            stop_run(host.root_dir)
         for rule in reversed(self._rules):
             with contextlib.suppress(subprocess.CalledProcessError):
                 _iptables("-D", rule)
@@ -193,11 +200,11 @@ class Lab:
             return
         # The listener's children are the open connections: a stopped sshd leaves them
         # running (in a namespace whose folders are about to go), so end them too.
-        for child in [pid, *_children(pid)]:
+        for child in [pid, *children(pid)]:
             with contextlib.suppress(ProcessLookupError):
                 os.kill(child, signal.SIGTERM)
         deadline = time.monotonic() + 5
-        while time.monotonic() < deadline and _alive(pid):
+        while time.monotonic() < deadline and alive(pid):
             time.sleep(0.02)
         host.pid_file.unlink(missing_ok=True)
 
@@ -331,28 +338,3 @@ def _address(subnet: str, index: int) -> str:
 
 def _known_hosts_name(host: LabHost) -> str:
     return host.address if host.port == 22 else f"[{host.address}]:{host.port}"
-
-
-def _children(pid: int) -> list[int]:
-    found = []
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        try:
-            fields = stat.read_text().rsplit(")", 1)[1].split()
-        except (OSError, IndexError):
-            continue
-        if fields[1] == str(pid):
-            found.append(int(stat.parent.name))
-    return found
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    try:  # a zombie child of ours counts as gone
-        return Path(f"/proc/{pid}/stat").read_text().split()[2] != "Z"
-    except OSError:
-        return False
