@@ -26,6 +26,12 @@ def runner_process(*args: str, **kwargs: Any) -> subprocess.Popen[bytes]:
     return subprocess.Popen([sys.executable, "-m", "remote.cli", *args], cwd=REPO, **kwargs)
 
 
+def events_in(data: bytes) -> list[dict[str, Any]]:
+    """The events of the [STRUCT] lines in `data` (a run log, a command's stdout)."""
+    records = (parse_struct_line(line) for line in data.splitlines())
+    return [record for record in records if record]
+
+
 @dataclass
 class Outcome:
     """What one runner command did: exit code, stdout bytes, the events it printed."""
@@ -36,8 +42,7 @@ class Outcome:
 
     @property
     def events(self) -> list[dict[str, Any]]:
-        records = (parse_struct_line(line) for line in self.stdout.splitlines())
-        return [record for record in records if record]
+        return events_in(self.stdout)
 
     def named(self, event: str) -> list[dict[str, Any]]:
         return [record for record in self.events if record["event"] == event]

@@ -11,10 +11,9 @@ import threading
 import time
 from pathlib import Path
 
-from remote.events import parse_struct_line
 from remote.lock import read_holder
 from remote.protocol import Exit
-from tests.unit.remote.conftest import FakeHost, runner_process
+from tests.unit.remote.conftest import FakeHost, events_in, runner_process
 
 
 def wait_for(predicate, timeout: float = 15.0):
@@ -27,16 +26,12 @@ def wait_for(predicate, timeout: float = 15.0):
     raise AssertionError("timed out waiting")
 
 
-def events_of(data: bytes) -> list[dict]:
-    return [e for e in (parse_struct_line(line) for line in data.splitlines()) if e]
-
-
 def test_start_streams_the_detached_run_to_its_end(three_services: FakeHost) -> None:
     """start saves the plan, streams the log from byte 0 and exits with the run's code."""
     proc = three_services.start_process(stderr=subprocess.PIPE)
     out, err = proc.communicate(timeout=30)
     assert proc.returncode == Exit.OK, err
-    events = events_of(out)
+    events = events_in(out)
     assert events[0]["event"] == "run_started" and events[-1]["event"] == "run_completed"
     assert out == Path(events[0]["path"]).read_bytes()
     saved = json.loads((three_services.root / ".fleet" / "plan.json").read_text())
@@ -87,7 +82,7 @@ def test_sigterm_fails_the_current_stage_cleanly(three_services: FakeHost) -> No
     proc.send_signal(signal.SIGTERM)
     out, err = proc.communicate(timeout=30)
     assert proc.returncode == Exit.FAILED, err
-    events = events_of(out)
+    events = events_in(out)
     failed = next(e for e in events if e["event"] == "stage_failed")
     assert (failed["stage"], failed["service"]) == ("deploy", "bravo")
     assert "interrupted by SIGTERM" in failed["message"]
@@ -112,7 +107,7 @@ def test_sigkill_leaves_a_resumable_state(three_services: FakeHost) -> None:
     wait_for(lambda: three_services.deployed() == ["alpha", "bravo"])
     proc.kill()
     out, _ = proc.communicate()
-    assert all(e["event"] not in ("run_completed", "run_failed") for e in events_of(out))
+    assert all(e["event"] not in ("run_completed", "run_failed") for e in events_in(out))
     status = json.loads(three_services.runner("status").stdout)
     assert status["last_run"]["status"] == "interrupted" and status["running"] is None
     three_services.control = {}
@@ -132,7 +127,7 @@ def test_start_goes_on_when_its_reader_goes_away(three_services: FakeHost) -> No
     proc.stdout.close()
     assert proc.wait(timeout=30) == Exit.OK
     log = next((three_services.root / "logs" / "deploy").glob("deploy_*.log"))
-    assert events_of(log.read_bytes())[-1]["event"] == "run_completed"
+    assert events_in(log.read_bytes())[-1]["event"] == "run_completed"
     assert three_services.deployed() == ["alpha", "bravo", "charlie"]
 
 
