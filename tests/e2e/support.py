@@ -10,7 +10,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from tests.lab import Lab
 from tests.lab.procs import kill_tree
@@ -26,6 +26,8 @@ esac
 exec docker compose "$@"
 """
 SLOW_COMPOSE_PATH = "/opt/homelab/bin/slow-compose"
+
+T = TypeVar("T")
 
 
 @dataclass
@@ -85,11 +87,13 @@ def finish(proc: subprocess.Popen[str], timeout: float = 240) -> FleetResult:
     return FleetResult(proc.returncode, out, err, time.monotonic() - start)
 
 
-def wait_for(predicate: Callable[[], object], timeout: float, what: str) -> None:
+def wait_for(predicate: Callable[[], T], timeout: float, what: str) -> T:
+    """The predicate's first true value, polled every 0.1 s until timeout."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        if predicate():
-            return
+        value = predicate()
+        if value:
+            return value
         time.sleep(0.1)
     raise AssertionError(f"timed out after {timeout}s waiting for {what}")
 

@@ -11,8 +11,7 @@ import os
 import signal
 import subprocess
 import sys
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +20,7 @@ import pytest
 from remote.build import build_runner
 from remote.events import parse_struct_line
 from remote.protocol import Exit
+from tests.e2e.support import wait_for
 from tests.lab import busybox_compose, project_container_ids, remove_compose_projects
 from tests.lab.procs import kill_tree, stop_run
 
@@ -111,7 +111,7 @@ class RunnerHost:
     def wait_holding(self, name: str) -> int:
         """The pid of the compose wrapper held at `up` of `name`, once it is there."""
         pid_file = self.hold / f"{name}.pid"
-        wait_for(pid_file.exists)
+        wait_for(pid_file.exists, 30, f"`up` of {name} to be held")
         return int(pid_file.read_text())
 
 
@@ -122,16 +122,6 @@ def events(output: str) -> list[dict[str, Any]]:
 
 def named(output: str, event: str) -> list[dict[str, Any]]:
     return [record for record in events(output) if record["event"] == event]
-
-
-def wait_for(predicate: Callable[[], Any], timeout: float = 30.0) -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.1)
-    raise AssertionError(f"timed out after {timeout}s waiting for {predicate}")
 
 
 def summary_status(host: RunnerHost) -> str | None:
@@ -274,7 +264,7 @@ def test_start_detaches_from_its_parent(host: RunnerHost) -> None:
         if pipe is not None:
             pipe.close()  # as sshd does when the session dies: the run's echo gets EPIPE
     (host.hold / host.services[1]).unlink()
-    wait_for(lambda: summary_status(host) == "completed", timeout=60)
+    wait_for(lambda: summary_status(host) == "completed", 60, "the detached run to complete")
     assert all(project_container_ids(name) for name in host.services)
 
 
