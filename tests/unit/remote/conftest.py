@@ -7,9 +7,11 @@ import json
 import os
 import subprocess
 import sys
+import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import pytest
 
@@ -19,11 +21,23 @@ from remote.events import parse_struct_line
 REPO = Path(__file__).resolve().parents[3]
 FAKE_COMPOSE = Path(__file__).with_name("fake_compose.py")
 RUN_ID = "20261127T041500Z-abc123"
+T = TypeVar("T")
 
 
 def runner_process(*args: str, **kwargs: Any) -> subprocess.Popen[bytes]:
     """The runner in a process of its own: `python -m remote.cli ARGS`, from the repo."""
     return subprocess.Popen([sys.executable, "-m", "remote.cli", *args], cwd=REPO, **kwargs)
+
+
+def wait_for(predicate: Callable[[], T], timeout: float = 15.0) -> T:
+    """Poll `predicate` until it gives a true value, and give that value back."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(0.05)
+    raise AssertionError(f"timed out waiting ({timeout}s)")
 
 
 def events_in(data: bytes) -> list[dict[str, Any]]:

@@ -9,6 +9,7 @@ import sys
 import threading
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -16,7 +17,7 @@ from remote import cli
 from remote.follow import follow
 from remote.lock import RunLock
 from remote.protocol import Exit
-from tests.unit.remote.conftest import REPO, FakeHost, runner_process
+from tests.unit.remote.conftest import REPO, FakeHost, runner_process, wait_for
 
 # ---- follow ------------------------------------------------------------------------------
 
@@ -170,18 +171,19 @@ def test_status_while_a_run_is_going(three_services: FakeHost) -> None:
     three_services.control = {"sleep": {"up": {"alpha": 30}}}
     three_services.write_control()
     plan = three_services.write_plan()
+
+    def going() -> dict[str, Any] | None:
+        status = json.loads(_status(three_services.root))
+        running = status["running"]
+        # The lock names the log as soon as it is open; summary.json follows.
+        return status if running and running["log"] and status["last_run"] else None
+
     proc = runner_process(
         "--root", str(three_services.root), "--plan", str(plan), stdout=subprocess.DEVNULL
     )
     try:
-        running = None
-        for _ in range(200):
-            status = json.loads(_status(three_services.root))
-            running = status["running"]
-            # The lock names the log as soon as it is open; summary.json follows.
-            if running and running["log"] and status["last_run"]:
-                break
-            time.sleep(0.05)
+        status = wait_for(going)
+        running = status["running"]
         assert running is not None
         assert (running["run_id"], running["pid"]) == (three_services.run_id, proc.pid)
         assert Path(running["log"]).parent == three_services.logs

@@ -13,17 +13,7 @@ from pathlib import Path
 
 from remote.lock import read_holder
 from remote.protocol import Exit
-from tests.unit.remote.conftest import FakeHost, events_in, runner_process
-
-
-def wait_for(predicate, timeout: float = 15.0):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.05)
-    raise AssertionError("timed out waiting")
+from tests.unit.remote.conftest import FakeHost, events_in, runner_process, wait_for
 
 
 def test_start_streams_the_detached_run_to_its_end(three_services: FakeHost) -> None:
