@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
+from remote.events import parse_struct_line
 from tests.lab import Lab
 from tests.lab.procs import kill_tree
 
@@ -158,7 +159,7 @@ def host_logs(lab: Lab, host: str) -> list[Path]:
 
 
 def struct_events(text: str) -> list[dict[str, Any]]:
-    prefix = "[STRUCT] "
-    return [
-        json.loads(line[len(prefix) :]) for line in text.splitlines() if line.startswith(prefix)
-    ]
+    """The events of the [STRUCT] lines in text, read as the controller reads them (a torn
+    line, from a run killed mid-write, is no event)."""
+    parsed = (parse_struct_line(line.encode()) for line in text.splitlines())
+    return [event for event in parsed if event is not None]

@@ -18,9 +18,8 @@ from typing import Any
 import pytest
 
 from remote.build import build_runner
-from remote.events import parse_struct_line
 from remote.protocol import Exit
-from tests.e2e.support import wait_for
+from tests.e2e.support import struct_events, wait_for
 from tests.lab import busybox_compose, project_container_ids, remove_compose_projects
 from tests.lab.procs import kill_tree, stop_run
 
@@ -115,13 +114,8 @@ class RunnerHost:
         return int(pid_file.read_text())
 
 
-def events(output: str) -> list[dict[str, Any]]:
-    parsed = (parse_struct_line(line.encode()) for line in output.splitlines())
-    return [record for record in parsed if record]
-
-
 def named(output: str, event: str) -> list[dict[str, Any]]:
-    return [record for record in events(output) if record["event"] == event]
+    return [record for record in struct_events(output) if record["event"] == event]
 
 
 def summary_status(host: RunnerHost) -> str | None:
@@ -238,7 +232,7 @@ def test_lock_refuses_a_second_run_naming_the_holder(host: RunnerHost) -> None:
     second = host.run("start", "--plan", "-", stdin=host.plan("20261127T041500Z-e2e004"))
     assert second.returncode == Exit.LOCKED
     [line] = second.stdout.splitlines()
-    refused = events(line)[0]
+    refused = struct_events(line)[0]
     assert (refused["event"], refused["status"]) == ("run_failed", "refused")
     assert "20261127T041500Z-e2e003" in refused["message"]
     assert str(host.holder()["pid"]) in refused["message"]
@@ -273,7 +267,7 @@ def test_follow_from_an_offset_and_status(host: RunnerHost) -> None:
     reports the completed run as JSON."""
     started = host.run("start", "--plan", "-", stdin=host.plan("20261127T041500Z-e2e006"))
     assert started.returncode == Exit.OK, started.stderr
-    log = Path(events(started.stdout)[0]["path"])
+    log = Path(struct_events(started.stdout)[0]["path"])
     data = log.read_bytes()
     assert started.stdout.encode() == data
     offset = len(data) // 2
