@@ -11,9 +11,13 @@ from controller.hostrun import Runner
 from controller.model import Problem
 from controller.shell import PYTHON
 from inventory import Host
+from remote.events import make_event, struct_line
+from remote.lock import describe_holder
+from remote.protocol import REFUSED, Exit
 from remote.status import SNAPSHOT_HEADER
 
 RUNNER = Runner(data=b"PK-fake-runner-archive", sha256="ab" * 32)
+LOCK_STARTED = "2026-01-01T00:00:00Z"  # when the run of FakeHost.locked_by took the lock
 
 
 def struct(**fields: object) -> bytes:
@@ -72,7 +76,7 @@ class FakeHost:
     drop_after: int | None = None  # bytes of the start stream before the link drops
     drops: int = 1  # how many times the link drops
     stay_down: bool = False  # after a drop, connects fail with a timeout
-    locked_by: str | None = None
+    locked_by: str | None = None  # the run id of another run holding the host's lock
     running_run: str | None = None  # a run already going (resume re-attaches)
     exit_override: int | None = None  # guard/shell outcome for every runner command
     start_dies: bytes | None = None  # `start` exits 1 with this stderr, no log opened
@@ -94,7 +98,9 @@ class FakeHost:
             raise ConnectError("timed out", problem=Problem.CONN_TIMEOUT, transient=True)
         self.link_down = False
 
-    def _stream(self, data: bytes, on_stdout: OnData | None, code: int) -> CommandResult:
+    def _stream(
+        self, data: bytes, on_stdout: OnData | None, code: int, stderr: bytes = b""
+    ) -> CommandResult:
         sent = 0
         for i in range(0, len(data), self.chunk):
             piece = data[i : i + self.chunk]
@@ -111,7 +117,7 @@ class FakeHost:
             sent += len(piece)
             if on_stdout is not None:
                 on_stdout(piece)
-        return CommandResult(code, b"" if on_stdout else data, b"")
+        return CommandResult(code, b"" if on_stdout else data, stderr)
 
     def run(self, command: str, stdin: bytes | None, on_stdout: OnData | None) -> CommandResult:
         self.commands.append(command)
@@ -144,14 +150,7 @@ class FakeHost:
         plan = json.loads(stdin)
         self.plans.append(plan)
         if self.locked_by:
-            line = struct(
-                event="run_failed",
-                status="refused",
-                message=f"host is locked by run {self.locked_by} (pid 42, started 2026-01-01)",
-            )
-            return (
-                CommandResult(3, b"", b"") if on_stdout is None else self._refuse(line, on_stdout)
-            )
+            return self.refuse(plan, on_stdout)
         if self.start_dies is not None:
             return CommandResult(1, b"", self.start_dies)
         self.resumed = "--resume" in argv
@@ -166,9 +165,17 @@ class FakeHost:
         )
         return self._stream(self.log, on_stdout, self.exit_code())
 
-    def _refuse(self, line: bytes, on_stdout: OnData) -> CommandResult:
-        on_stdout(line)
-        return CommandResult(3, b"", b"")
+    def refuse(self, plan: dict[str, object], on_stdout: OnData | None) -> CommandResult:
+        """What remote.cli does when the lock is held: one run_failed line (status
+        refused) on stdout, the same message on stderr, exit LOCKED."""
+        holder = {"run_id": self.locked_by, "pid": 42, "started": LOCK_STARTED}
+        message = f"this host is busy: {describe_holder(holder)} holds its lock"
+        refused = make_event(
+            "2026-01-01T00:00:01.000Z", str(plan["host"]), str(plan["run_id"]), "run_failed",
+            status=REFUSED, message=message,
+        )  # fmt: skip
+        line = struct_line(refused).encode() + b"\n"
+        return self._stream(line, on_stdout, Exit.LOCKED, f"fleet-runner: {message}\n".encode())
 
     def snapshot(self) -> str:
         """What remote.status.SNAPSHOT_SCRIPT prints for this host."""
@@ -238,7 +245,3 @@ class FakeFleet:
 
 def make_host(name: str, services: tuple[str, ...] = ("web", "db")) -> Host:
     return Host(name=name, address=f"{name}.lan", services=services)
-
-
-def runner_file() -> str:
-    return RUNNER.sha256[:16]

@@ -12,7 +12,14 @@ from controller.connectors import ConnectError
 from controller.model import FleetReport, HostStatus, Problem
 from controller.options import ConnectOptions, EngineOptions
 from tests.design import HOST_KEYS
-from tests.unit.controller.fakes import RUNNER, FakeFleet, FakeHost, make_host, run_log
+from tests.unit.controller.fakes import (
+    LOCK_STARTED,
+    RUNNER,
+    FakeFleet,
+    FakeHost,
+    make_host,
+    run_log,
+)
 
 
 def deploy(fakes: list[FakeHost], **opts: object) -> FleetReport:
@@ -158,6 +165,9 @@ def test_lock_refusal_names_the_holder() -> None:
     result = report.hosts["h"]
     assert result.status is HostStatus.FAILED and result.problem is Problem.REFUSED_LOCKED
     assert result.error is not None and "20260101T000000Z-111111" in result.error
+    holder = f"run 20260101T000000Z-111111 (pid 42, started {LOCK_STARTED})"
+    assert result.error == f"refused: this host is busy: {holder} holds its lock"
+    assert len(fake.plans) == 1  # a refusal is final: start is not tried again
 
 
 def test_auth_failure_is_not_retried() -> None:
