@@ -91,6 +91,7 @@ class RunnerHost:
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             text=True,
+            start_new_session=True,  # as sshd starts a session's command
         )
         assert proc.stdin is not None
         proc.stdin.write(self.plan(run_id))
@@ -243,16 +244,19 @@ def test_lock_refuses_a_second_run_naming_the_holder(host: RunnerHost) -> None:
 
 
 def test_start_detaches_from_its_parent(host: RunnerHost) -> None:
-    """Killing the `start` process mid-run (SIGHUP, then SIGKILL, as a dropped SSH
-    session would) does not touch the run: it completes on its own."""
+    """Ending the session of the `start` process mid-run (SIGHUP, then SIGKILL, to its
+    whole process group, as a dropped SSH session would) does not touch the run: it
+    completes on its own."""
     host.use_holding_compose()
     (host.hold / host.services[1]).touch()
     start = host.start("20261127T041500Z-e2e005")
     host.wait_holding(host.services[1])
     run_pid = host.holder()["pid"]
     assert run_pid != start.pid and os.getsid(run_pid) != os.getsid(start.pid)
-    start.send_signal(signal.SIGHUP)
-    start.kill()
+    # Both reach the session's whole process group: a run that had not left it would die
+    # of the SIGKILL (SIGHUP it ignores anyway).
+    os.killpg(start.pid, signal.SIGHUP)
+    os.killpg(start.pid, signal.SIGKILL)
     start.wait()
     for pipe in (start.stdin, start.stdout, start.stderr):
         if pipe is not None:
