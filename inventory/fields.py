@@ -17,6 +17,7 @@ from pathlib import Path
 import yaml
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
+from inventory.model import DEFAULT_COMPOSE_COMMAND, DEFAULT_ROOT
 from inventory.names import NAME_RULE, closest, did_you_mean, is_name
 from inventory.yamltree import Report, is_null, kind, kind_of_value, value_of
 
@@ -107,7 +108,7 @@ def local_path(f: Field) -> object:
 
 def host_path(f: Field) -> object:
     """An absolute path on the host (root, repo)."""
-    value = text(f, default="/opt/homelab" if f.key.endswith(".root") else "<root>/repo")
+    value = text(f, default=DEFAULT_ROOT if f.key.endswith(".root") else "<root>/repo")
     if not isinstance(value, str):
         return value
     if not value.startswith("/"):
@@ -132,7 +133,7 @@ def compose_command(f: Field) -> object:
         if INVALID in words:
             return INVALID
         return tuple(words) if words else f.fail("must not be empty", "e.g. docker compose")
-    value = text(f, default="docker compose")
+    value = text(f, default=shlex.join(DEFAULT_COMPOSE_COMMAND))
     if not isinstance(value, str):
         return value
     try:

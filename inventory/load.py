@@ -168,20 +168,22 @@ def _services(layers: list[Block]) -> list[str] | None:
 def _host(
     name: str, settings: dict[str, object], groups: tuple[str, ...], services: tuple[str, ...]
 ) -> Host:
-    """Build the Host value from checked settings (their types are already right)."""
-    root = str(settings.get("root", DEFAULT_ROOT))
+    """Build the Host value from checked settings (their types are already right).
+
+    A key left out is left to Host's own defaults ("" address and repo included).
+    """
     compose_command = settings.get("compose_command")
     port = settings.get("port")
     return Host(
         name=name,
-        address=_opt(settings.get("address")) or name,
+        address=_opt(settings.get("address")) or "",
         user=_opt(settings.get("user")),
         port=port if isinstance(port, int) else None,
         identity=_opt(settings.get("identity")),
         groups=groups,
         services=services,
-        root=root,
-        repo=_opt(settings.get("repo")) or f"{root.rstrip('/')}/repo",
+        root=_opt(settings.get("root")) or DEFAULT_ROOT,
+        repo=_opt(settings.get("repo")) or "",
         known_hosts=_opt(settings.get("known_hosts")),
         connection="local" if settings.get("connection") == "local" else "ssh",
         compose_command=(

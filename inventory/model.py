@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import posixpath
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -39,11 +38,12 @@ class Host:
     compose_command: tuple[str, ...] = DEFAULT_COMPOSE_COMMAND
 
     def __post_init__(self) -> None:
-        # Frozen: the two derived defaults are filled in once, here.
+        # Frozen: the two derived defaults are filled in once, here (and only here:
+        # the loader leaves an address or repo the inventory does not set as "").
         if not self.address:
             object.__setattr__(self, "address", self.name)
         if not self.repo:
-            object.__setattr__(self, "repo", posixpath.join(self.root, "repo"))
+            object.__setattr__(self, "repo", f"{self.root.rstrip('/')}/repo")
 
 
 @dataclass(frozen=True)
