@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
+from controller.options import ConnectOptions
 from remote.events import parse_struct_line
 from tests.lab import Lab
 from tests.lab.procs import kill_tree
@@ -27,6 +28,12 @@ esac
 exec docker compose "$@"
 """
 SLOW_COMPOSE_PATH = "/opt/homelab/bin/slow-compose"
+
+_KEEPALIVE = ConnectOptions()
+# How long a silently dropped link takes to be seen as a drop. asyncssh's keepalive timer
+# restarts on anything received and closes the connection when it fires with more than
+# keepalive_count_max requests unanswered: 15 to 20 s after the link went (5 s x 3, x 4).
+DROP_DETECTED_S = _KEEPALIVE.keepalive_interval * (_KEEPALIVE.keepalive_count_max + 1)
 
 T = TypeVar("T")
 
@@ -80,6 +87,10 @@ class Fleet:
 
     def runs_dir(self) -> Path:
         return self.state_dir / "fleet" / "runs"
+
+    def meta(self, run_id: str) -> dict[str, Any]:
+        """What the controller recorded of a run beside its report (notes, connections...)."""
+        return json.loads((self.runs_dir() / run_id / "meta.json").read_text())  # type: ignore[no-any-return]
 
 
 def finish(proc: subprocess.Popen[str], timeout: float = 240) -> FleetResult:

@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import json
 import subprocess
 from collections.abc import Callable, Iterable
 from pathlib import Path
-from typing import Any
 
 import pytest
 
@@ -20,10 +18,6 @@ pytestmark = pytest.mark.e2e
 
 # A service whose `up` fails at once: its image is not there and may not be pulled.
 BROKEN = busybox_compose(image="fleet-test/missing:none")  # pull_policy: never: no registry
-
-
-def meta(fleet: Fleet, run_id: str) -> dict[str, Any]:
-    return json.loads((fleet.runs_dir() / run_id / "meta.json").read_text())  # type: ignore[no-any-return]
 
 
 def test_five_hosts_deploy_concurrently_and_an_unchanged_runner_is_not_uploaded_again(
@@ -49,7 +43,7 @@ def test_five_hosts_deploy_concurrently_and_an_unchanged_runner_is_not_uploaded_
         }
         assert project_container_ids(f"b-{name}-{unique}")
         assert read_state(lab, name, "last_service") == f"b-{name}-{unique}"
-    first_meta = meta(fleet, first.report["run_id"])["hosts"]
+    first_meta = fleet.meta(first.report["run_id"])["hosts"]
     assert all(m["connections"] == 1 for m in first_meta.values()), first_meta
     assert all(m["runner_bytes_uploaded"] > 0 for m in first_meta.values())
     assert (
@@ -60,7 +54,7 @@ def test_five_hosts_deploy_concurrently_and_an_unchanged_runner_is_not_uploaded_
 
     second = fleet("deploy", "--hosts", "all", "--json")
     assert second.code == 0, second.stderr
-    second_meta = meta(fleet, second.report["run_id"])["hosts"]
+    second_meta = fleet.meta(second.report["run_id"])["hosts"]
     assert all(m["runner_bytes_uploaded"] == 0 for m in second_meta.values())
     assert all(m["connections"] == 1 for m in second_meta.values()), second_meta
 

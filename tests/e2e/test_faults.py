@@ -20,6 +20,7 @@ from pathlib import Path
 import pytest
 
 from tests.e2e.support import (
+    DROP_DETECTED_S,
     SLOW_COMPOSE_PATH,
     Fleet,
     clear_slow,
@@ -39,7 +40,6 @@ from tests.lab import Lab, busybox_compose, project_container_ids
 
 MakeLab = Callable[[Iterable[str]], Lab]
 DATA = Path(__file__).resolve().parents[1] / "data" / "broken"
-DROP_DETECTED_S = 15  # keepalives: a silent drop is seen within about this long
 
 
 def services_of(unique: str, host: str, count: int) -> list[str]:
