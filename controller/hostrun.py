@@ -246,6 +246,9 @@ class HostRun:
             "repo": self.host.repo,
             "services": list(self.host.services),
             "compose_command": list(self.host.compose_command),
+            "pull": self.host.pull,
+            "source": self.host.source,
+            "kind": "resume" if self.settings.resume else "deploy",
         }
         if self.settings.timeouts:
             plan["timeouts"] = dict(self.settings.timeouts)

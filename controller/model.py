@@ -23,6 +23,8 @@ class HostStatus(str, Enum):
     """The link dropped mid-run and did not come back in time; the host goes on alone."""
     RUNNING = "running"
     """A run is still in progress (seen by `fleet status`, or not finished yet)."""
+    NOT_STARTED = "not_started"
+    """A rolling deploy stopped (its failure budget spent) before this host's wave."""
 
 
 class ServiceState(str, Enum):

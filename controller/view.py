@@ -22,6 +22,7 @@ _STYLE = {
     HostStatus.UNREACHABLE: "magenta",
     HostStatus.DISCONNECTED: "yellow",
     HostStatus.RUNNING: "cyan",
+    HostStatus.NOT_STARTED: "dim",
 }
 
 # Live view refresh: often enough to feel live, rarely enough to cost nothing at N=100.

@@ -30,6 +30,8 @@ class Invalid(enum.Enum):
 
 INVALID = Invalid.INVALID
 CONNECTIONS = ("ssh", "local")
+PULL_POLICIES = ("missing", "always", "never")
+SOURCES = ("git", "push")
 
 
 @dataclass(frozen=True)
@@ -126,6 +128,26 @@ def connection(f: Field) -> object:
     return f.fail(f"must be 'ssh' or 'local', not '{value}'", hint)
 
 
+def _choice(f: Field, choices: tuple[str, ...]) -> object:
+    """One word of a fixed set; the first is the default."""
+    value = text(f, default=choices[0])
+    if not isinstance(value, str) or value in choices:
+        return value
+    allowed = ", ".join(f"'{c}'" for c in choices)
+    hint = did_you_mean(closest(value, choices)) or f"one of {allowed}"
+    return f.fail(f"must be one of {allowed}, not '{value}'", hint)
+
+
+def pull(f: Field) -> object:
+    """When prepare pulls a service's images: missing (default), always or never."""
+    return _choice(f, PULL_POLICIES)
+
+
+def source(f: Field) -> object:
+    """Where a host's service definitions come from: git (its own checkout) or push."""
+    return _choice(f, SOURCES)
+
+
 def compose_command(f: Field) -> object:
     """The compose command as argv: a string (split like a shell would) or a list."""
     if isinstance(f.node, SequenceNode):
@@ -185,5 +207,7 @@ SETTINGS: dict[str, Parser] = {
     "known_hosts": local_path,
     "connection": connection,
     "compose_command": compose_command,
+    "pull": pull,
+    "source": source,
 }
 PARSERS: dict[str, Parser] = {"address": address, **SETTINGS}

@@ -16,7 +16,7 @@ from yaml.nodes import MappingNode, Node
 
 from inventory.errors import InventoryError
 from inventory.fields import INVALID, PARSERS, SETTINGS, Field, Invalid, name_list
-from inventory.model import DEFAULT_COMPOSE_COMMAND, DEFAULT_ROOT, Host, Inventory
+from inventory.model import DEFAULT_COMPOSE_COMMAND, DEFAULT_ROOT, Host, Inventory, PullPolicy
 from inventory.names import NAME_RULE, closest, did_you_mean, is_name
 from inventory.yamltree import Entry, Report, compose, entries, is_null, kind, line_of
 
@@ -191,7 +191,13 @@ def _host(
             if isinstance(compose_command, tuple)
             else DEFAULT_COMPOSE_COMMAND
         ),
+        pull=_pull(settings.get("pull")),
+        source="push" if settings.get("source") == "push" else "git",
     )
+
+
+def _pull(value: object) -> PullPolicy:
+    return "always" if value == "always" else "never" if value == "never" else "missing"
 
 
 def _opt(value: object) -> str | None:

@@ -14,6 +14,8 @@ DEFAULT_ROOT = "/opt/homelab"
 DEFAULT_COMPOSE_COMMAND: tuple[str, ...] = ("docker", "compose")
 
 Connection = Literal["ssh", "local"]
+PullPolicy = Literal["missing", "always", "never"]
+Source = Literal["git", "push"]
 
 
 @dataclass(frozen=True)
@@ -36,6 +38,8 @@ class Host:
     known_hosts: str | None = None  # a local file, absolute, ~ expanded
     connection: Connection = "ssh"
     compose_command: tuple[str, ...] = DEFAULT_COMPOSE_COMMAND
+    pull: PullPolicy = "missing"  # when prepare pulls images (DESIGN.md)
+    source: Source = "git"  # git: the host's own checkout; push: sent by the controller
 
     def __post_init__(self) -> None:
         # Frozen: the two derived defaults are filled in once, here (and only here:

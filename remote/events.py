@@ -32,7 +32,18 @@ HELD_EVENTS = frozenset(
 )
 
 # Optional keys of an event, in the order they appear on the line.
-EVENT_FIELDS = ("stage", "service", "status", "duration_ms", "message", "path")
+EVENT_FIELDS = (
+    "stage",
+    "service",
+    "status",
+    "duration_ms",
+    "message",
+    "path",
+    "kind",  # run_started: deploy | resume | rollback
+    "image",  # image_pulled (and its warnings): the reference as compose names it
+    "digest",  # image_pulled: the repo digest, where the registry gave one
+    "size",  # image_pulled: bytes, where compose told them
+)
 
 
 def utc_now() -> float:

@@ -5,12 +5,20 @@ from __future__ import annotations
 import os
 
 from remote.jsonio import dumps, loads
-from remote.protocol import DEFAULT_TIMEOUTS, PLAN_FILE, PLAN_VERSION, SERVICE_NAME_PATTERN
+from remote.protocol import (
+    DEFAULT_TIMEOUTS,
+    PLAN_FILE,
+    PLAN_VERSION,
+    PULL_POLICIES,
+    RUN_KINDS,
+    SERVICE_NAME_PATTERN,
+    SOURCES,
+)
 from remote.state import atomic_write
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from typing import Any, Dict, List
+    from typing import Any, Dict, List, Tuple
 
 # SERVICE_NAME_PATTERN spelled without re (the runner's start-up does without it).
 NAME_FIRST = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789"
@@ -33,6 +41,9 @@ class Plan(object):
         compose_command: List[str],
         timeouts: Dict[str, float],
         raw: Dict[str, Any],
+        pull: str = "missing",
+        source: str = "git",
+        kind: str = "deploy",
     ) -> None:
         self.host = host
         self.run_id = run_id
@@ -41,6 +52,9 @@ class Plan(object):
         self.compose_command = compose_command
         self.timeouts = timeouts
         self.raw = raw
+        self.pull = pull  # missing | always | never
+        self.source = source  # git | push
+        self.kind = kind  # deploy | resume | rollback (the controller's word for the run)
 
 
 def plan_path(root: str) -> str:
@@ -73,6 +87,9 @@ def parse_plan(text: str, root: str) -> Plan:
         compose_command=_compose_command(raw.get("compose_command", ["docker", "compose"])),
         timeouts=_timeouts(raw.get("timeouts", {})),
         raw=raw,
+        pull=_word(raw, "pull", PULL_POLICIES),
+        source=_word(raw, "source", SOURCES),
+        kind=_word(raw, "kind", RUN_KINDS),
     )
 
 
@@ -88,6 +105,14 @@ def _text(raw: Dict[str, Any], key: str) -> str:
     if not isinstance(value, str) or not value.strip():
         raise PlanError("plan key %r must be a non-empty string" % key)
     return value
+
+
+def _word(raw: Dict[str, Any], key: str, choices: Tuple[str, ...]) -> str:
+    """An optional key with a fixed set of values; absent means the first."""
+    value = raw.get(key, choices[0])
+    if value not in choices:
+        raise PlanError("plan key %r must be one of %s, not %r" % (key, ", ".join(choices), value))
+    return str(value)
 
 
 def _repo(raw: Dict[str, Any], root: str) -> str:

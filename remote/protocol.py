@@ -23,6 +23,11 @@ LOCK_FILE = "state/deploy/lock"
 
 PLAN_VERSION = 1
 
+# A plan's optional words (DESIGN.md); the first of each is its default.
+PULL_POLICIES = ("missing", "always", "never")
+SOURCES = ("git", "push")
+RUN_KINDS = ("deploy", "resume", "rollback")
+
 
 def runner_name(sha256_hex):
     # type: (str) -> str

@@ -130,9 +130,13 @@ class Run(object):
 
     def go(self, stale_holder: Optional[Dict[str, Any]]) -> int:
         mode = "resuming" if self.ctx.resume else "fresh run"
+        kind = self.plan.kind
+        if self.ctx.resume and kind == "deploy":
+            kind = "resume"  # `fleet-runner.pyz --resume` by hand, on a saved deploy plan
         self.log.event(
             "run_started",
             status="running",
+            kind=kind,
             path=self.log.path,
             message="%s: %s" % (mode, ", ".join(self.plan.services)),
         )
