@@ -9,18 +9,20 @@ from __future__ import annotations
 import os
 import time
 
-from remote import compose, procs
+from remote import compose, converge, engine, procs
 from remote.events import RunLog
 from remote.plan import Plan
 from remote.state import State
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from typing import Callable, Dict, List, Optional, Tuple
+    from typing import Any, Callable, Dict, List, Optional, Tuple
 
 # verify polls soon (a healthcheck often passes within a second of `up`), then less often.
 FIRST_POLL_S = 0.2
 MAX_POLL_S = 2.0
+# A poll that only asks the engine's socket costs ~1 ms: it may stay frequent.
+ENGINE_POLL_S = 0.3
 COMPLETED, SKIPPED, FAILED, PENDING = "completed", "skipped", "failed", "pending"
 
 
@@ -53,6 +55,8 @@ class Context(object):
         self.resume = resume
         self.services = {name: PENDING for name in plan.services}
         self.current_service: Optional[str] = None
+        # compose's config hash per compose service, per service validate checked
+        self.config_hashes: Dict[str, Dict[str, str]] = {}
 
     def files(self, name: str) -> compose.ServiceFiles:
         return compose.service_files(self.root, self.plan.repo, name)
@@ -120,12 +124,22 @@ def _validation_problem(ctx: Context, files: compose.ServiceFiles) -> Optional[s
             " or ".join(compose.DEFINITION_NAMES),
             files.service_dir,
         )
-    argv = compose.config_argv(ctx.plan.compose_command, files)
-    # Only stderr is ever looked at: config's stdout can echo .env values.
+    # `--hash` adds compose's config hashes (never .env values) for deploy to compare
+    # with the running containers; a compose without it gets plain `config --quiet`.
+    argv = compose.config_hash_argv(ctx.plan.compose_command, files)
     result = procs.run(argv, ctx.timeout("compose_s"), cwd=files.service_dir)
+    if not result.ok and not result.timed_out and _unknown_flag(result.stderr):
+        argv = compose.config_argv(ctx.plan.compose_command, files)
+        result = procs.run(argv, ctx.timeout("compose_s"), cwd=files.service_dir)
     if result.ok:
+        ctx.config_hashes[files.name] = converge.parse_hashes(result.stdout)
         return None
     return "service %s: compose config failed: %s" % (files.name, result.reason())
+
+
+def _unknown_flag(stderr: str) -> bool:
+    text = stderr.lower()
+    return "unknown flag" in text or "no such option" in text or "unrecognized" in text
 
 
 def deploy(ctx: Context) -> str:
@@ -160,6 +174,9 @@ def _resume_point(ctx: Context) -> int:
 def _deploy_service(ctx: Context, files: compose.ServiceFiles) -> None:
     ctx.current_service = files.name
     ctx.log.event("service_started", stage="deploy", service=files.name)
+    if converge.is_current(files.name, ctx.config_hashes.get(files.name), ctx.plan.compose_command):
+        _service_done(ctx, files.name, 0, "unchanged: its containers already run this config")
+        return
     argv = compose.up_argv(ctx.plan.compose_command, files)
     result = procs.run(argv, ctx.timeout("compose_s"), cwd=files.service_dir)
     _log_output(ctx, result.stdout + result.stderr)
@@ -167,53 +184,70 @@ def _deploy_service(ctx: Context, files: compose.ServiceFiles) -> None:
         message = "service %s: compose up failed: %s" % (files.name, result.reason())
         _service_failed(ctx, "deploy", files.name, message, result.duration_ms)
         raise StageFailed(message, files.name)
-    ctx.state.set_last_service(files.name)
-    ctx.services[files.name] = COMPLETED
+    _service_done(ctx, files.name, result.duration_ms, None)
+
+
+def _service_done(ctx: Context, name: str, duration_ms: int, message: Optional[str]) -> None:
+    ctx.state.set_last_service(name)
+    ctx.services[name] = COMPLETED
     ctx.log.event(
         "service_completed",
         stage="deploy",
-        service=files.name,
+        service=name,
         status=COMPLETED,
-        duration_ms=result.duration_ms,
+        duration_ms=duration_ms,
+        message=message,
     )
     ctx.current_service = None
 
 
 def verify(ctx: Context) -> str:
-    # Only failures are service events here: service_completed/skipped belong to deploy,
-    # where they say what this run did to each service.
-    failures: List[Tuple[str, str]] = []
-    for name in ctx.plan.services:
-        ctx.current_service = name
-        started = time.monotonic()
-        problem = _verify_service(ctx, ctx.files(name))
-        if problem is None:
-            ctx.log.say("%s: healthy" % name)
-            continue
-        failures.append((name, problem))
-        _service_failed(ctx, "verify", name, problem, int((time.monotonic() - started) * 1000))
+    """Every service polled in one loop with one deadline: their health waits overlap.
+
+    Only failures are service events here: service_completed/skipped belong to deploy,
+    where they say what this run did to each service."""
+    started = time.monotonic()
+    deadline = started + ctx.timeout("verify_s")
+    pending = list(ctx.plan.services)
+    problems: Dict[str, str] = {}
+    delay = FIRST_POLL_S
+    engine_serves = engine.serves(ctx.plan.compose_command)
+    while True:
+        # One engine listing serves every service of this poll (None: ask compose).
+        listing = engine.compose_containers() if engine_serves else None
+        for name in list(pending):
+            ctx.current_service = name
+            problem = _service_problem(ctx, ctx.files(name), listing)
+            if problem is None:
+                pending.remove(name)
+                ctx.log.say("%s: healthy" % name)
+            else:
+                problems[name] = problem
+        remaining = deadline - time.monotonic()
+        if not pending or remaining <= 0:
+            break
+        time.sleep(min(delay, remaining))
+        delay = min(delay * 1.5, MAX_POLL_S if listing is None else ENGINE_POLL_S)
     ctx.current_service = None
+    failures = [(name, _unhealthy(ctx, name, problems[name])) for name in pending]
+    for name, problem in failures:
+        _service_failed(ctx, "verify", name, problem, int((time.monotonic() - started) * 1000))
     _fail_if_any(failures)
     return "%d services healthy" % len(ctx.plan.services)
 
 
-def _verify_service(ctx: Context, files: compose.ServiceFiles) -> Optional[str]:
-    check = _healthcheck_problem if files.healthcheck else _containers_problem
-    deadline = time.monotonic() + ctx.timeout("verify_s")
-    delay = FIRST_POLL_S
-    while True:
-        problem = check(ctx, files)
-        remaining = deadline - time.monotonic()
-        if problem is None:
-            return None
-        if remaining <= 0:
-            return "service %s is not healthy after %ss: %s" % (
-                files.name,
-                ctx.timeout("verify_s"),
-                problem,
-            )
-        time.sleep(min(delay, remaining))
-        delay = min(delay * 1.5, MAX_POLL_S)
+def _unhealthy(ctx: Context, name: str, problem: str) -> str:
+    return "service %s is not healthy after %ss: %s" % (name, ctx.timeout("verify_s"), problem)
+
+
+def _service_problem(
+    ctx: Context,
+    files: compose.ServiceFiles,
+    listing: Optional[Dict[str, List[Dict[str, Any]]]],
+) -> Optional[str]:
+    if files.healthcheck:
+        return _healthcheck_problem(ctx, files)
+    return _containers_problem(ctx, files, listing)
 
 
 def _healthcheck_problem(ctx: Context, files: compose.ServiceFiles) -> Optional[str]:
@@ -228,12 +262,19 @@ def _healthcheck_problem(ctx: Context, files: compose.ServiceFiles) -> Optional[
     return "healthcheck.sh exited %d%s" % (result.returncode, ": " + output if output else "")
 
 
-def _containers_problem(ctx: Context, files: compose.ServiceFiles) -> Optional[str]:
-    containers, error = compose.list_containers(
-        ctx.plan.compose_command, files.name, ctx.timeout("compose_s")
-    )
-    if error:
-        return error
+def _containers_problem(
+    ctx: Context,
+    files: compose.ServiceFiles,
+    listing: Optional[Dict[str, List[Dict[str, Any]]]],
+) -> Optional[str]:
+    if listing is not None:
+        containers = listing.get(files.name, [])
+    else:
+        containers, error = compose.list_containers(
+            ctx.plan.compose_command, files.name, ctx.timeout("compose_s")
+        )
+        if error:
+            return error
     if not containers:
         return "no containers in compose project %s" % files.name
     problems = [p for p in (compose.container_problem(c) for c in containers) if p]

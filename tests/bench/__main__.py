@@ -17,7 +17,6 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -26,10 +25,11 @@ import yaml
 from rich.console import Console
 from rich.table import Table
 
+from tests.bench import workload
 from tests.bench.counters import WireCounters
 from tests.bench.hostcpu import machine_cpu_s
 from tests.lab import Lab, busybox_compose, ensure_busybox_image, ensure_docker
-from tests.lab.docker import REPO, remove_compose_projects
+from tests.lab.docker import REPO
 
 BENCH_SUBNET = "127.0.3"
 RESULTS = REPO / "bench-results"
@@ -219,46 +219,6 @@ def status_row(bench: Bench, n: int) -> Row:
     return row
 
 
-def compose_up_directly(bench: Bench, n: int, tag: str) -> Sample:
-    """`docker compose up -d` of the same services, hosts in parallel, services in order."""
-    names = list(bench.lab.hosts)[:n]
-
-    def host(name: str) -> None:
-        for suffix in ("a", "b"):
-            svc = f"{tag}-{name}-{suffix}"
-            definition = bench.lab.hosts[name].root_dir / "repo" / "services" / svc / "compose.yaml"
-            subprocess.run(
-                ["docker", "compose", "-p", svc, "-f", str(definition), "up", "-d",
-                 "--remove-orphans"], check=True, capture_output=True,
-            )  # fmt: skip
-
-    cpu_before = machine_cpu_s()
-    start = time.perf_counter()
-    with ThreadPoolExecutor(max_workers=n) as pool:
-        list(pool.map(host, names))
-    return Sample(time.perf_counter() - start, 0.0, 0.0, 0, machine_cpu_s() - cpu_before)
-
-
-def real_row(bench: Bench, n: int) -> Row:
-    """Real busybox services: fleet against `docker compose up -d` run directly."""
-    tag = "real"
-    inventory = bench.inventory(n, tag, None)
-    projects = [f"{tag}-{name}-{s}" for name in list(bench.lab.hosts)[:n] for s in ("a", "b")]
-    deploy = bench.fleet("deploy", "-i", str(inventory), "--hosts", "all", "--json")
-
-    def fleet_fresh() -> Sample:
-        remove_compose_projects(projects)
-        return measure(deploy, bench.env)
-
-    def direct_fresh() -> Sample:
-        remove_compose_projects(projects)
-        return compose_up_directly(bench, n, tag)
-
-    fleet_runs, direct_runs = bench.alternate(fleet_fresh, direct_fresh)
-    remove_compose_projects(projects)
-    return timed_row("real (floor = compose up directly)", n, fleet_runs, direct_runs)
-
-
 def compare_rows(bench: Bench, sizes: list[int], fleet_times: dict[int, float]) -> list[Row]:
     """pyinfra and Ansible on the overhead workload, once per N (they take a while)."""
     from tests.bench import compare
@@ -370,36 +330,37 @@ def main() -> int:
     parser = argparse.ArgumentParser(prog="python -m tests.bench")
     parser.add_argument("--hosts", default="1,10,50,100", help="the N to measure")
     parser.add_argument("--runs", type=int, default=3, help="timed runs per figure (median)")
-    parser.add_argument("--real", default="1,5", help="N for the real-compose workload")
+    parser.add_argument(
+        "--no-real", action="store_true", help="skip the real workload (busybox services)"
+    )
     parser.add_argument(
         "--compare", default="", help="N at which to run pyinfra and Ansible too, e.g. 1,10"
     )
     args = parser.parse_args()
     sizes = [int(n) for n in args.hosts.split(",")]
-    real_sizes = [int(n) for n in args.real.split(",") if n]
+    real_hosts = 0 if args.no_real else max(h for h, _ in workload.SHAPES)
     compare_sizes = [int(n) for n in args.compare.split(",") if n]
     ensure_docker()
     ensure_busybox_image()
     console = Console(width=max(170, Console().width))
     RESULTS.mkdir(exist_ok=True)
     with tempfile.TemporaryDirectory(prefix="fleet-bench-") as tmp:
-        bench = Bench(Path(tmp), max(sizes + real_sizes + compare_sizes), args.runs)
+        bench = Bench(Path(tmp), max([*sizes, real_hosts, *compare_sizes]), args.runs)
         bench.lab.start()
         try:
             bench.counters.install()
             bench.add_services(
                 max(sizes + compare_sizes), "ovh", busybox_compose(), NOOP_HEALTHCHECK
             )
-            bench.add_services(max(real_sizes or [0]), "real", busybox_compose(), None)
             rows = []
             for n in sizes:
                 console.print(f"overhead workload, {n} hosts ...")
                 rows.append(overhead_row(bench, n))
             console.print(f"status, {max(sizes)} hosts ...")
             rows.append(status_row(bench, max(sizes)))
-            for n in real_sizes:
-                console.print(f"real workload, {n} hosts ...")
-                rows.append(real_row(bench, n))
+            if real_hosts:
+                console.print("real workload (1x1, 1x10, 10x3; fresh and unchanged) ...")
+                rows += workload.real_rows(bench)
             if compare_sizes:
                 console.print(f"pyinfra and Ansible, {args.compare} hosts ...")
                 fleet_times = {r.hosts: r.fleet_s for r in rows if r.workload == "overhead"}
@@ -408,7 +369,7 @@ def main() -> int:
             bench.counters.remove()
             bench.lab.stop()
     render(rows, console)
-    checks = verdicts(rows)
+    checks = verdicts(rows) + workload.real_verdicts(rows)
     for what, held, figure in checks:
         console.print(f"  {'ok  ' if held else 'MISS'} {what}: {figure}")
     out = RESULTS / "bench.json"

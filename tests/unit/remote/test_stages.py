@@ -188,7 +188,7 @@ def test_validate_passes_override_and_env_file_to_config(fake_host: FakeHost) ->
         "-f", str(folder / "compose.yaml"),
         "-f", str(config / "docker-compose.override.yml"),
         "--env-file", str(config / ".env"),
-        "config", "--quiet",
+        "config", "--quiet", "--hash", "*",
     ]  # fmt: skip
 
 
