@@ -173,8 +173,10 @@ def classify(code: int, stderr: str, user: str, path: str) -> TransferError:
     verb = "read" if code == READ_FAILED else "write"
     for words, problem, cause in _CAUSES:
         if words in stderr:
+            if problem is Problem.ROOT_NOT_WRITABLE:
+                cause = f"{cause} for user {user}"
             return TransferError(
-                f"cannot {verb} {where}: {cause} for user {user} ({_hint(problem, user)})",
+                f"cannot {verb} {where}: {cause} ({_hint(problem, user)})",
                 problem=problem,
                 path=where,
                 hint=_hint(problem, user),
