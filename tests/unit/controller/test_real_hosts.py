@@ -12,10 +12,14 @@ import pytest
 
 from controller import engine, transfer
 from controller.deadline import ReconnectDeadline
+from controller.events import Event, apply
 from controller.framing import Frame
+from controller.hostrun import new_result
 from controller.model import FleetReport, HostStatus, Problem
 from controller.options import EngineOptions
 from controller.transfer import TransferError
+from controller.view import next_command
+from remote.access import NO_DOCKER_ACCESS
 from tests.unit.controller.fakes import RUNNER, FakeFleet, FakeHost, make_host
 
 BANNER = b"Welcome to DSM 7.2\n@@fleet-notyours-begin@@\n"
@@ -137,3 +141,13 @@ def test_transfer_error_is_a_clean_failure_from_get() -> None:
     """Reading a missing diagnostics file is a warning, not a crash."""
     err = TransferError("x does not exist", problem=Problem.TRANSFER_FAILED, path="x")
     assert err.problem is Problem.TRANSFER_FAILED
+
+
+def test_no_docker_access_is_its_own_problem_with_its_next_step() -> None:
+    """The runner's Docker-access failure folds into NO_DOCKER_ACCESS and its hint."""
+    result = new_result(make_host("pi"))
+    why = f"user guest {NO_DOCKER_ACCESS}: permission denied on /var/run/docker.sock"
+    apply(result, Event(event="stage_failed", stage="prepare", message=why))
+    apply(result, Event(event="run_failed", stage="prepare", message=f"prepare failed: {why}"))
+    assert result.problem is Problem.NO_DOCKER_ACCESS
+    assert "docker group" in (next_command(result, "deploy", None) or "")
