@@ -61,11 +61,10 @@ class Frame:
 
 
 def _after_line(data: bytes, marker: bytes) -> int:
-    """Index just past the line `marker` (at the start or after a newline), or -1."""
-    at = 0 if data.startswith(marker + b"\n") else data.find(b"\n" + marker + b"\n")
-    if at < 0:
-        return -1
-    return at + len(marker) + (1 if at == 0 else 2)
+    """Index just past `marker` and its newline, or -1. Anywhere, not only at a line's
+    start: a banner without a final newline runs into it, and cannot guess the nonce."""
+    at = data.find(marker + b"\n")
+    return -1 if at < 0 else at + len(marker) + 1
 
 
 class _StreamGate:
@@ -84,9 +83,7 @@ class _StreamGate:
         start = _after_line(data, self._begin)
         if start < 0:
             # Keep only what could still be the start of the begin line.
-            keep = len(self._begin) + 1
-            cut = data.rfind(b"\n", 0, max(0, len(data) - keep))
-            self._held = data[cut + 1 :] if cut >= 0 else data
+            self._held = data[-len(self._begin) :]
             return
         self._held = None
         if start < len(data):

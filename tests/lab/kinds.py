@@ -20,6 +20,7 @@ BANNER_BASHRC = """\
 # a chatty login shell, as on many NAS boxes: a greeting on stdout and on stderr
 echo "Welcome to $(hostname)! Last update: never"
 echo "WARNING: this system is monitored" >&2
+printf 'and a motd line that never ends: '
 """
 PATH_DIRS = ("/usr/local/sbin", "/usr/local/bin", "/usr/sbin", "/usr/bin", "/sbin", "/bin")
 FULL_DISK_SIZE = "16k"  # smaller than the runner: its upload hits ENOSPC

@@ -22,7 +22,7 @@ from controller.view import next_command
 from remote.access import NO_DOCKER_ACCESS
 from tests.unit.controller.fakes import RUNNER, FakeFleet, FakeHost, make_host
 
-BANNER = b"Welcome to DSM 7.2\n@@fleet-notyours-begin@@\n"
+BANNER = b"Welcome to DSM 7.2\n@@fleet-notyours-begin@@\nno newline at the end: "
 
 
 def deploy(fakes: list[FakeHost], bound: float = 10.0, **opts: object) -> FleetReport:
