@@ -29,6 +29,9 @@ KINDS = {
     "nopython": LabHostOptions(python3=False),
     "nodocker": LabHostOptions(user=f"h11d{_PID}", user_in_docker_group=False),
 }
+OLD_PYTHON = Path("/root/.pyenv/versions/3.7.16")  # a real 3.7, where this machine has one
+if OLD_PYTHON.is_dir():
+    KINDS["oldpython"] = LabHostOptions(old_python=str(OLD_PYTHON))
 GOOD = ("good", "guest", "nosftp", "banner")
 # Each bad host's cause, in the words `error` must use.
 CAUSES = {
@@ -42,6 +45,8 @@ CAUSES = {
     "nopython": ("python3 not found",),
     "nodocker": ("cannot reach the Docker daemon", f"add h11d{_PID} to the docker group"),
 }
+if "oldpython" in KINDS:
+    CAUSES["oldpython"] = ("3.8", "3.7")
 BOUND_S = 90.0  # a loop on any host (issue 11: thousands of reconnects) would blow this
 
 

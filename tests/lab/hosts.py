@@ -198,7 +198,7 @@ class Lab:
         host.pid_file.unlink(missing_ok=True)
         home = host.sshd_dir / "home"
         inner = (
-            f"mount --bind {host.root_dir} {HOST_ROOT}{namespace_mounts(host.options, HOST_ROOT)}"
+            f"mount --bind {host.root_dir} {HOST_ROOT}{namespace_mounts(host.options, HOST_ROOT, host.sshd_dir)}"
             f" && mount --bind {home} /root && "
             f"exec {SSHD} -f {host.sshd_dir}/sshd_config -E {host.sshd_dir}/sshd.log"
         )

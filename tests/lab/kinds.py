@@ -37,6 +37,12 @@ class LabHostOptions:
     root_writable: bool = True  # False: root (non-root user: not theirs; root: read-only)
     root_full: bool = False  # a tiny tmpfs over the root, in the host's namespace
     python3: bool = True  # False: sessions get a PATH without python3
+    # An older interpreter's install folder (e.g. pyenv's 3.7): python3 on PATH is that one.
+    old_python: str | None = None
+
+    @property
+    def own_path(self) -> bool:
+        return not self.python3 or self.old_python is not None
 
     @property
     def non_root(self) -> bool:
@@ -53,16 +59,26 @@ def sshd_config(options: LabHostOptions, config: str, sshd_dir: Path) -> str:
             # sshd reads a user's keys as that user: the lab's own folder is not theirs.
             line += " .ssh/authorized_keys"
         lines.append(line)
-    if not options.python3:
+    if options.own_path:
         # sshd applies SetEnv last, so it wins over the PATH it would set itself.
-        lines.append(f"SetEnv PATH={sshd_dir / 'nopython-bin'}")
+        env = f"PATH={sshd_dir / 'nopython-bin'}"
+        if options.old_python is not None:
+            # pyenv links its libpython by an rpath under /root, which the host hides.
+            env += f" LD_LIBRARY_PATH={sshd_dir / 'old-python' / 'lib'}"
+        lines.append(f"SetEnv {env}")
     return "\n".join(lines) + "\n"
 
 
 def prepare_kind(options: LabHostOptions, sshd_dir: Path, root_dir: Path, pubkey: str) -> None:
     """Make what this kind of host needs before its sshd starts."""
-    if not options.python3:
+    if options.own_path:
         _path_without_python(sshd_dir / "nopython-bin")
+    if options.old_python is not None:
+        # Seen through a bind mount (namespace_mounts): the host's /root is another folder.
+        (sshd_dir / "old-python").mkdir(exist_ok=True)
+        found = Path(options.old_python, "bin").glob("python3.*")
+        name = max(p.name for p in found if p.name[len("python3.") :].isdigit())
+        (sshd_dir / "nopython-bin" / "python3").symlink_to(sshd_dir / "old-python" / "bin" / name)
     if not options.non_root:
         return
     home = _make_user(options.user, options.user_in_docker_group)
@@ -78,9 +94,12 @@ def prepare_kind(options: LabHostOptions, sshd_dir: Path, root_dir: Path, pubkey
             os.chown(path, uid, gid, follow_symlinks=False)
 
 
-def namespace_mounts(options: LabHostOptions, host_root: str) -> str:
+def namespace_mounts(options: LabHostOptions, host_root: str, sshd_dir: Path) -> str:
     """Shell steps run in the host's mount namespace after its root is bound."""
     root = shlex.quote(host_root)
+    if options.old_python is not None:
+        old, seen = shlex.quote(options.old_python), shlex.quote(str(sshd_dir / "old-python"))
+        return f" && mount --bind {old} {seen}"
     if options.root_full:
         return f" && mount -t tmpfs -o size={FULL_DISK_SIZE} fleet-full {root}"
     if not options.root_writable and not options.non_root:
