@@ -197,9 +197,9 @@ class Lab:
         host = self.hosts[name]
         host.pid_file.unlink(missing_ok=True)
         home = host.sshd_dir / "home"
+        kind = namespace_mounts(host.options, HOST_ROOT, host.sshd_dir)
         inner = (
-            f"mount --bind {host.root_dir} {HOST_ROOT}{namespace_mounts(host.options, HOST_ROOT, host.sshd_dir)}"
-            f" && mount --bind {home} /root && "
+            f"mount --bind {host.root_dir} {HOST_ROOT}{kind} && mount --bind {home} /root && "
             f"exec {SSHD} -f {host.sshd_dir}/sshd_config -E {host.sshd_dir}/sshd.log"
         )
         subprocess.run(["unshare", "-m", "--propagation", "private", "sh", "-c", inner], check=True)
