@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from remote.access import NO_DOCKER_ACCESS
 from remote.events import parse_struct_line
 from remote.protocol import REFUSED, TERMINAL_EVENTS
 
@@ -117,3 +118,5 @@ def _fold_run_failed(result: HostResult, ev: Event) -> None:
     where = f"{svc} failed in {stage}" if svc else f"stage {stage} failed"
     detail = result.error or ev.message
     result.error = f"{where}: {detail}" if detail else where
+    if detail and NO_DOCKER_ACCESS in detail:  # remote/access.py: no retry, no resume mends it
+        result.problem = Problem.NO_DOCKER_ACCESS

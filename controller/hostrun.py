@@ -19,11 +19,14 @@ from remote.protocol import INTERRUPTED, PLAN_VERSION, RUNNER_LINK, Exit, runner
 from remote.status import parse_snapshot, status_from_snapshot
 
 from .connectors import CommandResult, ConnectError, Connector, ConnectorFactory, LinkLost
+from .deadline import ReconnectDeadline
 from .errors import last_line, one_line
 from .events import Event, apply, parse_line
+from .framing import Frame
 from .model import HostResult, HostStatus, Problem, ServiceState
 from .options import DEFAULT_CONNECT_TIMEOUT, DEFAULT_RECONNECT_TIMEOUT
 from .shell import NO_PYTHON, runner_command, runner_path, status_command
+from .transfer import TransferError
 
 OnUpdate = Callable[[HostResult, Event | None], None]
 
@@ -130,6 +133,8 @@ class HostRun:
         self._ended = False  # the followed run's terminal line has arrived
         self._sink = runtime.recorder.host_log(host.name) if runtime.recorder else None
         self.reader = LineReader(self._on_line, self._sink)
+        self._deadline = ReconnectDeadline(settings.reconnect_timeout, runtime.clock)
+        self._futile = 0  # reconnections in a row after which nothing new arrived
 
     # --- public --------------------------------------------------------------------
 
@@ -151,6 +156,8 @@ class HostRun:
             self._unreachable(err)
         except _Disconnected as err:
             self._disconnected(str(err))
+        except TransferError as err:  # retrying cannot mend it: fail now, say what to do
+            self._fail(err.problem, one_line(err.message))
         finally:
             self.result.duration_s = self.rt.clock() - started
             self.result.stage = self.result.service = self.result.note = None
@@ -175,7 +182,7 @@ class HostRun:
         """Read the host's state files with plain sh (nothing uploaded, no Python)."""
         await self._connect_first()
         assert self.conn is not None
-        res = await self.conn.run(status_command(self.host.root), None, None)
+        res = await self._framed(status_command(self.host.root), end=True)
         if res.exit_status != 0:
             detail = one_line(res.stderr.decode(errors="replace")) or "no message"
             self._fail(Problem.SSH_ERROR, f"reading the state failed ({res.exit_status}): {detail}")
@@ -218,18 +225,28 @@ class HostRun:
                 await self.rt.sleep(self._backoff(attempt))
 
     async def _reconnect(self) -> None:
-        """After a drop: reconnect with jittered backoff until --reconnect-timeout."""
-        deadline = self.rt.clock() + self.settings.reconnect_timeout
+        """After a drop: reconnect with jittered backoff within the host's one deadline
+        (a reconnection that gained nothing before the next drop does not renew it)."""
+        fresh = self._deadline.link_lost(self.reader.offset)
         attempt = 0
+        if not fresh:
+            # The last reconnection gained nothing: wait before the next, as after a
+            # failed connect, so a step that fails at once cannot spin.
+            self._futile += 1
+            await self.rt.sleep(min(self._backoff(self._futile), self._deadline.remaining()))
+        else:
+            self._futile = 0
         while True:
+            remaining = self._deadline.remaining()
+            if remaining <= 0 and not (fresh and attempt == 0):
+                raise _Disconnected("the same step failed again after each reconnect")
             self._note(f"link lost; reconnecting (attempt {attempt + 1})")
-            remaining = deadline - self.rt.clock()
             try:
                 await self._open(timeout=max(1.0, min(self.settings.connect_timeout, remaining)))
                 self._note(None)
                 return
             except (ConnectError, TimeoutError) as err:
-                remaining = deadline - self.rt.clock()
+                remaining = self._deadline.remaining()
                 if remaining <= 0 or (isinstance(err, ConnectError) and not err.transient):
                     raise _Disconnected(str(err)) from err
                 await self.rt.sleep(min(self._backoff(attempt), remaining))
@@ -261,11 +278,26 @@ class HostRun:
         assert self.conn is not None and self.rt.runner is not None
         command = runner_command(self.host.root, self.rt.runner.sha256, args)
         on_stdout = self.reader.feed if stream else None
-        res = await self.conn.run(command, stdin, on_stdout)
+        res = await self._framed(command, stdin, on_stdout)
         if res.exit_status == Exit.NO_RUNNER:
             await self._upload_runner()
-            res = await self.conn.run(command, stdin, on_stdout)
+            res = await self._framed(command, stdin, on_stdout)
         return res
+
+    async def _framed(
+        self,
+        command: str,
+        stdin: bytes | None = None,
+        on_stdout: Callable[[bytes], None] | None = None,
+        end: bool = False,
+    ) -> CommandResult:
+        """Run a command whose output is parsed: only what it printed after its frame's
+        begin line counts, so a login banner on stdout or stderr never reaches a parser."""
+        assert self.conn is not None
+        frame = Frame()
+        sink = frame.stream(on_stdout) if on_stdout is not None else None
+        res = await self.conn.run(frame.wrap(command, end=end), stdin, sink)
+        return CommandResult(res.exit_status, frame.inner(res.stdout), frame.inner(res.stderr))
 
     async def _upload_runner(self) -> None:
         assert self.conn is not None and self.rt.runner is not None
@@ -417,7 +449,7 @@ class HostRun:
         assert self.conn is not None
         try:
             text = (await self.conn.get(path)).decode(errors="replace")
-        except LinkLost as err:
+        except (LinkLost, TransferError) as err:
             self.result.warnings.append(f"could not fetch diagnostics: {err}")
             return
         self.result.diagnostics_text = text

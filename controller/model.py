@@ -60,6 +60,16 @@ class Problem(str, Enum):
     SSH_ERROR = "ssh_error"
     LINK_LOST = "link_lost"
     NEVER_DEPLOYED = "never_deployed"
+    ROOT_NOT_WRITABLE = "root_not_writable"
+    """The SSH user may not write the host's root (permission denied)."""
+    READ_ONLY_FS = "read_only_fs"
+    """The root is on a read-only file system."""
+    NO_SPACE = "no_space"
+    """The root's disk is full (or the user's quota is spent)."""
+    TRANSFER_FAILED = "transfer_failed"
+    """A file could not be written or read on the host for another reason."""
+    NO_DOCKER_ACCESS = "no_docker_access"
+    """The SSH user cannot reach the Docker daemon's socket (not in the docker group)."""
     INTERNAL = "internal"
 
 

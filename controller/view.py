@@ -168,6 +168,14 @@ def next_command(result: HostResult, command: str, inventory_arg: str | None) ->
         return f"fix the address of {name} in the inventory, then: {again}"
     if problem is Problem.NEVER_DEPLOYED:
         return f"fleet deploy{inv} --hosts {name}"
+    if problem is Problem.ROOT_NOT_WRITABLE:
+        return f"give {name}'s user the root folder (or set root: in the inventory), then: {again}"
+    if problem is Problem.READ_ONLY_FS:
+        return f"make {name}'s root writable (or set root: in the inventory), then: {again}"
+    if problem is Problem.NO_SPACE:
+        return f"free space under {name}'s root (or set root: elsewhere), then: {again}"
+    if problem is Problem.NO_DOCKER_ACCESS:
+        return f"add {name}'s user to the docker group (usermod -aG docker USER), then: {again}"
     return f"see the host's log, then: {again}"
 
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 import os
 import time
 
-from remote import compose, converge, engine, procs
+from remote import access, compose, converge, engine, procs
 from remote.events import RunLog
 from remote.plan import Plan
 from remote.state import State
@@ -66,6 +66,9 @@ class Context(object):
 
 
 def prepare(ctx: Context) -> str:
+    no_docker = access.docker_problem(ctx.plan.compose_command)
+    if no_docker:
+        raise StageFailed(no_docker)
     repo = ctx.plan.repo
     if not os.path.isdir(repo):
         ctx.log.event("warning", stage="prepare", message="the repo %s does not exist" % repo)

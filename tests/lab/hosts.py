@@ -22,6 +22,14 @@ from typing import Any
 import yaml
 
 from tests.lab.docker import busybox_compose, remove_compose_projects
+from tests.lab.kinds import (
+    BANNER_BASHRC,
+    LabHostOptions,
+    namespace_mounts,
+    prepare_kind,
+    remove_user,
+    sshd_config,
+)
 from tests.lab.procs import alive, children, stop_run
 
 SSHD = "/usr/sbin/sshd"
@@ -61,6 +69,7 @@ class LabHost:
     root_dir: Path  # seen as /opt/homelab on the host
     sshd_dir: Path
     services: list[str] = field(default_factory=list)
+    options: LabHostOptions = field(default_factory=LabHostOptions)
 
     @property
     def pid_file(self) -> Path:
@@ -96,7 +105,13 @@ def _iptables(action: str, rule: list[str]) -> None:
 class Lab:
     """N real sshd hosts; use as a context manager or call start()/stop()."""
 
-    def __init__(self, workdir: Path, names: Iterable[str], subnet: str = "127.0.1") -> None:
+    def __init__(
+        self,
+        workdir: Path,
+        names: Iterable[str],
+        subnet: str = "127.0.1",
+        kinds: dict[str, LabHostOptions] | None = None,
+    ) -> None:
         self.workdir = Path(workdir).resolve()
         self.key = self.workdir / "id_ed25519"
         self.known_hosts = self.workdir / "known_hosts"
@@ -110,6 +125,7 @@ class Lab:
                 port=22,
                 root_dir=self.workdir / "hosts" / name,
                 sshd_dir=self.workdir / "sshd" / name,
+                options=(kinds or {}).get(name, LabHostOptions()),
             )
 
     # -- lifecycle ---------------------------------------------------------------------
@@ -150,6 +166,7 @@ class Lab:
         self._rules.clear()
         for host in self.hosts.values():
             self.stop_sshd(host.name)
+            remove_user(host.options)
         remove_compose_projects(self._projects)
 
     def _prepare(self, host: LabHost) -> None:
@@ -157,13 +174,16 @@ class Lab:
         (host.root_dir).mkdir(parents=True, exist_ok=True)
         home = host.sshd_dir / "home"
         home.mkdir(exist_ok=True)
-        (home / ".bashrc").write_text(PLAIN_BASHRC)
+        (home / ".bashrc").write_text(BANNER_BASHRC if host.options.banner else PLAIN_BASHRC)
         hostkey = host.sshd_dir / "ssh_host_ed25519_key"
         if not hostkey.exists():
             _keygen(hostkey, f"lab-{host.name}")
         (host.sshd_dir / "authorized_keys").write_text(self.key.with_suffix(".pub").read_text())
         config = SSHD_CONFIG.format(address=host.address, port=host.port, dir=host.sshd_dir)
+        config = sshd_config(host.options, config, host.sshd_dir)
         (host.sshd_dir / "sshd_config").write_text(config)
+        pubkey = self.key.with_suffix(".pub").read_text()
+        prepare_kind(host.options, host.sshd_dir, host.root_dir, pubkey)
 
     def _write_known_hosts(self) -> None:
         lines = []
@@ -177,8 +197,9 @@ class Lab:
         host = self.hosts[name]
         host.pid_file.unlink(missing_ok=True)
         home = host.sshd_dir / "home"
+        kind = namespace_mounts(host.options, HOST_ROOT, host.sshd_dir)
         inner = (
-            f"mount --bind {host.root_dir} {HOST_ROOT} && mount --bind {home} /root && "
+            f"mount --bind {host.root_dir} {HOST_ROOT}{kind} && mount --bind {home} /root && "
             f"exec {SSHD} -f {host.sshd_dir}/sshd_config -E {host.sshd_dir}/sshd.log"
         )
         subprocess.run(["unshare", "-m", "--propagation", "private", "sh", "-c", inner], check=True)
@@ -290,6 +311,8 @@ class Lab:
         hosts: dict[str, Any] = {}
         for host in self.hosts.values():
             entry: dict[str, Any] = {"address": host.address, "port": host.port}
+            if host.options.non_root:
+                entry["user"] = host.options.user
             entry["services"] = list((services or {}).get(host.name, host.services))
             hosts[host.name] = entry
         for name, extra in host_overrides.items():
