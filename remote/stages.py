@@ -9,7 +9,7 @@ from __future__ import annotations
 import os
 import time
 
-from remote import compose, procs
+from remote import compose, envlink, procs
 from remote.events import RunLog
 from remote.plan import Plan
 from remote.state import State
@@ -120,12 +120,37 @@ def _validation_problem(ctx: Context, files: compose.ServiceFiles) -> Optional[s
             " or ".join(compose.DEFINITION_NAMES),
             files.service_dir,
         )
+    link_problem = _link_env(ctx, files)
     argv = compose.config_argv(ctx.plan.compose_command, files)
     # Only stderr is ever looked at: config's stdout can echo .env values.
     result = procs.run(argv, ctx.timeout("compose_s"), cwd=files.service_dir)
     if result.ok:
         return None
-    return "service %s: compose config failed: %s" % (files.name, result.reason())
+    accepted = compose.accepted_project_name(files.name)
+    hint = " (compose would accept the name %s)" % accepted if accepted else ""
+    return "service %s: compose config failed: %s%s%s" % (
+        files.name,
+        result.reason(),
+        hint,
+        link_problem,
+    )
+
+
+def _link_env(ctx: Context, files: compose.ServiceFiles) -> str:
+    """R/config/<svc>/.env as .env beside the definition (remote.envlink): "" or why not."""
+    try:
+        outcome = envlink.link_env(files.service_dir, files.env_file)
+    except OSError as exc:
+        why = "cannot link %s as .env in %s: %s" % (files.env_file, files.service_dir, exc)
+        ctx.log.event("warning", stage="validate", service=files.name, message=why)
+        return " (%s)" % why
+    if outcome == envlink.REPO_OWN and files.env_file:
+        message = "%s has a .env of its own: env_file: .env gets that one, not %s" % (
+            files.service_dir,
+            files.env_file,
+        )
+        ctx.log.event("warning", stage="validate", service=files.name, message=message)
+    return ""
 
 
 def deploy(ctx: Context) -> str:
