@@ -162,7 +162,7 @@ def test_the_corpus_deploys_unchanged_and_healthy(
         "exec", _container("h12-homepage", "web"), "wget", "-q", "-O", "-", "http://127.0.0.1/"
     )
     assert page == "homepage, built on the host\n"
-    with urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=10) as response:  # noqa: S310
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=10) as response:
         assert response.status == 200  # gitea's port, from ${GITEA_HTTP_PORT} in its .env
     # Profiled services stay down; every other container runs.
     for svc, service in (("h12-nextcloud", "adminer"), ("h12-paperless", "gotenberg")):

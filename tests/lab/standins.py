@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import subprocess
 import tempfile
+from dataclasses import dataclass
 from pathlib import Path
 
 from tests.lab.docker import BUSYBOX_IMAGE, LabUnavailable
@@ -52,26 +53,58 @@ STOPSIGNAL SIGKILL
 ENTRYPOINT ["stand-in"]
 """
 
-# tag -> (port, required env (A|B = either), required files, folders it writes, extra lines)
-STAND_INS: dict[str, tuple[int, str, str, str, str]] = {
-    "stand-in/postgres:16": (5432, "POSTGRES_PASSWORD|POSTGRES_PASSWORD_FILE", "", "/var/lib/postgresql/data", ""),
-    "stand-in/mariadb:11": (3306, "MARIADB_ROOT_PASSWORD|MYSQL_ROOT_PASSWORD", "", "/var/lib/mysql", ""),
-    "stand-in/redis:7": (6379, "", "", "/data", ""),
-    "stand-in/nextcloud:29-apache": (80, "POSTGRES_HOST POSTGRES_PASSWORD", "", "/var/www/html", ""),
-    "stand-in/gitea:1.22": (3000, "GITEA__database__PASSWD", "", "/data/gitea", ""),
-    "stand-in/vaultwarden:1.32": (80, "DOMAIN ADMIN_TOKEN", "", "/data", 'HEALTHCHECK --interval=1s --timeout=2s CMD ["healthcheck.sh"]'),
-    "stand-in/traefik:v3.1": (80, "", "/etc/traefik/traefik.yml", "", ""),
-    "stand-in/whoami:v1.10": (80, "", "", "", ""),
-    "stand-in/immich-server:release": (2283, "DB_PASSWORD DB_HOSTNAME", "", "/usr/src/app/upload", ""),
-    "stand-in/immich-machine-learning:release": (3003, "MACHINE_LEARNING_MODEL_TTL", "", "/cache", ""),
-    "stand-in/paperless-ngx:2.11": (8000, "PAPERLESS_REDIS PAPERLESS_DBPASS_FILE PAPERLESS_SECRET_KEY", "", "/usr/src/paperless/data", ""),
-    "stand-in/gotenberg:8": (3000, "", "", "", ""),
-    "stand-in/adminer:4": (8080, "", "", "", ""),
-    "stand-in/prometheus:v2.53": (9090, "", "/etc/prometheus/prometheus.yml", "/prometheus", ""),
-    "stand-in/node-exporter:v1.8": (9100, "", "", "", ""),
-    "stand-in/nginx:1.27-alpine": (80, "", "", "", ""),
-    "stand-in/miniflux:2.1": (8080, "DATABASE_URL ADMIN_PASSWORD", "", "", ""),
-}  # fmt: skip
+
+@dataclass(frozen=True)
+class StandIn:
+    """What a stand-in needs to start, as its real image would."""
+
+    port: int
+    needs: str = ""  # env vars that must be set, "A|B" = either
+    files: str = ""  # files that must be there (bind mounts)
+    writes: str = ""  # folders it writes into (its volumes)
+    extra: str = ""  # more Dockerfile lines
+
+
+STAND_INS = {
+    "stand-in/postgres:16": StandIn(
+        5432, needs="POSTGRES_PASSWORD|POSTGRES_PASSWORD_FILE", writes="/var/lib/postgresql/data"
+    ),
+    "stand-in/mariadb:11": StandIn(
+        3306, needs="MARIADB_ROOT_PASSWORD|MYSQL_ROOT_PASSWORD", writes="/var/lib/mysql"
+    ),
+    "stand-in/redis:7": StandIn(6379, writes="/data"),
+    "stand-in/nextcloud:29-apache": StandIn(
+        80, needs="POSTGRES_HOST POSTGRES_PASSWORD", writes="/var/www/html"
+    ),
+    "stand-in/gitea:1.22": StandIn(3000, needs="GITEA__database__PASSWD", writes="/data/gitea"),
+    "stand-in/vaultwarden:1.32": StandIn(
+        80,
+        needs="DOMAIN ADMIN_TOKEN",
+        writes="/data",
+        extra='HEALTHCHECK --interval=1s --timeout=2s CMD ["healthcheck.sh"]',
+    ),
+    "stand-in/traefik:v3.1": StandIn(80, files="/etc/traefik/traefik.yml"),
+    "stand-in/whoami:v1.10": StandIn(80),
+    "stand-in/immich-server:release": StandIn(
+        2283, needs="DB_PASSWORD DB_HOSTNAME", writes="/usr/src/app/upload"
+    ),
+    "stand-in/immich-machine-learning:release": StandIn(
+        3003, needs="MACHINE_LEARNING_MODEL_TTL", writes="/cache"
+    ),
+    "stand-in/paperless-ngx:2.11": StandIn(
+        8000,
+        needs="PAPERLESS_REDIS PAPERLESS_DBPASS_FILE PAPERLESS_SECRET_KEY",
+        writes="/usr/src/paperless/data",
+    ),
+    "stand-in/gotenberg:8": StandIn(3000),
+    "stand-in/adminer:4": StandIn(8080),
+    "stand-in/prometheus:v2.53": StandIn(
+        9090, files="/etc/prometheus/prometheus.yml", writes="/prometheus"
+    ),
+    "stand-in/node-exporter:v1.8": StandIn(9100),
+    "stand-in/nginx:1.27-alpine": StandIn(80),
+    "stand-in/miniflux:2.1": StandIn(8080, needs="DATABASE_URL ADMIN_PASSWORD"),
+}
 
 
 def _build(tag: str, dockerfile: str, files: dict[str, str]) -> None:
@@ -96,11 +129,11 @@ def _build(tag: str, dockerfile: str, files: dict[str, str]) -> None:
 def ensure_stand_ins() -> list[str]:
     """Build (or refresh, from the build cache) every stand-in image; returns their tags."""
     _build(BASE, BASE_DOCKERFILE, {f"bin/{name}": text for name, text in HELPERS.items()})
-    for tag, (port, needs, files, writes, extra) in STAND_INS.items():
+    for tag, spec in STAND_INS.items():
         name = tag.split("/", 1)[1].split(":")[0]
         env = (
-            f'ENV STAND_IN_NAME="{name}" STAND_IN_PORT="{port}" STAND_IN_NEEDS="{needs}" '
-            f'STAND_IN_FILES="{files}" STAND_IN_WRITES="{writes}"\n'
+            f'ENV STAND_IN_NAME="{name}" STAND_IN_PORT="{spec.port}" STAND_IN_NEEDS="{spec.needs}" '
+            f'STAND_IN_FILES="{spec.files}" STAND_IN_WRITES="{spec.writes}"\n'
         )
-        _build(tag, f"FROM {BASE}\n{env}{extra}\n", {})
+        _build(tag, f"FROM {BASE}\n{env}{spec.extra}\n", {})
     return sorted(STAND_INS)
