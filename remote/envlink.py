@@ -49,6 +49,13 @@ def link_env(service_dir: str, env_file: Optional[str]) -> str:
     return LINKED
 
 
+def missing_hint(service_dir: str, config_env: str, error: str) -> str:
+    """When compose misses the .env beside the definition: where fleet takes it from."""
+    if os.path.join(service_dir, LINK_NAME) + " not found" not in error:
+        return ""
+    return " (fleet links %s there: create that file on the host)" % config_env
+
+
 def repo_env(service_dir: str) -> Optional[str]:
     """The service folder's own .env (a file of the repo, not fleet's link), if any."""
     path = os.path.join(service_dir, LINK_NAME)

@@ -128,11 +128,14 @@ def _validation_problem(ctx: Context, files: compose.ServiceFiles) -> Optional[s
         return None
     accepted = compose.accepted_project_name(files.name)
     hint = " (compose would accept the name %s)" % accepted if accepted else ""
-    return "service %s: compose config failed: %s%s%s" % (
+    config_env = os.path.join(ctx.root, "config", files.name, compose.ENV_NAME)
+    missing = envlink.missing_hint(files.service_dir, config_env, result.stderr)
+    return "service %s: compose config failed: %s%s%s%s" % (
         files.name,
         result.reason(),
         hint,
         link_problem,
+        missing,
     )
 
 

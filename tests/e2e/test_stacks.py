@@ -225,7 +225,8 @@ def test_env_file_dot_env_gets_the_config_env_in_a_clean_git_checkout(
     (root / "config" / good).mkdir(parents=True)
     (root / "config" / good / ".env").write_text(f"GREETING=hello\nDB_PASSWORD={secret}\n")
     lab.hosts["checkout"].services.append(good)
-    lab.add_service("badname", bad)
+    # The case: a .env value equal to the service's name must not mask the name.
+    lab.add_service("badname", bad, env=f"POSTGRES_DB={bad}\nPOSTGRES_PASSWORD={bad}\n")
     fleet = Fleet(tmp_path / "state", lab.write_inventory(tmp_path / "hosts.yml"))
 
     first = fleet("deploy", "--hosts", "all", "--json")

@@ -43,3 +43,15 @@ def test_a_name_compose_rejects_fails_with_the_name_it_would_accept(fake_host: F
     message = outcome.named("service_failed")[0]["message"]
     assert 'invalid project name "Home.Lab"' in message
     assert message.endswith("(compose would accept the name home-lab)")
+
+
+def test_a_missing_env_says_where_fleet_takes_it_from(fake_host: FakeHost) -> None:
+    """compose's `env file .../.env not found` gets: create R/config/<svc>/.env."""
+    folder = fake_host.add_service("alpha")
+    fake_host.control = {
+        "fail": {"config": ["alpha"]},
+        "stderr": f"env file {folder}/.env not found: stat {folder}/.env: no such file",
+    }
+    message = fake_host.run().named("service_failed")[0]["message"]
+    config_env = fake_host.root / "config" / "alpha" / ".env"
+    assert message.endswith(f"(fleet links {config_env} there: create that file on the host)")
