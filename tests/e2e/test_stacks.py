@@ -58,6 +58,7 @@ def _remove_everything(projects: list[str]) -> None:
 
 @pytest.fixture
 def cleanup() -> Iterator[list[str]]:
+    """Projects to remove whole (volumes too) after the lab has stopped: ask for it first."""
     projects: list[str] = []
     yield projects
     _remove_everything(projects)
@@ -114,7 +115,7 @@ def _container(project: str, service: str) -> str:
 
 
 def test_the_corpus_deploys_unchanged_and_healthy(
-    make_lab: MakeLab, stand_ins: list[str], cleanup: list[str], tmp_path: Path
+    cleanup: list[str], make_lab: MakeLab, stand_ins: list[str], tmp_path: Path
 ) -> None:
     """Ten stacks as published (healthchecked dbs, env_file, secrets, binds, an external
     network, profiles, name:, include/extends, build:) deploy and verify healthy, and no
@@ -205,7 +206,7 @@ def _git(repo: Path, *args: str) -> str:
 
 
 def test_env_file_dot_env_gets_the_config_env_in_a_clean_git_checkout(
-    make_lab: MakeLab, busybox_image: str, cleanup: list[str], tmp_path: Path
+    cleanup: list[str], make_lab: MakeLab, busybox_image: str, tmp_path: Path
 ) -> None:
     """An upstream `env_file: .env` reads R/config/<svc>/.env: the deploy completes, the
     container has the value, git status stays clean, a later pull works, the secret is
