@@ -74,7 +74,7 @@ def _open_log(root: str, plan: Plan, echo: Optional[Sink], clock: Clock) -> RunL
     if not os.path.isdir(log_dir):
         os.makedirs(log_dir, 0o755)
     handle, path = create_exclusive(log_dir, "deploy_" + file_ts(clock()), ".log")
-    scrub = scrubber_for(root, plan.services)
+    scrub = scrubber_for(root, plan.services, plan.host)
     return RunLog(handle, path, plan.host, plan.run_id, echo, clock, scrub)
 
 

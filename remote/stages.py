@@ -9,7 +9,7 @@ from __future__ import annotations
 import os
 import time
 
-from remote import access, compose, converge, engine, procs
+from remote import access, compose, converge, engine, envlink, procs
 from remote.events import RunLog
 from remote.plan import Plan
 from remote.state import State
@@ -127,6 +127,7 @@ def _validation_problem(ctx: Context, files: compose.ServiceFiles) -> Optional[s
             " or ".join(compose.DEFINITION_NAMES),
             files.service_dir,
         )
+    link_problem = _link_env(ctx, files)
     # `--hash` adds compose's config hashes (never .env values) for deploy to compare
     # with the running containers; a compose without it gets plain `config --quiet`.
     argv = compose.config_hash_argv(ctx.plan.compose_command, files)
@@ -137,7 +138,34 @@ def _validation_problem(ctx: Context, files: compose.ServiceFiles) -> Optional[s
     if result.ok:
         ctx.config_hashes[files.name] = converge.parse_hashes(result.stdout)
         return None
-    return "service %s: compose config failed: %s" % (files.name, result.reason())
+    accepted = compose.accepted_project_name(files.name)
+    hint = " (compose would accept the name %s)" % accepted if accepted else ""
+    config_env = os.path.join(ctx.root, "config", files.name, compose.ENV_NAME)
+    missing = envlink.missing_hint(files.service_dir, config_env, result.stderr)
+    return "service %s: compose config failed: %s%s%s%s" % (
+        files.name,
+        result.reason(),
+        hint,
+        link_problem,
+        missing,
+    )
+
+
+def _link_env(ctx: Context, files: compose.ServiceFiles) -> str:
+    """R/config/<svc>/.env as .env beside the definition (remote.envlink): "" or why not."""
+    try:
+        outcome = envlink.link_env(files.service_dir, files.env_file)
+    except OSError as exc:
+        why = "cannot link %s as .env in %s: %s" % (files.env_file, files.service_dir, exc)
+        ctx.log.event("warning", stage="validate", service=files.name, message=why)
+        return " (%s)" % why
+    if outcome == envlink.REPO_OWN and files.env_file:
+        message = "%s has a .env of its own: env_file: .env gets that one, not %s" % (
+            files.service_dir,
+            files.env_file,
+        )
+        ctx.log.event("warning", stage="validate", service=files.name, message=message)
+    return ""
 
 
 def _unknown_flag(stderr: str) -> bool:

@@ -70,6 +70,10 @@ class LabHost:
     sshd_dir: Path
     services: list[str] = field(default_factory=list)
     options: LabHostOptions = field(default_factory=LabHostOptions)
+    # Opt-in: the inventory names root_dir itself as the host's root, a path that is the
+    # same inside its mount namespace and outside, where dockerd resolves bind mounts and
+    # secret files. Default hosts keep /opt/homelab, seen only by their own sshd.
+    real_root: bool = False
 
     @property
     def pid_file(self) -> Path:
@@ -313,6 +317,8 @@ class Lab:
             entry: dict[str, Any] = {"address": host.address, "port": host.port}
             if host.options.non_root:
                 entry["user"] = host.options.user
+            if host.real_root:
+                entry["root"] = str(host.root_dir)
             entry["services"] = list((services or {}).get(host.name, host.services))
             hosts[host.name] = entry
         for name, extra in host_overrides.items():
