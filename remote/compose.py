@@ -36,6 +36,7 @@ class ServiceFiles(object):
         self.override = override
         self.env_file = env_file
         self.healthcheck = healthcheck
+        self.pins: Optional[str] = None  # a rollback's image pins, the last -f
 
 
 def service_files(root: str, repo: str, name: str) -> ServiceFiles:
@@ -66,13 +67,15 @@ def project_argv(compose_command: List[str], files: ServiceFiles) -> List[str]:
         argv += ["-f", files.definition]
         if files.override:
             argv += ["-f", files.override]
+        if files.pins:
+            argv += ["-f", files.pins]
     if files.env_file:
         argv += ["--env-file", files.env_file]
     return argv
 
 
 def up_argv(compose_command: List[str], files: ServiceFiles) -> List[str]:
-    return [*project_argv(compose_command, files), "up", "-d", "--remove-orphans"]
+    return [*project_argv(compose_command, files), "up", "-d", "--remove-orphans", "--pull", "never"]
 
 
 def config_argv(compose_command: List[str], files: ServiceFiles) -> List[str]:

@@ -53,8 +53,15 @@ class Context(object):
         self.resume = resume
         self.services = {name: PENDING for name in plan.services}
         self.current_service: Optional[str] = None
+        # Set by remote.releases.begin: a rollback run, and the release it deploys.
+        self.rollback = False
+        self.rollback_to: Optional[str] = None
 
     def files(self, name: str) -> compose.ServiceFiles:
+        if self.rollback_to is not None:
+            from remote import releases
+
+            return releases.service_files(self, self.rollback_to, name)
         return compose.service_files(self.root, self.plan.repo, name)
 
     def timeout(self, key: str) -> float:
@@ -62,6 +69,13 @@ class Context(object):
 
 
 def prepare(ctx: Context) -> str:
+    if ctx.rollback:  # no git pull, no image pulls: a rollback needs no network
+        from remote import releases
+
+        try:
+            return releases.prepare(ctx)
+        except releases.RollbackError as exc:
+            raise StageFailed("rollback: %s" % exc) from None
     repo = ctx.plan.repo
     if not os.path.isdir(repo):
         ctx.log.event("warning", stage="prepare", message="the repo %s does not exist" % repo)

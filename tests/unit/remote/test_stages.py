@@ -211,11 +211,12 @@ def test_validate_accepts_docker_compose_yml(fake_host: FakeHost) -> None:
 
 
 def test_deploy_argv_for_a_plain_service(fake_host: FakeHost) -> None:
-    """Without override or .env: -p <svc> -f <def> up -d --remove-orphans, as argv."""
+    """Without override or .env: -p <svc> -f <def> up -d --remove-orphans --pull never."""
     folder = fake_host.add_service("alpha")
     fake_host.run()
     assert fake_host.calls("up")[0]["argv"] == [
         "-p", "alpha", "-f", str(folder / "compose.yaml"), "up", "-d", "--remove-orphans",
+        "--pull", "never",
     ]  # fmt: skip
 
 
