@@ -44,8 +44,7 @@ class HostReleases:
             "last_good": self.last_good,
             "error": self.error,
             "releases": [
-                dict(summarise(r), current=r.get("run_id") == self.last_good)
-                for r in self.releases
+                dict(summarise(r), current=r.get("run_id") == self.last_good) for r in self.releases
             ],
         }
 
@@ -114,7 +113,7 @@ def fetch(host: Host, options: ConnectOptions) -> HostReleases:
     return asyncio.run(fetch_releases(host, options))
 
 
-def render_releases(console: "Console", found: HostReleases) -> None:
+def render_releases(console: Console, found: HostReleases) -> None:
     from rich.table import Table
 
     if found.error:

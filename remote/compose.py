@@ -75,7 +75,8 @@ def project_argv(compose_command: List[str], files: ServiceFiles) -> List[str]:
 
 
 def up_argv(compose_command: List[str], files: ServiceFiles) -> List[str]:
-    return [*project_argv(compose_command, files), "up", "-d", "--remove-orphans", "--pull", "never"]
+    argv = [*project_argv(compose_command, files), "up", "-d", "--remove-orphans"]
+    return argv + ["--pull", "never"]
 
 
 def config_argv(compose_command: List[str], files: ServiceFiles) -> List[str]:

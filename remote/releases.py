@@ -89,7 +89,9 @@ def record_release(ctx: Context, started: str, finished: str) -> str:
         "finished": finished,
         "revision": _target_revision(ctx, target) if target else source_revision(plan.repo),
         "rollback_of": target,
-        "services": {name: service_images(name, ctx.timeout("compose_s")) for name in plan.services},
+        "services": {
+            name: service_images(name, ctx.timeout("compose_s")) for name in plan.services
+        },
     }
     folder = releases_dir(ctx.root)
     if not os.path.isdir(folder):
@@ -199,8 +201,11 @@ def begin(ctx: Context, previous: Optional[Dict[str, Any]]) -> None:
         requested = ctx.plan.raw.get("rollback_to")
         previous_run = (previous or {}).get("run_id")
         try:
-            word = choose_target(ctx.root, requested if isinstance(requested, str) else None,
-                                 previous_run if isinstance(previous_run, str) else None)
+            word = choose_target(
+                ctx.root,
+                requested if isinstance(requested, str) else None,
+                previous_run if isinstance(previous_run, str) else None,
+            )
         except RollbackError as exc:
             word = "!" + str(exc)
         atomic_write(path, (word + "\n").encode())

@@ -143,7 +143,7 @@ def test_rollback_without_an_earlier_release_fails_at_once_and_changes_nothing(
     make_lab: MakeLab, unique: str, tmp_path: Path, app_images: dict[str, str]
 ) -> None:
     """One release only (the current one): rollback fails in prepare with a clear line."""
-    lab, svc, source, fleet = _setup(make_lab, unique, tmp_path)
+    _, svc, source, fleet = _setup(make_lab, unique, tmp_path)
     source.commit("v1", busybox_compose(image=f"{app_images['repo']}:v1"))
     assert fleet("deploy", "--hosts", "nas", "--json").code == 0
     containers = project_container_ids(svc)
@@ -158,5 +158,6 @@ def test_rollback_without_an_earlier_release_fails_at_once_and_changes_nothing(
     assert json.loads(fleet("releases", "nas", "--json").stdout) == record
 
     unknown = fleet("rollback", "nas", "--to", "20200101T000000Z-000000", "--json")
-    assert unknown.code == 1 and "no release 20200101T000000Z-000000" in unknown.host("nas")["error"]
+    assert unknown.code == 1
+    assert "no release 20200101T000000Z-000000" in unknown.host("nas")["error"]
     assert project_container_ids(svc) == containers
