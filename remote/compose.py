@@ -76,7 +76,7 @@ def project_argv(compose_command: List[str], files: ServiceFiles) -> List[str]:
 
 def up_argv(compose_command: List[str], files: ServiceFiles) -> List[str]:
     argv = [*project_argv(compose_command, files), "up", "-d", "--remove-orphans"]
-    return argv + ["--pull", "never"]
+    return [*argv, "--pull", "never"]  # images come from prepare (or a rollback's pins)
 
 
 def config_argv(compose_command: List[str], files: ServiceFiles) -> List[str]:
