@@ -17,7 +17,7 @@ from remote.state import atomic_write, write_json
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from typing import Any, Dict, List, Optional
+    from typing import Any, Dict, List, Optional, Set
 
     from remote.stages import Context
 
@@ -33,6 +33,7 @@ KEEP = 10
 TAG_REPOSITORY = "fleet-release/"
 SERVICE_LABEL = "com.docker.compose.service"
 CONFIG_HASH_LABEL = "com.docker.compose.config-hash"
+IMAGE_LABEL = "com.docker.compose.image"  # the image ID, set by compose v2 on its containers
 
 
 class RollbackError(Exception):
@@ -89,17 +90,16 @@ def record_release(ctx: Context, started: str, finished: str) -> str:
         "finished": finished,
         "revision": _target_revision(ctx, target) if target else source_revision(plan.repo),
         "rollback_of": target,
-        "services": {
-            name: service_images(name, ctx.timeout("compose_s")) for name in plan.services
-        },
+        "services": {name: service_images(ctx, name) for name in plan.services},
     }
+    newest = list_releases(ctx.root)[:1]
     folder = releases_dir(ctx.root)
     if not os.path.isdir(folder):
         os.makedirs(folder, 0o755)
     path = os.path.join(folder, plan.run_id + ".json")
     write_json(path, record)
     atomic_write(os.path.join(ctx.root, LAST_GOOD_FILE), (plan.run_id + "\n").encode())
-    _tag_images(record, ctx.timeout("compose_s"))
+    _tag_images(record, newest[0] if newest else None, ctx.timeout("compose_s"))
     _prune(ctx.root, ctx.timeout("compose_s"))
     return path
 
@@ -122,50 +122,94 @@ def _target_revision(ctx: Context, target: str) -> Any:
     return record.get("revision")
 
 
-def service_images(name: str, timeout: float) -> Dict[str, Dict[str, str]]:
-    """{compose service: {"image": ID, "config_hash": HASH}} of project `name`."""
-    label = "label=%s=%s" % (compose.PROJECT_LABEL, name)
-    ids = procs.run(["docker", "ps", "-aq", "--filter", label], timeout)
-    containers = ids.stdout.split() if ids.ok else []
-    if not containers:
-        return {}
-    form = '{{index .Config.Labels "%s"}} {{.Image}} {{index .Config.Labels "%s"}}' % (
-        SERVICE_LABEL,
-        CONFIG_HASH_LABEL,
-    )
-    inspect = procs.run(["docker", "inspect", "--format", form, *containers], timeout)
+def service_images(ctx: Context, name: str) -> Dict[str, Dict[str, str]]:
+    """{compose service: {"image": ID, "config_hash": HASH}} of project `name`, from
+    verify's listing when it made one (no extra command), else from compose."""
+    containers = ctx.containers.get(name)
+    if containers is None:
+        containers, _ = compose.list_containers(
+            ctx.plan.compose_command, name, ctx.timeout("compose_s")
+        )
     found: Dict[str, Dict[str, str]] = {}
-    for line in inspect.stdout.splitlines() if inspect.ok else []:
-        parts = line.split()
-        if len(parts) >= 2:
-            found[parts[0]] = {"image": parts[1], "config_hash": parts[2] if len(parts) > 2 else ""}
+    for container in containers:
+        labels = _labels(container.get("Labels"))
+        service = str(container.get("Service") or labels.get(SERVICE_LABEL) or "")
+        image = labels.get(IMAGE_LABEL) or _image_of(container, ctx.timeout("compose_s"))
+        if service and image:
+            found[service] = {"image": image, "config_hash": labels.get(CONFIG_HASH_LABEL, "")}
     return found
 
 
-def release_tag(service: str, compose_service: str, run_id: str) -> str:
-    """`fleet-release/<svc>.<compose service>:<run_id>` (lower case, as Docker wants)."""
-    return "%s%s.%s:%s" % (TAG_REPOSITORY, service.lower(), compose_service.lower(), run_id)
+def _labels(value: Any) -> Dict[str, str]:
+    """`ps --format json` gives labels as one `k=v,k=v` string (a value with a comma, like
+    config_files, leaves pieces without `=`, which are not the keys wanted here)."""
+    if isinstance(value, dict):
+        return {str(k): str(v) for k, v in value.items()}
+    pairs = (piece.split("=", 1) for piece in str(value or "").split(",") if "=" in piece)
+    return {key: val for key, val in pairs}
 
 
-def _tag_images(record: Dict[str, Any], timeout: float) -> None:
-    for service, images in record["services"].items():
-        for compose_service, info in images.items():
-            tag = release_tag(service, compose_service, record["run_id"])
-            procs.run(["docker", "tag", info["image"], tag], timeout)
+def _image_of(container: Dict[str, Any], timeout: float) -> Optional[str]:
+    """The image ID of a container, for composes that do not label it (older than 2.2x)."""
+    ident = container.get("ID")
+    if not ident:
+        return None
+    result = procs.run(["docker", "inspect", "--format", "{{.Image}}", str(ident)], timeout)
+    return result.stdout.strip() or None if result.ok else None
+
+
+def release_tag(service: str, compose_service: str, image: str) -> str:
+    """`fleet-release/<svc>.<compose service>:<12 hex of the image ID>`, lower case as
+    Docker wants: named by the image, so a release that keeps an image tags nothing."""
+    short = image.split(":", 1)[-1][:12]
+    return "%s%s.%s:%s" % (TAG_REPOSITORY, service.lower(), compose_service.lower(), short)
+
+
+def _tags(record: Dict[str, Any]) -> Dict[str, str]:
+    """{tag: image} of every image a record names."""
+    tags: Dict[str, str] = {}
+    for service, images in (record.get("services") or {}).items():
+        for compose_service, info in (images or {}).items():
+            image = str((info or {}).get("image") or "")
+            if image:
+                tags[release_tag(service, compose_service, image)] = image
+    return tags
+
+
+def _tag_images(record: Dict[str, Any], previous: Optional[Dict[str, Any]], timeout: float) -> None:
+    """Tag the images this release names that the release before it did not (its tags
+    stand: they are named by image)."""
+    known = _tags(previous or {})
+    for tag, image in _tags(record).items():
+        if tag not in known:
+            procs.run(["docker", "tag", image, tag], timeout)
 
 
 def _prune(root: str, timeout: float) -> None:
-    """Drop records past the newest KEEP and their tags (a tag only: an image still
-    tagged for a kept release, or used by a container, stays)."""
-    for record in list_releases(root)[KEEP:]:
-        for service, images in (record.get("services") or {}).items():
-            for compose_service in images:
-                tag = release_tag(service, compose_service, str(record.get("run_id")))
-                procs.run(["docker", "image", "rm", "--no-prune", tag], timeout)
-        os.unlink(os.path.join(releases_dir(root), "%s.json" % record.get("run_id")))
-        import shutil
+    """Drop records past the newest KEEP, their exported files, and the tags no kept
+    release names."""
+    records = list_releases(root)
+    kept: Set[str] = set()
+    for record in records[:KEEP]:
+        kept.update(_tags(record))
+    import shutil
 
-        shutil.rmtree(export_dir(root, str(record.get("run_id"))), ignore_errors=True)
+    for record in records[KEEP:]:
+        for tag in _tags(record):
+            if tag not in kept:
+                _untag(tag, timeout)
+                kept.add(tag)  # once is enough
+        run_id = str(record.get("run_id"))
+        os.unlink(os.path.join(releases_dir(root), run_id + ".json"))
+        shutil.rmtree(export_dir(root, run_id), ignore_errors=True)
+
+
+def _untag(tag: str, timeout: float) -> None:
+    """Remove fleet's tag only where the image has another name: `docker image rm` of an
+    image's last tag deletes the image, and fleet never removes an image."""
+    names = procs.run(["docker", "image", "inspect", "--format", "{{len .RepoTags}}", tag], timeout)
+    if names.ok and names.stdout.strip().isdigit() and int(names.stdout.strip()) > 1:
+        procs.run(["docker", "image", "rm", "--no-prune", tag], timeout)
 
 
 # --- rollback ------------------------------------------------------------------------

@@ -16,7 +16,7 @@ from remote.state import State
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from typing import Callable, Dict, List, Optional, Tuple
+    from typing import Any, Callable, Dict, List, Optional, Tuple
 
 # verify polls soon (a healthcheck often passes within a second of `up`), then less often.
 FIRST_POLL_S = 0.2
@@ -56,6 +56,8 @@ class Context(object):
         # Set by remote.releases.begin: a rollback run, and the release it deploys.
         self.rollback = False
         self.rollback_to: Optional[str] = None
+        # verify's last listing of each project: complete records the release from it.
+        self.containers: Dict[str, List[Dict[str, Any]]] = {}
 
     def files(self, name: str) -> compose.ServiceFiles:
         if self.rollback_to is not None:
@@ -250,6 +252,7 @@ def _containers_problem(ctx: Context, files: compose.ServiceFiles) -> Optional[s
         return error
     if not containers:
         return "no containers in compose project %s" % files.name
+    ctx.containers[files.name] = containers
     problems = [p for p in (compose.container_problem(c) for c in containers) if p]
     return "; ".join(problems) or None
 

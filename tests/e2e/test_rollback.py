@@ -100,6 +100,8 @@ def test_rollback_after_a_failed_verify_brings_back_v1_by_image_id_offline(
     assert first.code == 0, first.stderr
     v1_run = first.report["run_id"]
     assert _running_images(svc) == [app_images["v1"]]
+    # Named by fleet too, so that v1's image is not dangling once its own tag moves on.
+    assert _image_id(f"fleet-release/{svc}.app:{app_images['v1'][7:19]}") == app_images["v1"]
 
     v2_commit = source.commit("v2", busybox_compose(image=f"{repo}:v2", healthy=False))
     second = fleet("deploy", "--hosts", "nas", "--verify-timeout", "4", "--json")

@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 
 from remote import releases
+from remote.procs import Result
 from remote.protocol import Exit
 from remote.state import State
 from tests.unit.remote.conftest import FakeHost
@@ -70,20 +71,28 @@ def test_a_pushed_revision_is_read_from_the_repo_link(tmp_path: Path) -> None:
     assert releases.source_revision(str(target))["source"] is None  # a plain folder
 
 
-def test_only_the_newest_ten_are_kept_and_only_their_tags_are_dropped(
+def test_only_the_newest_ten_are_kept_and_only_unshared_tags_are_dropped(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """12 records: the 2 oldest go, with `docker image rm --no-prune` of their tags only."""
+    """12 records: the 2 oldest go; of their tags, the one no kept release names is removed,
+    and only because its image has another name (fleet never deletes an image)."""
     ids = [f"202611{day:02d}T000000Z-000000" for day in range(1, 13)]
-    for run_id in ids:
-        _record(tmp_path, run_id, services={"web": {"app": {"image": "sha256:1"}}})
+    for index, run_id in enumerate(ids):
+        image = "sha256:" + ("0" if index == 0 else "1") * 64
+        _record(tmp_path, run_id, services={"web": {"app": {"image": image}}})
     calls: list[list[str]] = []
-    monkeypatch.setattr(releases.procs, "run", lambda argv, timeout: calls.append(argv))
+
+    def fake_run(argv: list[str], timeout: float) -> Result:
+        calls.append(argv)
+        return Result(0, "2\n" if "inspect" in argv else "", "", False, 1)
+
+    monkeypatch.setattr(releases.procs, "run", fake_run)
     releases._prune(str(tmp_path), 5)
     assert [r["run_id"] for r in releases.list_releases(str(tmp_path))] == ids[::-1][:10]
+    tag = "fleet-release/web.app:000000000000"
     assert calls == [
-        ["docker", "image", "rm", "--no-prune", f"fleet-release/web.app:{run_id}"]
-        for run_id in (ids[1], ids[0])
+        ["docker", "image", "inspect", "--format", "{{len .RepoTags}}", tag],
+        ["docker", "image", "rm", "--no-prune", tag],
     ]
 
 
@@ -161,3 +170,18 @@ def test_a_resumed_rollback_stays_a_rollback_to_the_same_release(fake_host: Fake
     assert fake_host.calls("ps")  # verified the rollback's project
     record = json.loads((fake_host.state / "releases" / f"{fake_host.run_id}.json").read_text())
     assert record["rollback_of"] == OLD
+
+
+def test_image_ids_and_config_hashes_come_from_the_compose_labels() -> None:
+    """verify's `ps --format json` listing: labels as one string, config_files with a comma."""
+    labels = (
+        "com.docker.compose.config-hash=abc,com.docker.compose.image=sha256:42,"
+        "com.docker.compose.project.config_files=/r/compose.yaml,/r/pins.json,"
+        "com.docker.compose.service=app"
+    )
+
+    class Ctx:
+        containers = {"web": [{"ID": "c1", "Service": "app", "Labels": labels}]}
+
+    found = releases.service_images(Ctx(), "web")  # type: ignore[arg-type]
+    assert found == {"app": {"image": "sha256:42", "config_hash": "abc"}}
