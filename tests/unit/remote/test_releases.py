@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
@@ -180,8 +181,6 @@ def test_image_ids_and_config_hashes_come_from_the_compose_labels() -> None:
         "com.docker.compose.service=app"
     )
 
-    class Ctx:
-        containers = {"web": [{"ID": "c1", "Service": "app", "Labels": labels}]}
-
-    found = releases.service_images(Ctx(), "web")  # type: ignore[arg-type]
+    ctx = SimpleNamespace(containers={"web": [{"ID": "c1", "Service": "app", "Labels": labels}]})
+    found = releases.service_images(ctx, "web")  # type: ignore[arg-type]
     assert found == {"app": {"image": "sha256:42", "config_hash": "abc"}}
