@@ -236,23 +236,24 @@ def choose_target(root: str, requested: Optional[str], previous_run: Optional[st
     return releases[0]
 
 
-def begin(ctx: Context, previous: Optional[Dict[str, Any]]) -> None:
-    """Called once the state is set up. A fresh rollback chooses its target (`previous`:
-    the summary of the run before it) and remembers it, or why there is none, in the state
-    folder; a resumed run is a rollback when that file is there."""
+def choose_for(ctx: Context, previous: Optional[Dict[str, Any]]) -> str:
+    """A fresh rollback's target, from its plan and `previous` (the summary of the run
+    before it); raises RollbackError when there is none."""
+    requested = ctx.plan.raw.get("rollback_to")
+    previous_run = (previous or {}).get("run_id")
+    return choose_target(
+        ctx.root,
+        requested if isinstance(requested, str) else None,
+        previous_run if isinstance(previous_run, str) else None,
+    )
+
+
+def begin(ctx: Context, target: Optional[str]) -> None:
+    """Once the state is set up: a fresh rollback remembers its target in the state
+    folder; any run (a resumed one too) is a rollback while that file is there."""
     path = os.path.join(ctx.state.dir, TARGET_NAME)
-    if ctx.plan.kind == "rollback" and not ctx.resume:
-        requested = ctx.plan.raw.get("rollback_to")
-        previous_run = (previous or {}).get("run_id")
-        try:
-            word = choose_target(
-                ctx.root,
-                requested if isinstance(requested, str) else None,
-                previous_run if isinstance(previous_run, str) else None,
-            )
-        except RollbackError as exc:
-            word = "!" + str(exc)
-        atomic_write(path, (word + "\n").encode())
+    if target is not None:
+        atomic_write(path, (target + "\n").encode())
     if os.path.exists(path):
         ctx.rollback = True
         ctx.rollback_to = rollback_target(ctx)
@@ -265,14 +266,14 @@ def rollback_target(ctx: Context) -> Optional[str]:
             word = handle.read().strip()
     except OSError:
         return None
-    return None if word.startswith("!") else word
+    return word or None
 
 
 def prepare(ctx: Context) -> str:
     """Export the target release's definitions and write its image pins. No network."""
     target = rollback_target(ctx)
     if target is None:
-        raise RollbackError(_target_error(ctx))
+        raise RollbackError("the rollback's target is not recorded: run fleet rollback again")
     record = read_release(ctx.root, target)
     if record is None:
         raise RollbackError("the release record of %s is missing or unreadable" % target)
@@ -283,14 +284,6 @@ def prepare(ctx: Context) -> str:
         repo,
         pins,
     )
-
-
-def _target_error(ctx: Context) -> str:
-    try:
-        with open(os.path.join(ctx.state.dir, TARGET_NAME)) as handle:
-            return handle.read().strip().lstrip("!") or "no rollback target"
-    except OSError:
-        return "no rollback target"
 
 
 def export_dir(root: str, target: str) -> str:

@@ -146,7 +146,12 @@ class Run(object):
                 message="took over the lock of %s: its process is gone"
                 % describe_holder(stale_holder),
             )
-        previous = self.state.read_summary()
+        target = None
+        if self.plan.kind == "rollback" and not self.ctx.resume:
+            try:
+                target = releases.choose_for(self.ctx, self.state.read_summary())
+            except releases.RollbackError as exc:
+                return self._no_rollback(str(exc))
         if not self.ctx.resume:
             self.state.clear()
         elif self.state.is_complete("complete"):
@@ -155,7 +160,7 @@ class Run(object):
             # The earlier failure's diagnose marker: `status` must not list it as this
             # run's (diagnose runs on every failure, marker or not).
             self.state.unmark("diagnose")
-        releases.begin(self.ctx, previous)
+        releases.begin(self.ctx, target)
         self._write_summary("running")
         failure = self._run_stages()
         if failure is None:
@@ -249,6 +254,19 @@ class Run(object):
         self.state.mark_complete("complete")
         self.log.event("stage_completed", stage="complete", status=COMPLETED)
         return self._run_completed(None)
+
+    def _no_rollback(self, why: str) -> int:
+        """Nothing to roll back to: fail before the state is touched, so that the host's
+        last run (its summary, markers and resume) stands as it was."""
+        self.last_stage = "prepare"
+        failure = Failure("prepare", None, "rollback: %s" % why)
+        self.log.event("stage_failed", stage="prepare", status="failed", message=failure.message)
+        self.log.say("nothing was changed on this host: its state is the previous run's")
+        self.log.event(
+            "run_failed", stage="prepare", status="failed",
+            duration_ms=_ms_since(self.started_monotonic), message=_error(failure),
+        )  # fmt: skip
+        return Exit.FAILED
 
     def _record_release(self) -> None:
         """releases/<run_id>.json and last_good; a failure to record is a warning, since

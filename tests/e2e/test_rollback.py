@@ -80,6 +80,13 @@ class GitSource:
         return _run("git", "-C", str(self.work), "rev-parse", "HEAD").strip()
 
 
+def _state_of(fleet: Fleet) -> dict[str, object]:
+    """What `fleet status` says of nas, less how long the status read took."""
+    entry = dict(fleet("status", "--hosts", "nas", "--json").host("nas"))
+    entry.pop("duration_s")
+    return entry
+
+
 def _setup(make_lab: MakeLab, unique: str, tmp_path: Path) -> tuple[Lab, str, GitSource, Fleet]:
     lab = make_lab(["nas"])
     svc = f"h16-app-{unique}"
@@ -150,6 +157,7 @@ def test_rollback_without_an_earlier_release_fails_at_once_and_changes_nothing(
     assert fleet("deploy", "--hosts", "nas", "--json").code == 0
     containers = project_container_ids(svc)
     record = json.loads(fleet("releases", "nas", "--json").stdout)
+    status = _state_of(fleet)
 
     back = fleet("rollback", "nas", "--json")
     assert back.code == 1
@@ -158,6 +166,8 @@ def test_rollback_without_an_earlier_release_fails_at_once_and_changes_nothing(
     assert "no earlier release to roll back to" in nas["error"]
     assert project_container_ids(svc) == containers
     assert json.loads(fleet("releases", "nas", "--json").stdout) == record
+    # The host's state is still the deploy's: `fleet status` reads it as before.
+    assert _state_of(fleet) == status
 
     unknown = fleet("rollback", "nas", "--to", "20200101T000000Z-000000", "--json")
     assert unknown.code == 1

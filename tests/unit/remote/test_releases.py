@@ -142,14 +142,22 @@ def test_a_rollback_deploys_the_recorded_revision_pinned_by_image_id(
 
 
 def test_a_rollback_with_nothing_to_go_back_to_fails_in_prepare(fake_host: FakeHost) -> None:
-    """No release at all: prepare fails with the reason, and compose is never run."""
+    """Only the current release: prepare fails with the reason, compose is never run, and
+    the previous run's state (summary, markers) stands untouched."""
     fake_host.add_service("alpha")
-    fake_host.write_plan(kind="rollback")
+    assert fake_host.run().code == Exit.OK
+    before = {p.name: p.read_bytes() for p in fake_host.state.rglob("*") if p.is_file()}
+    fake_host.reset_calls()
+    fake_host.write_plan(kind="rollback", run_id="20261127T050000Z-000001")
     outcome = fake_host.run()
     assert outcome.code == Exit.FAILED
     failed = outcome.named("run_failed")[0]
     assert failed["stage"] == "prepare" and "no earlier release" in failed["message"]
-    assert fake_host.calls("up") == [] and fake_host.calls("config") == []
+    assert fake_host.calls() == []
+    after = {p.name: p.read_bytes() for p in fake_host.state.rglob("*") if p.is_file()}
+    assert {k: v for k, v in after.items() if k != "lock"} == {
+        k: v for k, v in before.items() if k != "lock"
+    }
 
 
 def test_a_resumed_rollback_stays_a_rollback_to_the_same_release(fake_host: FakeHost) -> None:
