@@ -240,10 +240,12 @@ def choose_for(ctx: Context, previous: Optional[Dict[str, Any]]) -> str:
     """A fresh rollback's target, from its plan and `previous` (the summary of the run
     before it); raises RollbackError when there is none."""
     requested = ctx.plan.raw.get("rollback_to")
+    if requested is not None and not isinstance(requested, str):
+        raise RollbackError("plan key 'rollback_to' must be a run id, not %r" % (requested,))
     previous_run = (previous or {}).get("run_id")
     return choose_target(
         ctx.root,
-        requested if isinstance(requested, str) else None,
+        requested,
         previous_run if isinstance(previous_run, str) else None,
     )
 
