@@ -15,6 +15,7 @@ import sys
 import time
 import traceback
 from collections.abc import Awaitable, Callable, Iterator
+from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, TypeVar
 
@@ -261,7 +262,7 @@ def _deploy(
         return engine.deploy(hosts, options, run_id=run_id, on_update=on_update, recorder=recorder)
 
     report = asyncio.run(_with_view(hosts, console, as_json, run))
-    report.command = "resume" if options.resume else "deploy"
+    report.command = "rollback" if options.rollback else "resume" if options.resume else "deploy"
     report.inventory_arg = inventory_arg
     recorder.save(report)
     if console is None:
@@ -324,6 +325,55 @@ def resume(
         verify_timeout,
     )  # fmt: skip
     _deploy_command(inventory, ",".join(hosts), options, as_json)
+
+
+@app.command()
+def rollback(
+    hosts: Annotated[list[str], typer.Argument(help="Hosts to roll back (names, @group, globs).")],
+    to: Annotated[
+        str | None,
+        typer.Option("--to", help="The release (run id) to go back to [default: the one before]."),
+    ] = None,
+    inventory: InventoryOpt = None,
+    as_json: JsonOpt = False,
+    concurrency: ConcurrencyOpt = DEFAULT_CONCURRENCY,
+    handshakes: HandshakesOpt = DEFAULT_HANDSHAKES,
+    reconnect_timeout: ReconnectOpt = DEFAULT_RECONNECT_TIMEOUT,
+    connect_timeout: ConnectTimeoutOpt = DEFAULT_CONNECT_TIMEOUT,
+    verify_timeout: VerifyTimeoutOpt = None,
+    accept_new: AcceptNewOpt = False,
+) -> None:
+    """Redeploy each host's previous release (or --to RUN_ID), offline, pinned by image ID."""
+    options = _options(
+        concurrency, reconnect_timeout, connect_timeout, accept_new, False, handshakes,
+        verify_timeout,
+    )  # fmt: skip
+    options = replace(options, rollback=True, rollback_to=to)
+    _deploy_command(inventory, ",".join(hosts), options, as_json)
+
+
+@app.command()
+def releases(
+    host: Annotated[str, typer.Argument(help="The host whose releases to list.")],
+    inventory: InventoryOpt = None,
+    as_json: JsonOpt = False,
+    connect_timeout: ConnectTimeoutOpt = DEFAULT_CONNECT_TIMEOUT,
+    accept_new: AcceptNewOpt = False,
+) -> None:
+    """A host's recorded releases, newest first, and which one is current."""
+    with _frozen_imports():
+        from . import releases as host_releases
+
+    with _boundary():
+        (selected,) = _select(inventory, host)[:1]
+        connect = ConnectOptions(connect_timeout=connect_timeout, accept_new=accept_new)
+        found = host_releases.fetch(selected, connect)
+        if as_json:
+            sys.stdout.write(json.dumps(found.to_json()) + "\n")
+        else:
+            host_releases.render_releases(_stdout(), found)
+        code = ExitStatus.NOT_COMPLETED if found.error else ExitStatus.OK
+    raise typer.Exit(code)
 
 
 @app.command()

@@ -69,6 +69,8 @@ async def _fan_out(
         reconnect_timeout=options.reconnect_timeout,
         connect_timeout=options.connect.connect_timeout,
         timeouts=dict(options.timeouts),
+        rollback=options.rollback,
+        rollback_to=options.rollback_to,
     )
     running = asyncio.Semaphore(max(1, options.concurrency))
 

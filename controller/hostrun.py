@@ -67,6 +67,8 @@ class RunSettings:
     backoff_base: float = 0.5
     backoff_cap: float = 8.0
     timeouts: dict[str, int] = field(default_factory=dict)
+    rollback: bool = False
+    rollback_to: str | None = None
 
 
 @dataclass
@@ -269,6 +271,10 @@ class HostRun:
         }
         if self.settings.timeouts:
             plan["timeouts"] = dict(self.settings.timeouts)
+        if self.settings.rollback:
+            plan["kind"] = "rollback"
+            if self.settings.rollback_to:
+                plan["rollback_to"] = self.settings.rollback_to
         return json.dumps(plan).encode()
 
     async def _runner(

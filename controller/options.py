@@ -37,3 +37,5 @@ class EngineOptions:
     resume: bool = False
     connect: ConnectOptions = field(default_factory=ConnectOptions)
     timeouts: dict[str, int] = field(default_factory=dict)
+    rollback: bool = False  # a rollback run (fleet rollback): to rollback_to, or the default
+    rollback_to: str | None = None

@@ -138,7 +138,7 @@ def next_command(result: HostResult, command: str, inventory_arg: str | None) ->
     inv = f" -i {inventory_arg}" if inventory_arg else ""
     name = result.name
     resume = f"fleet resume{inv} {name}"
-    again = resume if command == "resume" else f"fleet deploy{inv} --hosts {name}"
+    again = resume if command in ("resume", "rollback") else f"fleet deploy{inv} --hosts {name}"
     problem = result.problem
     if result.status is HostStatus.RUNNING:
         return f"a run is still going; follow it with: {resume}"

@@ -38,6 +38,7 @@ class ServiceFiles(object):
         self.env_file = env_file
         self.healthcheck = healthcheck
         self.repo_env = repo_env
+        self.pins: Optional[str] = None  # a rollback's image pins, the last -f
 
 
 def service_files(root: str, repo: str, name: str) -> ServiceFiles:
@@ -69,6 +70,8 @@ def project_argv(compose_command: List[str], files: ServiceFiles) -> List[str]:
         argv += ["-f", files.definition]
         if files.override:
             argv += ["-f", files.override]
+        if files.pins:
+            argv += ["-f", files.pins]
     # Given --env-file, compose no longer reads the folder's own .env: pass it first, so
     # the repo's defaults still interpolate and R/config's values win over them.
     for env_file in (files.repo_env, files.env_file):
@@ -78,7 +81,8 @@ def project_argv(compose_command: List[str], files: ServiceFiles) -> List[str]:
 
 
 def up_argv(compose_command: List[str], files: ServiceFiles) -> List[str]:
-    return [*project_argv(compose_command, files), "up", "-d", "--remove-orphans"]
+    argv = [*project_argv(compose_command, files), "up", "-d", "--remove-orphans"]
+    return [*argv, "--pull", "never"]  # images come from prepare (or a rollback's pins)
 
 
 def config_argv(compose_command: List[str], files: ServiceFiles) -> List[str]:

@@ -106,6 +106,8 @@ def _container(item: Dict[str, Any]) -> Dict[str, Any]:
         "ConfigHash": labels.get(HASH_LABEL, ""),
         "Image": item.get("Image", ""),
         "ImageID": item.get("ImageID", ""),
+        "ID": item.get("Id", ""),
+        "Labels": dict(labels),
     }
 
 

@@ -57,8 +57,17 @@ class Context(object):
         self.current_service: Optional[str] = None
         # compose's config hash per compose service, per service validate checked
         self.config_hashes: Dict[str, Dict[str, str]] = {}
+        # Set by remote.releases.begin: a rollback run, and the release it deploys.
+        self.rollback = False
+        self.rollback_to: Optional[str] = None
+        # verify's last listing of each project: complete records the release from it.
+        self.containers: Dict[str, List[Dict[str, Any]]] = {}
 
     def files(self, name: str) -> compose.ServiceFiles:
+        if self.rollback_to is not None:
+            from remote import releases
+
+            return releases.service_files(self, self.rollback_to, name)
         return compose.service_files(self.root, self.plan.repo, name)
 
     def timeout(self, key: str) -> float:
@@ -69,6 +78,13 @@ def prepare(ctx: Context) -> str:
     no_docker = access.docker_problem(ctx.plan.compose_command)
     if no_docker:
         raise StageFailed(no_docker)
+    if ctx.rollback:  # no git pull, no image pulls: a rollback needs no network
+        from remote import releases
+
+        try:
+            return releases.prepare(ctx)
+        except releases.RollbackError as exc:
+            raise StageFailed("rollback: %s" % exc) from None
     repo = ctx.plan.repo
     if not os.path.isdir(repo):
         ctx.log.event("warning", stage="prepare", message="the repo %s does not exist" % repo)
@@ -308,6 +324,7 @@ def _containers_problem(
             return error
     if not containers:
         return "no containers in compose project %s" % files.name
+    ctx.containers[files.name] = containers
     problems = [p for p in (compose.container_problem(c) for c in containers) if p]
     return "; ".join(problems) or None
 
