@@ -60,6 +60,7 @@ class Problem(str, Enum):
     SSH_ERROR = "ssh_error"
     LINK_LOST = "link_lost"
     NEVER_DEPLOYED = "never_deployed"
+    PUSH_FAILED = "push_failed"
     INTERNAL = "internal"
 
 
@@ -89,6 +90,7 @@ class HostResult:
     notes: list[str] = field(default_factory=list)  # retries and reconnects, for the record
     connections: int = 0
     runner_bytes_uploaded: int = 0
+    push: dict[str, Any] = field(default_factory=dict)  # source push: rev, files, bytes
     diagnostics_text: str | None = None
 
     @property
@@ -127,6 +129,7 @@ class HostResult:
             "notes": list(self.notes),
             "connections": self.connections,
             "runner_bytes_uploaded": self.runner_bytes_uploaded,
+            "push": dict(self.push),
         }
 
     @classmethod
@@ -151,6 +154,7 @@ class HostResult:
             notes=list(meta.get("notes", [])),
             connections=int(meta.get("connections", 0)),
             runner_bytes_uploaded=int(meta.get("runner_bytes_uploaded", 0)),
+            push=dict(meta.get("push") or {}),
         )
 
 

@@ -37,3 +37,4 @@ class EngineOptions:
     resume: bool = False
     connect: ConnectOptions = field(default_factory=ConnectOptions)
     timeouts: dict[str, int] = field(default_factory=dict)
+    push_repo: str | None = None  # source: push hosts: the local folder holding services/
