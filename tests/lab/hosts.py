@@ -193,9 +193,7 @@ class Lab:
             fake.write_text(NO_GIT)
             fake.chmod(0o755)
             inner += f"mount --bind {fake} {GIT} && "
-        inner += (
-            f"exec {SSHD} -f {host.sshd_dir}/sshd_config -E {host.sshd_dir}/sshd.log"
-        )
+        inner += f"exec {SSHD} -f {host.sshd_dir}/sshd_config -E {host.sshd_dir}/sshd.log"
         subprocess.run(["unshare", "-m", "--propagation", "private", "sh", "-c", inner], check=True)
         # A listening port alone could be another sshd (one on 0.0.0.0:22 takes the port
         # from ours): only our pid file says this host's sshd is the one that answers.
