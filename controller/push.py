@@ -96,6 +96,8 @@ def build_manifest(repo: Path, services: Sequence[str]) -> LocalManifest:
     objects: dict[str, Path] = {}
     for svc in services:
         svc_dir = repo / "services" / svc
+        if svc_dir.is_symlink():
+            raise PushError(f"{svc_dir} is a symlink; a service folder must be a folder")
         if not svc_dir.is_dir():
             raise PushError(
                 f"services/{svc}/ is not in {repo}",

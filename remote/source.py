@@ -111,13 +111,17 @@ def link_stays_inside(parts: List[str], target: str) -> bool:
     if not target or target.startswith("/"):
         return False
     depth = len(parts) - 3  # folders below services/<svc>/ that hold the link
+    descended = False
     for word in target.split("/"):
         if word == "..":
+            # `..` only before any name: after one it would climb out of whatever that
+            # name is, and a name may be another link (`deep/link/..`).
             depth -= 1
-            if depth < 0:
+            if depth < 0 or descended:
                 return False
         elif word not in ("", "."):
             depth += 1
+            descended = True
     return True
 
 
@@ -152,7 +156,8 @@ def receive(root: str, repo: str, stream: IO[bytes]) -> Dict[str, Any]:
         raise SourceError(
             "%d objects of revision %s are still missing" % (len(missing), manifest.rev)
         )
-    build_revision(root, manifest)
+    final = build_revision(root, manifest)
+    os.utime(final)  # pruning goes by when a revision was last pushed
     refuse_if_running(root)
     moved = switch(root, repo, manifest.rev)
     prune(root, manifest.rev)
@@ -241,7 +246,12 @@ def build_revision(root: str, manifest: Manifest) -> str:
             _place(os.path.join(objects, entry["sha256"]), path, entry["mode"] == 0o755)
     with open(os.path.join(temp, MANIFEST_NAME), "wb") as out:
         out.write(manifest.data)
-    os.rename(temp, final)
+    try:
+        os.rename(temp, final)
+    except OSError:
+        if not os.path.isdir(final):
+            raise
+        shutil.rmtree(temp, ignore_errors=True)  # another receive built it meanwhile
     return final
 
 

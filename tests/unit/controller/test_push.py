@@ -60,13 +60,23 @@ def test_manifest_bytes_are_stable(tmp_path: Path) -> None:
     assert build_manifest(repo, ["web"]).data == build_manifest(repo, ["web"]).data
 
 
-@pytest.mark.parametrize("target", ["../other/compose.yaml", "/etc/passwd", "conf/../../x"])
+@pytest.mark.parametrize(
+    "target", ["../other/compose.yaml", "/etc/passwd", "conf/../../x", "conf/link/.."]
+)
 def test_a_link_out_of_the_service_folder_is_refused(tmp_path: Path, target: str) -> None:
     """A symlink that leaves services/<svc>/ is an error naming it, not a file sent."""
     repo = make_repo(tmp_path)
     os.symlink(target, repo / "services" / "web" / "escape")
     with pytest.raises(PushError, match="escape"):
         build_manifest(repo, ["web"])
+
+
+def test_a_service_folder_that_is_a_symlink_is_refused(tmp_path: Path) -> None:
+    """services/<svc> linked elsewhere would send what the link points at: refused."""
+    repo = make_repo(tmp_path)
+    os.symlink(tmp_path / "repo" / "config", repo / "services" / "linked")
+    with pytest.raises(PushError, match="symlink"):
+        build_manifest(repo, ["linked"])
 
 
 def test_a_missing_service_folder_is_an_error(tmp_path: Path) -> None:
