@@ -49,6 +49,7 @@ class PushOutcome:
     rev: str
     files_sent: int = 0
     bytes_sent: int = 0  # file contents only: 0 for an unchanged tree
+    payload_bytes: int = 0  # all that the push wrote to stdin: manifests, headers, contents
     switched: bool = False
     moved_aside: str | None = None
 
@@ -58,6 +59,7 @@ class PushOutcome:
             "files_sent": self.files_sent,
             "bytes_sent": self.bytes_sent,
             "switched": self.switched,
+            "payload_bytes": self.payload_bytes,
         }
 
 
@@ -155,13 +157,14 @@ async def push_source(
     unknown = set(missing) - set(manifest.objects)
     if unknown:
         raise PushError(f"push: the host asks for contents not in the manifest: {sorted(unknown)}")
-    outcome = PushOutcome(rev=str(need.get("rev")))
+    outcome = PushOutcome(rev=str(need.get("rev")), payload_bytes=len(manifest.data))
     if need.get("current") and not missing:
         return outcome
     body = stream(manifest, missing)
     done = parse_answer(await run(["source-receive", *args], body), "source-receive")
     outcome.files_sent = len(missing)
     outcome.bytes_sent = sum(manifest.size_of(h) for h in missing)
+    outcome.payload_bytes += len(body)
     outcome.switched = not need.get("current")
     outcome.moved_aside = done.get("moved_aside")
     return outcome

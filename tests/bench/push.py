@@ -33,22 +33,28 @@ def push_figures(bench: Bench, n: int) -> dict[str, Any]:
             shutil.copytree(source, repo / "services" / svc, dirs_exist_ok=True)
     argv = [sys.executable, "-m", "controller", "deploy", "-i", str(inventory), "--json",
             "--repo", str(repo), "--concurrency", str(n)]  # fmt: skip
-    first = _file_bytes(bench, argv)
+    first, _ = _push_bytes(bench, argv)
     bench.counters.zero()
-    second = _file_bytes(bench, argv)
+    second, payload = _push_bytes(bench, argv)
     wire = bench.counters.read()
     return {
         "hosts": n,
         "first_push_file_bytes_per_host": first / n,
         "unchanged_push_file_bytes_per_host": second / n,
+        "unchanged_push_payload_bytes_per_host": payload / n,
         "unchanged_push_wire_sent_per_host": wire.sent / n,
         "unchanged_push_wire_received_per_host": wire.received / n,
     }
 
 
-def _file_bytes(bench: Bench, argv: list[str]) -> int:
+def _push_bytes(bench: Bench, argv: list[str]) -> tuple[int, int]:
+    """File bytes and whole push payload (manifest included) over all hosts of a run."""
     proc = subprocess.run(argv, capture_output=True, text=True, env=bench.env, timeout=600)
     run_id = json.loads(proc.stdout)["run_id"]
     meta_path = bench.workdir / "state" / "fleet" / "runs" / run_id / "meta.json"
     meta = json.loads(meta_path.read_text())
-    return sum(int(h.get("push", {}).get("bytes_sent", 0)) for h in meta["hosts"].values())
+    pushes = [h.get("push", {}) for h in meta["hosts"].values()]
+    return (
+        sum(int(p.get("bytes_sent", 0)) for p in pushes),
+        sum(int(p.get("payload_bytes", 0)) for p in pushes),
+    )
