@@ -180,3 +180,26 @@ def test_old_revisions_are_pruned_but_released_ones_kept(tmp_path: Path) -> None
         os.utime(folder, (n, n))  # mtimes a second apart: the order is the push order
     left = set(os.listdir(host.root / ".fleet/revisions"))
     assert left == {revs[0], *revs[3:]}
+
+
+def test_a_push_host_whose_service_is_not_in_the_repo_fails_before_any_run(
+    tmp_path: Path,
+) -> None:
+    """HostRun's hook: a push that cannot be made fails the host with its cause, and no
+    run is started on it."""
+    from dataclasses import replace
+
+    from controller import engine
+    from controller.model import HostStatus, Problem
+    from controller.options import EngineOptions
+    from tests.unit.controller.fakes import RUNNER, FakeFleet, FakeHost, make_host
+
+    fake = FakeHost(host=replace(make_host("p", ("web", "db")), source="push"))
+    options = EngineOptions(push_repo=str(make_repo(tmp_path)))
+    report = asyncio.run(
+        engine.deploy([fake.host], options, runner=RUNNER, connectors=FakeFleet([fake]))
+    )
+    result = report.hosts["p"]
+    assert result.status is HostStatus.FAILED and result.problem is Problem.PUSH_FAILED
+    assert result.error is not None and "services/db/" in result.error
+    assert fake.commands == [], "nothing ran on the host"
