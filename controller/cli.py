@@ -95,6 +95,13 @@ HandshakesOpt = Annotated[
         help="SSH handshakes at the same time (below sshd's MaxStartups, default 10).",
     ),
 ]
+RepoOpt = Annotated[
+    Path | None,
+    typer.Option(
+        "--repo",
+        help="source: push hosts get services/ from here [default: the inventory's folder].",
+    ),
+]
 HostsOpt = Annotated[
     str, typer.Option("--hosts", "-H", help="all, NAME,NAME, @group or a glob like 'pi-*'.")
 ]
@@ -275,11 +282,13 @@ def _deploy(
 
 
 def _deploy_command(
-    inventory: Path | None, hosts: str, options: EngineOptions, as_json: bool
+    inventory: Path | None, hosts: str, options: EngineOptions, as_json: bool, repo: Path | None
 ) -> None:
     """deploy and resume: select, run, report, exit with the pinned code."""
     with _boundary():
         selected = _select(inventory, hosts)
+        push_repo = repo if repo is not None else _inventory_path(inventory).resolve().parent
+        options = replace(options, push_repo=str(push_repo))
         code = _deploy(selected, options, as_json, _inventory_arg(inventory))
     raise typer.Exit(code)
 
@@ -298,13 +307,14 @@ def deploy(
     connect_timeout: ConnectTimeoutOpt = DEFAULT_CONNECT_TIMEOUT,
     verify_timeout: VerifyTimeoutOpt = None,
     accept_new: AcceptNewOpt = False,
+    repo: RepoOpt = None,
 ) -> None:
     """Deploy every selected host concurrently: one live view, one summary table."""
     options = _options(
         concurrency, reconnect_timeout, connect_timeout, accept_new, resume, handshakes,
         verify_timeout,
     )  # fmt: skip
-    _deploy_command(inventory, hosts, options, as_json)
+    _deploy_command(inventory, hosts, options, as_json, repo)
 
 
 @app.command()
@@ -318,13 +328,14 @@ def resume(
     connect_timeout: ConnectTimeoutOpt = DEFAULT_CONNECT_TIMEOUT,
     verify_timeout: VerifyTimeoutOpt = None,
     accept_new: AcceptNewOpt = False,
+    repo: RepoOpt = None,
 ) -> None:
     """Re-attach to a run still going on each host, or continue it from its markers."""
     options = _options(
         concurrency, reconnect_timeout, connect_timeout, accept_new, True, handshakes,
         verify_timeout,
     )  # fmt: skip
-    _deploy_command(inventory, ",".join(hosts), options, as_json)
+    _deploy_command(inventory, ",".join(hosts), options, as_json, repo)
 
 
 @app.command()
@@ -349,7 +360,7 @@ def rollback(
         verify_timeout,
     )  # fmt: skip
     options = replace(options, rollback=True, rollback_to=to)
-    _deploy_command(inventory, ",".join(hosts), options, as_json)
+    _deploy_command(inventory, ",".join(hosts), options, as_json, None)
 
 
 @app.command()

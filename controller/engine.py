@@ -71,6 +71,7 @@ async def _fan_out(
         timeouts=dict(options.timeouts),
         rollback=options.rollback,
         rollback_to=options.rollback_to,
+        push_repo=options.push_repo,
     )
     running = asyncio.Semaphore(max(1, options.concurrency))
 

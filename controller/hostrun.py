@@ -69,6 +69,7 @@ class RunSettings:
     timeouts: dict[str, int] = field(default_factory=dict)
     rollback: bool = False
     rollback_to: str | None = None
+    push_repo: str | None = None  # source: push: the local repo holding services/
 
 
 @dataclass
@@ -133,6 +134,7 @@ class HostRun:
         self.conn: Connector | None = None
         self._follow_run_id = settings.run_id
         self._ended = False  # the followed run's terminal line has arrived
+        self._resume = settings.resume  # off when a push brought a new revision
         self._sink = runtime.recorder.host_log(host.name) if runtime.recorder else None
         self.reader = LineReader(self._on_line, self._sink)
         self._deadline = ReconnectDeadline(settings.reconnect_timeout, runtime.clock)
@@ -175,10 +177,49 @@ class HostRun:
         if self.settings.resume and await self._attach_running():
             res = await self._follow_until_done()
         else:
+            if self._pushes() and not await self._push():
+                return
             res = await self._start_and_follow()
         self._conclude(res)
         if self.result.status is HostStatus.FAILED and self.result.diagnostics:
             await self._fetch_diagnostics(self.result.diagnostics)
+
+    def _pushes(self) -> bool:
+        """A push host gets the controller's tree, except in a rollback (offline, by design)."""
+        return self.host.source == "push" and not self.settings.rollback
+
+    async def _push(self) -> bool:
+        """source: push: send the host's service folders before the run (controller/push.py).
+        False when the host failed; a link lost mid-push leaves the host on the revision
+        it has, which deploys (with a warning), as a failed git pull would."""
+        from pathlib import Path
+
+        from .push import PushError, push_source
+
+        self._note("pushing services")
+        repo = Path(self.settings.push_repo or ".")
+        args = [*self._root_args(), "--repo", self.host.repo]
+        try:
+            outcome = await push_source(repo, self.host.services, args, self._runner)
+        except PushError as err:
+            self._fail(Problem.PUSH_FAILED, one_line(str(err)))
+            return False
+        except LinkLost as err:
+            await self._reconnect()
+            self.result.warnings.append(
+                f"push cut by a lost link ({err}): deploying the revision already on the "
+                f"host; `fleet resume {self.host.name}` sends the rest"
+            )
+            return True
+        self.result.push = outcome.meta()
+        if outcome.moved_aside:
+            self.result.warnings.append(
+                f"push: the old repo folder was moved to {outcome.moved_aside}"
+            )
+        # A new revision is not what the markers were written for: run it fresh.
+        self._resume = self._resume and not outcome.switched
+        self._note(None)
+        return True
 
     async def _status(self) -> None:
         """Read the host's state files with plain sh (nothing uploaded, no Python)."""
@@ -320,7 +361,7 @@ class HostRun:
 
     async def _start_and_follow(self) -> CommandResult:
         args = ["start", *self._root_args()]
-        if self.settings.resume:
+        if self._resume:
             args.append("--resume")
         args += ["--plan", "-"]
         try:

@@ -70,6 +70,7 @@ class Problem(str, Enum):
     """A file could not be written or read on the host for another reason."""
     NO_DOCKER_ACCESS = "no_docker_access"
     """The SSH user cannot reach the Docker daemon's socket (not in the docker group)."""
+    PUSH_FAILED = "push_failed"
     INTERNAL = "internal"
 
 
@@ -99,6 +100,7 @@ class HostResult:
     notes: list[str] = field(default_factory=list)  # retries and reconnects, for the record
     connections: int = 0
     runner_bytes_uploaded: int = 0
+    push: dict[str, Any] = field(default_factory=dict)  # source push: rev, files, bytes
     diagnostics_text: str | None = None
 
     @property
@@ -137,6 +139,7 @@ class HostResult:
             "notes": list(self.notes),
             "connections": self.connections,
             "runner_bytes_uploaded": self.runner_bytes_uploaded,
+            "push": dict(self.push),
         }
 
     @classmethod
@@ -161,6 +164,7 @@ class HostResult:
             notes=list(meta.get("notes", [])),
             connections=int(meta.get("connections", 0)),
             runner_bytes_uploaded=int(meta.get("runner_bytes_uploaded", 0)),
+            push=dict(meta.get("push") or {}),
         )
 
 

@@ -39,3 +39,4 @@ class EngineOptions:
     timeouts: dict[str, int] = field(default_factory=dict)
     rollback: bool = False  # a rollback run (fleet rollback): to rollback_to, or the default
     rollback_to: str | None = None
+    push_repo: str | None = None  # source: push hosts: the local folder holding services/

@@ -86,6 +86,8 @@ def prepare(ctx: Context) -> str:
         except releases.RollbackError as exc:
             raise StageFailed("rollback: %s" % exc) from None
     repo = ctx.plan.repo
+    if ctx.plan.source == "push":
+        return _pushed_revision(ctx)
     if not os.path.isdir(repo):
         ctx.log.event("warning", stage="prepare", message="the repo %s does not exist" % repo)
         return "no repo at %s" % repo
@@ -101,6 +103,22 @@ def prepare(ctx: Context) -> str:
         % (repo, pull.reason()),
     )
     return "deploying from the local checkout of %s" % repo
+
+
+def _pushed_revision(ctx: Context) -> str:
+    """A push host runs no git: it deploys the revision the controller last switched
+    R/repo to (remote/source.py), and says which."""
+    from remote.source import current_revision
+
+    rev = current_revision(ctx.root, ctx.plan.repo)
+    if rev is None:
+        ctx.log.event(
+            "warning",
+            stage="prepare",
+            message="source push: %s is not a pushed revision" % ctx.plan.repo,
+        )
+        return "source push: no pushed revision at %s" % ctx.plan.repo
+    return "source push: deploying revision %s" % rev
 
 
 def validate(ctx: Context) -> str:

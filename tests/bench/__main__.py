@@ -28,6 +28,7 @@ from rich.table import Table
 from tests.bench import workload
 from tests.bench.counters import WireCounters
 from tests.bench.hostcpu import machine_cpu_s
+from tests.bench.push import push_figures
 from tests.lab import Lab, busybox_compose, ensure_busybox_image, ensure_docker
 from tests.lab.docker import REPO
 
@@ -365,6 +366,8 @@ def main() -> int:
                 console.print(f"pyinfra and Ansible, {args.compare} hosts ...")
                 fleet_times = {r.hosts: r.fleet_s for r in rows if r.workload == "overhead"}
                 rows += compare_rows(bench, compare_sizes, fleet_times)
+            console.print("source: push, unchanged tree ...")
+            push = push_figures(bench, min(10, max(sizes)))
         finally:
             bench.counters.remove()
             bench.lab.stop()
@@ -372,6 +375,7 @@ def main() -> int:
     checks = verdicts(rows) + workload.real_verdicts(rows)
     for what, held, figure in checks:
         console.print(f"  {'ok  ' if held else 'MISS'} {what}: {figure}")
+    console.print(f"  push, unchanged tree, per host: {push}")
     out = RESULTS / "bench.json"
     results = {
         "machine": machine(),
@@ -379,6 +383,7 @@ def main() -> int:
             asdict(r) | {"ratio": r.ratio, "machine_cpu_ratio": r.machine_cpu_ratio} for r in rows
         ],
         "targets": [{"target": w, "held": h, "figure": f} for w, h, f in checks],
+        "push": push,
     }
     out.write_text(json.dumps(results, indent=2))
     console.print(f"written: {out}")

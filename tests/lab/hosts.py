@@ -54,6 +54,15 @@ Subsystem sftp internal-sftp
 
 PLAIN_BASHRC = "# a stock host's root shell: nothing slow here\n"
 
+GIT = "/usr/bin/git"
+# Bound over GIT on a host without git: a call fails as "not installed" would, and leaves
+# a trace, so a test can prove nothing called it.
+NO_GIT = """#!/bin/sh
+echo "$*" >> /opt/homelab/.git-called
+echo "sh: git: not found" >&2
+exit 127
+"""
+
 
 class LabError(RuntimeError):
     """A lab host could not be set up or controlled."""
@@ -74,6 +83,7 @@ class LabHost:
     # same inside its mount namespace and outside, where dockerd resolves bind mounts and
     # secret files. Default hosts keep /opt/homelab, seen only by their own sshd.
     real_root: bool = False
+    no_git: bool = False  # git hidden in the host's mount namespace (Lab.hide_git)
 
     @property
     def pid_file(self) -> Path:
@@ -202,10 +212,13 @@ class Lab:
         host.pid_file.unlink(missing_ok=True)
         home = host.sshd_dir / "home"
         kind = namespace_mounts(host.options, HOST_ROOT, host.sshd_dir)
-        inner = (
-            f"mount --bind {host.root_dir} {HOST_ROOT}{kind} && mount --bind {home} /root && "
-            f"exec {SSHD} -f {host.sshd_dir}/sshd_config -E {host.sshd_dir}/sshd.log"
-        )
+        inner = f"mount --bind {host.root_dir} {HOST_ROOT}{kind} && mount --bind {home} /root && "
+        if host.no_git:
+            fake = host.sshd_dir / "no-git"
+            fake.write_text(NO_GIT)
+            fake.chmod(0o755)
+            inner += f"mount --bind {fake} {GIT} && "
+        inner += f"exec {SSHD} -f {host.sshd_dir}/sshd_config -E {host.sshd_dir}/sshd.log"
         subprocess.run(["unshare", "-m", "--propagation", "private", "sh", "-c", inner], check=True)
         # A listening port alone could be another sshd (one on 0.0.0.0:22 takes the port
         # from ours): only our pid file says this host's sshd is the one that answers.
@@ -232,6 +245,18 @@ class Lab:
         while time.monotonic() < deadline and alive(pid):
             time.sleep(0.02)
         host.pid_file.unlink(missing_ok=True)
+
+    def hide_git(self, name: str) -> None:
+        """The host has no git (a push host): restart its sshd with git hidden."""
+        self.hosts[name].no_git = True
+        if self.hosts[name].pid() is not None:
+            self.stop_sshd(name)
+            self.start_sshd(name)
+
+    def git_calls(self, name: str) -> str:
+        """The git command lines a host without git was asked to run (empty: none)."""
+        trace = self.hosts[name].root_dir / ".git-called"
+        return trace.read_text() if trace.exists() else ""
 
     # -- faults ------------------------------------------------------------------------
 
