@@ -206,8 +206,8 @@ class Rollout:
         count = len(self.not_completed)
         return one_line(
             f"failure budget spent in wave {wave} of {len(self.waves)}: {count} hosts did "
-            f"not complete ({names}), more than --max-fail {self.options.max_fail}"
-            f" ({self.budget} of {len(self.hosts)})"
+            f"not complete ({names}), more than --max-fail {self.options.max_fail} allows"
+            f" ({self.budget} of {len(self.hosts)} hosts)"
         )
 
     def _skip(self, host: Host, wave: int) -> HostResult:

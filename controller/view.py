@@ -263,8 +263,10 @@ def render_report(
     """The fleet report: table, totals, failed hosts' diagnostics, next commands."""
     console.print(report_table(report))
     console.print(totals_line(report))
+    # Hosts a stopped rollout never started share one reason and one command (below).
+    left = HostStatus.NOT_STARTED if continue_command(report, inventory_arg) else None
     for result in report.hosts.values():
-        if result.status is HostStatus.COMPLETED:
+        if result.status in (HostStatus.COMPLETED, left):
             continue
         console.print()
         header = Text(f"{result.name}: ", "bold")
@@ -299,7 +301,8 @@ def _rollout_lines(console: Console, report: FleetReport, inventory_arg: str | N
         return
     console.print()
     console.print(Text("rollout stopped: ", "bold red") + Text(report.rollout.stopped or ""))
-    console.print(Text("  continue the rollout: ", "bold") + Text(command))
+    # Never folded: the operator copies this line whole.
+    console.print(Text("  continue the rollout: ", "bold") + Text(command), soft_wrap=True)
 
 
 def render_status(

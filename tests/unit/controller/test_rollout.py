@@ -384,7 +384,7 @@ def output(c: Console) -> str:
 
 
 def test_report_shows_waves_why_it_stopped_and_the_command_that_continues() -> None:
-    """The summary: a wave column, the stop reason, the one resume command."""
+    """The summary: a wave column, the stop reason once, the one resume command."""
     c = console()
     render_report(c, stopped_report(), inventory_arg="lab.yml")
     out = output(c)
@@ -394,6 +394,7 @@ def test_report_shows_waves_why_it_stopped_and_the_command_that_continues() -> N
         "continue the rollout: fleet resume -i lab.yml h2 h3 h4 h5 "
         "--canary 1 --batch 2 --max-fail 1"
     ) in out
+    assert "h2: failed" in out and "h4: not_started" not in out  # one reason, once
     plain = FleetReport(run_id=RUN_ID, hosts={"h1": result("h1", HostStatus.COMPLETED)})
     assert "wave" not in [col.header for col in report_table(plain).columns]
 
