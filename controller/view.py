@@ -102,11 +102,14 @@ class LiveView:
         for column in ("wave", *columns) if self._waves else columns:
             table.add_column(column)
         counts = {s: 0 for s in HostStatus}
+        current = self._current_wave()
         for name, total in self._hosts:
             result = self._results.get(name)
             wave = [str(self._waves.get(name, ""))] if self._waves else []
             if result is None:
-                table.add_row(*wave, name, Text("waiting", "dim"), "", f"0/{total}", "", "")
+                later = self._waves is not None and self._waves.get(name, 0) > current
+                waiting = Text(f"after wave {current}" if later else "waiting", "dim")
+                table.add_row(*wave, name, waiting, "", f"0/{total}", "", "")
                 counts[HostStatus.RUNNING] += 1
                 continue
             counts[result.status] += 1
@@ -129,16 +132,22 @@ class LiveView:
         table.caption = "  ".join(self._wave_caption() + caption)
         return table
 
-    def _wave_caption(self) -> list[str]:
-        """`wave 2 of 4`: the newest wave a host of which has started."""
+    def _current_wave(self) -> int:
+        """The newest wave a host of which has started (1 before any has)."""
         if not self._waves:
-            return []
+            return 0
         started = [
             self._waves.get(name, 0)
             for name, result in self._results.items()
             if result.status is not HostStatus.NOT_STARTED
         ]
-        return [f"wave {max(started, default=1)} of {max(self._waves.values())}"]
+        return max(started, default=1)
+
+    def _wave_caption(self) -> list[str]:
+        """`wave 2 of 4`, in a rolling deploy."""
+        if not self._waves:
+            return []
+        return [f"wave {self._current_wave()} of {max(self._waves.values())}"]
 
     def __enter__(self) -> LiveView:
         self._live = Live(self.table(), console=self.console, auto_refresh=False, transient=True)

@@ -400,16 +400,22 @@ def test_report_shows_waves_why_it_stopped_and_the_command_that_continues() -> N
 
 
 def test_live_view_marks_which_wave_runs_and_which_wait() -> None:
-    """Each row has its wave; the caption names the wave running."""
-    waves = {"h1": 1, "h2": 2, "h3": 2}
-    hosts: list[tuple[str, int]] = [("h1", 2), ("h2", 2), ("h3", 2)]
+    """Each row has its wave; a host of the running wave is waiting (for a slot), one of
+    a later wave waits for this one; the caption names the wave running."""
+    waves = {"h1": 1, "h2": 2, "h3": 2, "h4": 3}
+    hosts: list[tuple[str, int]] = [("h1", 2), ("h2", 2), ("h3", 2), ("h4", 2)]
     live = LiveView(console(), hosts, clock=lambda: 0.0, waves=waves)
     live.on_update(result("h1", HostStatus.COMPLETED), None)
     running = result("h2", HostStatus.RUNNING)
+    running.stage = "deploy"
     live.on_update(running, None)
     table = live.table()
     assert table.columns[0].header == "wave"
-    assert table.caption is not None and table.caption.startswith("wave 2 of 2")
+    assert table.caption is not None and table.caption.startswith("wave 2 of 3")
+    c = console()
+    c.print(table)
+    rows = {line.split()[1]: line for line in output(c).splitlines()[1:5]}
+    assert "deploy" in rows["h2"] and "waiting" in rows["h3"] and "after wave 2" in rows["h4"]
 
 
 def test_plain_view_says_when_each_wave_starts() -> None:
