@@ -242,8 +242,8 @@ def continuation(
     """Read the newest recorded runs (newest first) of these hosts.
 
     Without rollout options, a resume reuses those of the newest run of its hosts when
-    that was a rolling deploy. A host whose newest run left it not_started (or
-    unreachable, when it was to start fresh) starts a fresh run: `--resume` on its
+    that was a rolling deploy. A host whose newest run left it not_started or
+    unreachable, where it was to start fresh, starts a fresh run: `--resume` on its
     markers would find an older run's state, and a completed one would do nothing.
     """
     pending = set(names)
@@ -268,10 +268,11 @@ def continuation(
 
 
 def _never_started(report: FleetReport, name: str, summary: RolloutSummary) -> bool:
+    """Left before its run started, in a run where it was to start fresh (a host that
+    was to resume keeps its markers for the next try)."""
     status = report.hosts[name].status
-    if status is HostStatus.NOT_STARTED:
-        return True
-    return status is HostStatus.UNREACHABLE and name in summary.fresh
+    never = status in (HostStatus.NOT_STARTED, HostStatus.UNREACHABLE)
+    return never and name in summary.fresh
 
 
 def continue_command(report: FleetReport, inventory_arg: str | None) -> str | None:

@@ -330,6 +330,18 @@ def test_continuation_reuses_settings_and_starts_never_started_hosts_fresh() -> 
     assert cont.fresh == {"h3", "h4", "h5"}
 
 
+def test_a_continuation_that_stopped_again_keeps_each_hosts_way_to_start() -> None:
+    """A host that was to resume from its markers and was left not_started again still
+    resumes next time; one that was to start fresh still starts fresh."""
+    report = stopped_report(command="resume")
+    assert report.rollout is not None
+    report.rollout.fresh = ["h4", "h5"]
+    report.hosts["h2"].status = HostStatus.NOT_STARTED
+    report.hosts["h3"].status = HostStatus.UNREACHABLE
+    cont = continuation([report], ["h2", "h3", "h4", "h5"], RolloutOptions())
+    assert cont.fresh == {"h4", "h5"}
+
+
 def test_continuation_with_options_given_uses_those() -> None:
     """Options on the resume win over the recorded ones."""
     given = rollout(batch="5")
