@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import asyncio
 import io
+import json
+import shutil
 from pathlib import Path
+from typing import Any
 
 import pytest
 from rich.console import Console
@@ -471,3 +474,67 @@ def test_bad_rollout_options_exit_usage_and_contact_nobody(
         assert result.exit_code == ExitStatus.USAGE
         assert says in " ".join(result.stderr.replace("│", " ").split())
         assert not (tmp_path / "state" / "fleet" / "runs").exists()
+
+
+def _local_hosts(base: Path, names: list[str]) -> Path:
+    """`connection: local` hosts, one root each, with test_cli's fake compose command."""
+    from tests.unit.controller.test_cli import FAKE_COMPOSE
+
+    entries = []
+    for name in names:
+        root = base / name
+        service = root / "repo" / "services" / "web"
+        service.mkdir(parents=True)
+        (service / "compose.yaml").write_text("services: {}\n")
+        (service / "healthcheck.sh").write_text("#!/bin/sh\nexit 0\n")
+        (root / "broken").mkdir()
+        compose = root / "compose"
+        compose.write_text(FAKE_COMPOSE.format(root=root))
+        compose.chmod(0o755)
+        entries.append(
+            f"  {name}:\n    connection: local\n    root: {root}\n"
+            f"    compose_command: {compose}\n    services: [web]\n"
+        )
+    inv = base / "hosts.yml"
+    inv.write_text("hosts:\n" + "".join(entries))
+    return inv
+
+
+@pytest.mark.skipif(shutil.which("python3") is None, reason="the runner needs python3")
+def test_resume_without_options_continues_a_stopped_rollout(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Through the real runner on local hosts: the canary fails, the rest are not_started;
+    `fleet resume a b c` alone reuses the recorded settings and gives b and c a fresh run
+    (with --resume their earlier completed run would make them do nothing)."""
+    from typer.testing import CliRunner
+
+    from controller.cli import app
+    from controller.errors import ExitStatus
+
+    monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path / "state"))
+    monkeypatch.delenv("FLEET_INVENTORY", raising=False)
+    inv = _local_hosts(tmp_path, ["a", "b", "c"])
+
+    def fleet(*args: str) -> tuple[int, dict[str, Any]]:
+        result = CliRunner().invoke(app, [*args, "-i", str(inv), "--json"])
+        return result.exit_code, json.loads(result.stdout)
+
+    assert fleet("deploy")[0] == ExitStatus.OK  # b and c now have a completed run
+    (tmp_path / "a" / "broken" / "web").write_text("")
+    code, first = fleet("deploy", "--canary", "1", "--max-fail", "0")
+    assert code == ExitStatus.NOT_COMPLETED
+    assert [h["status"] for h in first["hosts"].values()] == [
+        "failed",
+        "not_started",
+        "not_started",
+    ]
+    (tmp_path / "a" / "broken" / "web").unlink()
+    code, again = fleet("resume", "a", "b", "c")
+    assert code == ExitStatus.OK, again
+    assert again["rollout"] == {
+        "batch": None, "canary": 1, "max_fail": "0", "waves": 2, "stopped": None,
+    }  # fmt: skip
+    assert [h["wave"] for h in again["hosts"].values()] == [1, 2, 2]
+    assert again["hosts"]["a"]["services"] == {"web": "completed"}  # resumed at web
+    assert again["hosts"]["b"]["services"] == {"web": "completed"}  # a fresh run, not skipped
