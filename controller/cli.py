@@ -31,8 +31,11 @@ from .options import (
     DEFAULT_HANDSHAKES,
     DEFAULT_RECONNECT_TIMEOUT,
     ConnectOptions,
+    Count,
     EngineOptions,
+    RolloutOptions,
 )
+from .rollout import continuation, parse_batch, parse_max_fail, wave_map
 from .store import RunStore, state_dir
 
 if TYPE_CHECKING:
@@ -104,6 +107,42 @@ RepoOpt = Annotated[
 ]
 HostsOpt = Annotated[
     str, typer.Option("--hosts", "-H", help="all, NAME,NAME, @group or a glob like 'pi-*'.")
+]
+
+
+def _count_parser(parse: "Callable[[str], Count]") -> "Callable[[str], Count]":
+    """A rollout count's parser whose error says what is allowed (not only the value)."""
+
+    def parser(text: str) -> Count:
+        try:
+            return parse(text)
+        except ValueError as exc:
+            raise typer.BadParameter(str(exc)) from None
+
+    return parser
+
+
+BatchOpt = Annotated[
+    Count | None,
+    typer.Option(
+        "--batch",
+        parser=_count_parser(parse_batch),
+        metavar="N|P%",
+        help="Rolling deploy: hosts per wave, in inventory order (P% rounds up).",
+    ),
+]
+CanaryOpt = Annotated[
+    int | None,
+    typer.Option("--canary", min=1, help="Rolling deploy: a first wave of N hosts alone."),
+]
+MaxFailOpt = Annotated[
+    Count | None,
+    typer.Option(
+        "--max-fail",
+        parser=_count_parser(parse_max_fail),
+        metavar="N|P%",
+        help="Failure budget: once more hosts than this did not complete, no new host starts.",
+    ),
 ]
 
 
@@ -230,15 +269,17 @@ async def _with_view(
     console: "Console | None",
     as_json: bool,
     run: "Callable[[OnUpdate | None], Awaitable[FleetReport]]",
+    rollout: RolloutOptions | None = None,
 ) -> FleetReport:
     """Run the engine under the right view: live table, plain lines, or nothing (--json)."""
     if as_json or console is None:
         return await run(None)
     from .view import LiveView, PlainView
 
+    waves = wave_map([h.name for h in hosts], rollout or RolloutOptions())
     if not console.is_terminal:
-        return await run(PlainView(console).on_update)
-    live = LiveView(console, [(h.name, len(h.services)) for h in hosts])
+        return await run(PlainView(console, waves).on_update)
+    live = LiveView(console, [(h.name, len(h.services)) for h in hosts], waves=waves)
     with live:
         ticker = asyncio.create_task(live.tick())
         try:
@@ -262,13 +303,17 @@ def _deploy(
 
     console = None if as_json else _stdout()
     store = RunStore(state_dir())
+    if options.resume:
+        # A stopped rollout goes on: its settings, and fresh runs for the never-started.
+        cont = continuation(store.recent(), [h.name for h in hosts], options.rollout)
+        options = replace(options, rollout=cont.options, fresh=cont.fresh)
     run_id = engine.new_run_id()
     recorder = store.new_run(run_id)
 
     def run(on_update: "OnUpdate | None") -> Awaitable[FleetReport]:
         return engine.deploy(hosts, options, run_id=run_id, on_update=on_update, recorder=recorder)
 
-    report = asyncio.run(_with_view(hosts, console, as_json, run))
+    report = asyncio.run(_with_view(hosts, console, as_json, run, options.rollout))
     report.command = "rollback" if options.rollback else "resume" if options.resume else "deploy"
     report.inventory_arg = inventory_arg
     recorder.save(report)
@@ -308,13 +353,17 @@ def deploy(
     verify_timeout: VerifyTimeoutOpt = None,
     accept_new: AcceptNewOpt = False,
     repo: RepoOpt = None,
+    batch: BatchOpt = None,
+    canary: CanaryOpt = None,
+    max_fail: MaxFailOpt = None,
 ) -> None:
     """Deploy every selected host concurrently: one live view, one summary table."""
     options = _options(
         concurrency, reconnect_timeout, connect_timeout, accept_new, resume, handshakes,
         verify_timeout,
     )  # fmt: skip
-    _deploy_command(inventory, hosts, options, as_json, repo)
+    rollout = RolloutOptions(batch=batch, canary=canary, max_fail=max_fail)
+    _deploy_command(inventory, hosts, replace(options, rollout=rollout), as_json, repo)
 
 
 @app.command()
@@ -329,13 +378,18 @@ def resume(
     verify_timeout: VerifyTimeoutOpt = None,
     accept_new: AcceptNewOpt = False,
     repo: RepoOpt = None,
+    batch: BatchOpt = None,
+    canary: CanaryOpt = None,
+    max_fail: MaxFailOpt = None,
 ) -> None:
-    """Re-attach to a run still going on each host, or continue it from its markers."""
+    """Re-attach to a run still going on each host, or continue it from its markers;
+    a stopped rollout goes on in waves with its recorded settings unless others are given."""
     options = _options(
         concurrency, reconnect_timeout, connect_timeout, accept_new, True, handshakes,
         verify_timeout,
     )  # fmt: skip
-    _deploy_command(inventory, ",".join(hosts), options, as_json, repo)
+    rollout = RolloutOptions(batch=batch, canary=canary, max_fail=max_fail)
+    _deploy_command(inventory, ",".join(hosts), replace(options, rollout=rollout), as_json, repo)
 
 
 @app.command()

@@ -18,7 +18,8 @@ from .connectors import ConnectorFactory, ConnectorFactoryImpl
 from .errors import one_line
 from .hostrun import HostRun, OnUpdate, Recorder, Runner, RunSettings, Runtime, new_result
 from .model import FleetReport, HostResult, HostStatus, Problem
-from .options import EngineOptions
+from .options import EngineOptions, RolloutOptions
+from .rollout import Rollout
 
 
 def new_run_id() -> str:
@@ -73,22 +74,18 @@ async def _fan_out(
         rollback_to=options.rollback_to,
         push_repo=options.push_repo,
     )
-    running = asyncio.Semaphore(max(1, options.concurrency))
+    # Hosts a continued rollout never started get a fresh run, not --resume.
+    fresh_settings = replace(settings, resume=False)
 
     async def one(host: Host) -> HostResult:
-        async with running:
-            hostrun = HostRun(host, settings, runtime)
-            return await (hostrun.deploy() if action == "deploy" else hostrun.status())
+        use = fresh_settings if host.name in options.fresh else settings
+        hostrun = HostRun(host, use, runtime)
+        return await (hostrun.deploy() if action == "deploy" else hostrun.status())
 
-    outcomes = await asyncio.gather(*(one(h) for h in hosts), return_exceptions=True)
-    results: dict[str, HostResult] = {}
-    for host, outcome in zip(hosts, outcomes, strict=True):
-        if isinstance(outcome, BaseException):
-            if isinstance(outcome, KeyboardInterrupt | SystemExit):
-                raise outcome
-            outcome = _crashed(host, outcome)
-        results[host.name] = outcome
-    return FleetReport(run_id=run_id, hosts=results, command=action)
+    rollout = Rollout(hosts, options.rollout, options.concurrency, one, _crashed, on_update)
+    results = await rollout.run()
+    fresh = [h.name for h in hosts if not options.resume or h.name in options.fresh]
+    return FleetReport(run_id=run_id, hosts=results, command=action, rollout=rollout.summary(fresh))
 
 
 async def deploy(
@@ -126,7 +123,7 @@ async def status(
     runner archive is neither built nor uploaded)."""
     return await _fan_out(
         hosts,
-        replace(options, resume=False),
+        replace(options, resume=False, rollout=RolloutOptions(), fresh=frozenset()),
         run_id or new_run_id(),
         "status",
         runner=None,

@@ -14,6 +14,7 @@ from rich.text import Text
 
 from .events import Event
 from .model import FleetReport, HostResult, HostStatus, Problem
+from .rollout import continue_command
 from .store import host_file
 
 _STYLE = {
@@ -40,12 +41,16 @@ def _fmt_duration(seconds: float) -> str:
 
 
 class PlainView:
-    """Non-terminal output: one plain line per event, `HOST stage service event`."""
+    """Non-terminal output: one plain line per event, `HOST stage service event`; in a
+    rolling deploy, a `wave N of M: HOST...` line as each wave starts."""
 
-    def __init__(self, console: Console) -> None:
+    def __init__(self, console: Console, waves: dict[str, int] | None = None) -> None:
         self.console = console
+        self._waves = waves or {}
+        self._wave = 0
 
     def on_update(self, result: HostResult, event: Event | None) -> None:
+        self._wave_line(result)
         if event is not None:
             parts = [result.name, event.stage or "-", event.service or "-", event.event]
             if event.status and event.event in ("run_failed", "warning"):
@@ -57,6 +62,13 @@ class PlainView:
             self._out(f"{result.name} - - note {result.note}")
         elif result.status is not HostStatus.RUNNING:
             self._out(f"{result.name} - - {result.status.value}")
+
+    def _wave_line(self, result: HostResult) -> None:
+        wave = self._waves.get(result.name, 0)
+        if wave > self._wave and result.status is not HostStatus.NOT_STARTED:
+            self._wave = wave
+            names = " ".join(n for n, w in self._waves.items() if w == wave)
+            self._out(f"wave {wave} of {max(self._waves.values())}: {names}")
 
     def _out(self, line: str) -> None:
         self.console.out(line, highlight=False)
@@ -70,9 +82,11 @@ class LiveView:
         console: Console,
         hosts: Sequence[tuple[str, int]],
         clock: Callable[[], float] = time.monotonic,
+        waves: dict[str, int] | None = None,
     ) -> None:
         self.console = console
         self._hosts = list(hosts)
+        self._waves = waves
         self._results: dict[str, HostResult] = {}
         self._clock = clock
         self._started = clock()
@@ -84,13 +98,18 @@ class LiveView:
     def table(self) -> Table:
         now = self._clock()
         table = Table(box=None, pad_edge=False, header_style="bold")
-        for column in ("host", "stage", "service", "done", "elapsed", ""):
+        columns = ("host", "stage", "service", "done", "elapsed", "")
+        for column in ("wave", *columns) if self._waves else columns:
             table.add_column(column)
         counts = {s: 0 for s in HostStatus}
+        current = self._current_wave()
         for name, total in self._hosts:
             result = self._results.get(name)
+            wave = [str(self._waves.get(name, ""))] if self._waves else []
             if result is None:
-                table.add_row(name, Text("waiting", "dim"), "", f"0/{total}", "", "")
+                later = self._waves is not None and self._waves.get(name, 0) > current
+                waiting = Text(f"after wave {current}" if later else "waiting", "dim")
+                table.add_row(*wave, name, waiting, "", f"0/{total}", "", "")
                 counts[HostStatus.RUNNING] += 1
                 continue
             counts[result.status] += 1
@@ -101,6 +120,7 @@ class LiveView:
                 stage = Text(result.status.value, _STYLE[result.status])
                 elapsed = result.duration_s
             table.add_row(
+                *wave,
                 name,
                 stage,
                 result.service or "",
@@ -108,8 +128,26 @@ class LiveView:
                 _fmt_duration(elapsed),
                 Text(result.note or "", "dim"),
             )
-        table.caption = "  ".join(f"{s.value}: {n}" for s, n in counts.items() if n)
+        caption = [f"{s.value}: {n}" for s, n in counts.items() if n]
+        table.caption = "  ".join(self._wave_caption() + caption)
         return table
+
+    def _current_wave(self) -> int:
+        """The newest wave a host of which has started (1 before any has)."""
+        if not self._waves:
+            return 0
+        started = [
+            self._waves.get(name, 0)
+            for name, result in self._results.items()
+            if result.status is not HostStatus.NOT_STARTED
+        ]
+        return max(started, default=1)
+
+    def _wave_caption(self) -> list[str]:
+        """`wave 2 of 4`, in a rolling deploy."""
+        if not self._waves:
+            return []
+        return [f"wave {self._current_wave()} of {max(self._waves.values())}"]
 
     def __enter__(self) -> LiveView:
         self._live = Live(self.table(), console=self.console, auto_refresh=False, transient=True)
@@ -142,6 +180,8 @@ def next_command(result: HostResult, command: str, inventory_arg: str | None) ->
     problem = result.problem
     if result.status is HostStatus.RUNNING:
         return f"a run is still going; follow it with: {resume}"
+    if result.status is HostStatus.NOT_STARTED:
+        return f"continue the rollout (below), or this host alone: {resume}"
     if result.status is HostStatus.DISCONNECTED or problem is Problem.RUN_VANISHED:
         return resume
     if problem is Problem.STAGE_FAILED:
@@ -189,6 +229,9 @@ def _failed_where(result: HostResult) -> str:
 def report_table(report: FleetReport) -> Table:
     """host, status, last stage, services done/total, duration, failed, diagnostics."""
     table = Table(title=f"fleet run {report.run_id}", header_style="bold")
+    waves = report.rollout is not None
+    if waves:
+        table.add_column("wave", justify="right")
     table.add_column("host")
     table.add_column("status")
     table.add_column("last stage")
@@ -198,6 +241,7 @@ def report_table(report: FleetReport) -> Table:
     table.add_column("diagnostics", overflow="fold")
     for result in report.hosts.values():
         table.add_row(
+            *([str(result.wave or "-")] if waves else []),
             result.name,
             Text(result.status.value, _STYLE[result.status]),
             result.last_stage or "-",
@@ -236,8 +280,10 @@ def render_report(
     """The fleet report: table, totals, failed hosts' diagnostics, next commands."""
     console.print(report_table(report))
     console.print(totals_line(report))
+    # Hosts a stopped rollout never started share one reason and one command (below).
+    left = HostStatus.NOT_STARTED if continue_command(report, inventory_arg) else None
     for result in report.hosts.values():
-        if result.status is HostStatus.COMPLETED:
+        if result.status in (HostStatus.COMPLETED, left):
             continue
         console.print()
         header = Text(f"{result.name}: ", "bold")
@@ -260,8 +306,20 @@ def render_report(
     for result in warned:
         for warning in result.warnings:
             console.print(Text(f"{result.name}: warning: {warning}", "yellow"))
+    _rollout_lines(console, report, inventory_arg)
     if record_dir is not None:
         console.print(Text(f"recorded in {record_dir}", "dim"))
+
+
+def _rollout_lines(console: Console, report: FleetReport, inventory_arg: str | None) -> None:
+    """Why a rolling deploy stopped, and the one command that continues it."""
+    command = continue_command(report, inventory_arg)
+    if report.rollout is None or command is None:
+        return
+    console.print()
+    console.print(Text("rollout stopped: ", "bold red") + Text(report.rollout.stopped or ""))
+    # Never folded: the operator copies this line whole.
+    console.print(Text("  continue the rollout: ", "bold") + Text(command), soft_wrap=True)
 
 
 def render_status(
