@@ -22,6 +22,7 @@ import typer
 
 from inventory import DEFAULT_INVENTORY, Host, InventoryError, SelectionError, load_inventory
 
+from .completion import complete_hosts
 from .errors import ExitStatus, FleetError
 from .model import FleetReport
 from .options import (
@@ -43,7 +44,8 @@ app = typer.Typer(
     name="fleet",
     help="Deploy Docker Compose services to a homelab fleet over SSH, resumably.",
     no_args_is_help=True,
-    add_completion=False,
+    # Typer's completion options cost a start nothing measurable (docs/design.md, CLI).
+    add_completion=True,
     # Locals can hold keys and passwords: never print them in a traceback.
     pretty_exceptions_show_locals=False,
 )
@@ -95,7 +97,13 @@ HandshakesOpt = Annotated[
     ),
 ]
 HostsOpt = Annotated[
-    str, typer.Option("--hosts", "-H", help="all, NAME,NAME, @group or a glob like 'pi-*'.")
+    str,
+    typer.Option(
+        "--hosts",
+        "-H",
+        help="all, NAME,NAME, @group or a glob like 'pi-*'.",
+        autocompletion=complete_hosts,
+    ),
 ]
 
 
@@ -308,7 +316,12 @@ def deploy(
 
 @app.command()
 def resume(
-    hosts: Annotated[list[str], typer.Argument(help="Hosts to resume (names, @group, globs).")],
+    hosts: Annotated[
+        list[str],
+        typer.Argument(
+            help="Hosts to resume (names, @group, globs).", autocompletion=complete_hosts
+        ),
+    ],
     inventory: InventoryOpt = None,
     as_json: JsonOpt = False,
     concurrency: ConcurrencyOpt = DEFAULT_CONCURRENCY,
@@ -378,6 +391,56 @@ def report(
                 record_dir=store.run_dir(recorded.run_id),
             )
         code = _exit_for(recorded)
+    raise typer.Exit(code)
+
+
+def _print_version(value: bool) -> None:
+    if value:
+        from importlib.metadata import version
+
+        sys.stdout.write(f"fleet {version('fleet')}\n")
+        raise typer.Exit(ExitStatus.OK)
+
+
+@app.callback()
+def _root(
+    _version: Annotated[
+        bool,
+        typer.Option(
+            "--version", callback=_print_version, is_eager=True, help="Print the version and exit."
+        ),
+    ] = False,
+) -> None:
+    """Deploy Docker Compose services to a homelab fleet over SSH, resumably."""
+
+
+@app.command()
+def check(
+    hosts: HostsOpt = "all",
+    inventory: InventoryOpt = None,
+    as_json: JsonOpt = False,
+    concurrency: ConcurrencyOpt = DEFAULT_CONCURRENCY,
+    handshakes: HandshakesOpt = DEFAULT_HANDSHAKES,
+    connect_timeout: ConnectTimeoutOpt = DEFAULT_CONNECT_TIMEOUT,
+    accept_new: AcceptNewOpt = False,
+) -> None:
+    """Can every host be deployed to? ssh, python3, root, disk, docker, compose, git."""
+    with _frozen_imports():
+        from . import check as checks
+
+    with _boundary():
+        selected = _select(inventory, hosts)
+        options = _options(concurrency, 0.0, connect_timeout, accept_new, False, handshakes)
+        found = asyncio.run(
+            checks.check(selected, options, inventory_arg=_inventory_arg(inventory))
+        )
+        if as_json:
+            sys.stdout.write(json.dumps(found.to_json()) + "\n")
+        else:
+            from .checkview import render_check
+
+            render_check(_stdout(), found)
+        code = ExitStatus.OK if found.ok else ExitStatus.NOT_COMPLETED
     raise typer.Exit(code)
 
 

@@ -141,6 +141,17 @@ class HostRun:
         """Read where the host stands from the host itself."""
         return await self._guarded(self._status)
 
+    async def session(self, body: Callable[[Connector], Awaitable[None]]) -> HostResult:
+        """Connect as a deploy does (same retries, same reasons), hand the connection to
+        body, close it; an unreachable host is data in the result (`fleet check`)."""
+
+        async def connected() -> None:
+            await self._connect_first()
+            assert self.conn is not None
+            await body(self.conn)
+
+        return await self._guarded(connected)
+
     # --- outline -------------------------------------------------------------------
 
     async def _guarded(self, body: Callable[[], Awaitable[None]]) -> HostResult:
