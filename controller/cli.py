@@ -444,6 +444,59 @@ def check(
     raise typer.Exit(code)
 
 
+@app.command()
+def logs(
+    host: Annotated[
+        str, typer.Argument(help="The host (one name).", autocompletion=complete_hosts)
+    ],
+    service: Annotated[
+        str | None,
+        typer.Argument(help="A service: its container logs [default: the host's last run log]."),
+    ] = None,
+    follow: Annotated[
+        bool, typer.Option("--follow", "-f", help="Keep streaming until Ctrl-C.")
+    ] = False,
+    tail: Annotated[str, typer.Option("--tail", "-n", help="Last N lines, or all.")] = "200",
+    since: Annotated[
+        str | None, typer.Option("--since", help="Container logs since (e.g. 10m, 2026-11-27).")
+    ] = None,
+    inventory: InventoryOpt = None,
+    connect_timeout: ConnectTimeoutOpt = DEFAULT_CONNECT_TIMEOUT,
+    accept_new: AcceptNewOpt = False,
+) -> None:
+    """A service's container logs (secrets masked on the host), or the host's last run log."""
+    with _frozen_imports():
+        from . import logs as hostlogs
+
+    with _boundary():
+        request = hostlogs.LogsRequest(service, hostlogs.check_tail(tail), since, follow)
+        (selected,) = _select_one(inventory, host)
+        options = _options(1, 0.0, connect_timeout, accept_new, False)
+        out = sys.stdout.buffer
+
+        def write(data: bytes) -> None:
+            out.write(data)
+            out.flush()
+
+        def say(line: str) -> None:
+            _error(f"fleet: {line}")
+
+        try:
+            code = asyncio.run(
+                hostlogs.show_logs(selected, options, request, write, say, RunStore(state_dir()))
+            )
+        except KeyboardInterrupt:
+            code = ExitStatus.OK  # --follow ends here; the host stops its side by itself
+    raise typer.Exit(code)
+
+
+def _select_one(inventory: Path | None, name: str) -> list[Host]:
+    selected = _select(inventory, name)
+    if len(selected) != 1:
+        raise FleetError(f"{name!r} selects {len(selected)} hosts; logs takes one host")
+    return selected
+
+
 def main() -> None:
     """Console-script entry point (`fleet`)."""
     gc.freeze()  # what the imports made lives until exit: the collector need not walk it

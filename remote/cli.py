@@ -1,4 +1,4 @@
-"""The runner's command line: run (default), start, follow, status (docs/internals.md)."""
+"""The runner's command line: run (default), start, follow, status, logs (docs/internals.md)."""
 
 from __future__ import annotations
 
@@ -17,19 +17,22 @@ if TYPE_CHECKING:
     from remote.lock import RunLock
     from remote.plan import Plan
 
-COMMANDS = ("run", "start", "follow", "status")
+COMMANDS = ("run", "start", "follow", "status", "logs")
 
 USAGE = {
     "run": "fleet-runner [run] [--root R] [--resume] [--plan FILE|-]",
     "start": "fleet-runner start [--root R] [--resume] --plan FILE|-",
     "follow": "fleet-runner follow [--root R] --log PATH [--offset N] --run-id ID",
     "status": "fleet-runner status [--root R]",
+    "logs": "fleet-runner logs [--root R] --service SVC [--repo P] [--compose JSON] "
+    "[--tail N] [--since X] [--follow]",
 }
 _DESCRIPTIONS = {
     "run": "Run the deployment stages on this host in the foreground.",
     "start": "Save the plan, start the run detached from this session and stream its log.",
     "follow": "Stream a run's log from a byte offset until the run ends.",
     "status": "Print where this host stands as one JSON object.",
+    "logs": "Stream compose's logs of one service, its .env values masked.",
 }
 _HELP = """
 options:
@@ -39,6 +42,7 @@ options:
   --log PATH    the run log to stream
   --offset N    first byte to send (default 0)
   --run-id ID   the run whose end to wait for
+  --service SVC, --repo P, --compose JSON, --tail N, --since X, --follow   (logs)
 """
 # The options each command takes: flag -> whether a value follows it.
 _FLAGS = {
@@ -46,8 +50,17 @@ _FLAGS = {
     "start": {"--root": True, "--resume": False, "--plan": True},
     "follow": {"--root": True, "--log": True, "--offset": True, "--run-id": True},
     "status": {"--root": True},
+    "logs": {
+        "--root": True,
+        "--service": True,
+        "--repo": True,
+        "--compose": True,
+        "--tail": True,
+        "--since": True,
+        "--follow": False,
+    },
 }
-_REQUIRED = {"start": ("--plan",), "follow": ("--log", "--run-id")}
+_REQUIRED = {"start": ("--plan",), "follow": ("--log", "--run-id"), "logs": ("--service",)}
 
 
 class UsageError(Exception):
@@ -67,6 +80,7 @@ class Options(object):
         if not (offset.isascii() and offset.isdigit()):
             raise UsageError("--offset: %r is not a byte offset" % offset)
         self.offset = int(offset)
+        self.values = values  # the flags of `logs`, read by cmd_logs
 
 
 def parse_args(command: str, args: List[str]) -> Options:
@@ -177,11 +191,33 @@ def cmd_status(options: Options, root: str) -> int:
     return Exit.OK
 
 
+def cmd_logs(options: Options, root: str) -> int:
+    from remote.logs import logs_argv, parse_compose, stream_logs
+
+    values = options.values
+    service = values.get("--service") or ""
+    if "/" in service or service.startswith("."):
+        _complain("--service: %r is not a service name" % service)
+        return Exit.USAGE
+    try:
+        compose = parse_compose(values.get("--compose") or "")
+    except ValueError as exc:
+        _complain(str(exc))
+        return Exit.USAGE
+    repo = values.get("--repo") or os.path.join(root, "repo")
+    argv = logs_argv(
+        compose, root, repo, service, values.get("--tail"), values.get("--since"),
+        "--follow" in values,
+    )  # fmt: skip
+    return stream_logs(argv, root, service, sys.stdout.buffer)
+
+
 _HANDLERS: Dict[str, Callable[[Options, str], int]] = {
     "run": cmd_run,
     "start": cmd_start,
     "follow": cmd_follow,
     "status": cmd_status,
+    "logs": cmd_logs,
 }
 
 
