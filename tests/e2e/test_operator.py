@@ -27,7 +27,10 @@ services:
     pull_policy: never
     environment:
       - TOKEN=${{TOKEN}}
-    command: ["sh", "-c", "for i in 1 2 3 4 5 6 7 8 9 10; do echo line $$i; done; echo token=$$TOKEN; exec sleep 3600"]
+    command:
+      - sh
+      - -c
+      - for i in 1 2 3 4 5 6 7 8 9 10; do echo line $$i; done; echo token=$$TOKEN; exec sleep 3600
     stop_signal: SIGKILL
     healthcheck:
       test: ["CMD", "/bin/true"]
