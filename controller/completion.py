@@ -37,7 +37,7 @@ def candidates(incomplete: str, path: Path) -> list[str]:
     prefix = head + "," if head else ""
     names, groups = host_names(path)
     words = [*names, *(f"@{g}" for g in groups)]
-    if not head:
+    if names and not head:
         words.append("all")
     return [prefix + w for w in words if w.startswith(last)]
 
