@@ -219,6 +219,29 @@ def status_row(bench: Bench, n: int) -> Row:
     return row
 
 
+def check_row(bench: Bench, n: int) -> Row:
+    """`fleet check` against `fleet status` over the same hosts (target: <= 1.5 x).
+
+    The hosts keep the real `docker compose`: check asks Docker and compose for their
+    versions, and that is what an operator's check costs."""
+    inventory = bench.inventory(n, "ovh", None)
+    concurrency = ["--concurrency", str(max(n, 1))]
+    check = bench.fleet("check", "-i", str(inventory), "--hosts", "all", "--json", *concurrency)
+    status = bench.fleet("status", "-i", str(inventory), "--hosts", "all", "--json", *concurrency)
+    bench.counters.zero()
+    probe = measure(check, bench.env)
+    wire = bench.counters.read()
+    fleet_runs, floor_runs = bench.alternate(
+        lambda: measure(check, bench.env), lambda: measure(status, bench.env)
+    )
+    row = timed_row("check vs status", n, fleet_runs, floor_runs)
+    row.cpu_s = statistics.median(s.cpu_s for s in fleet_runs)
+    row.cpu_ms_per_host = 1000 * row.cpu_s / n
+    row.rss_mb = max(s.rss_mb for s in [probe, *fleet_runs])
+    row.connections_per_host = wire.connections / n
+    return row
+
+
 def compose_up_directly(bench: Bench, n: int, tag: str) -> Sample:
     """`docker compose up -d` of the same services, hosts in parallel, services in order."""
     names = list(bench.lab.hosts)[:n]
@@ -344,6 +367,10 @@ def verdicts(rows: list[Row]) -> list[tuple[str, bool, str]]:
         checks.append(
             (f"status <= 1.5 x floor at N={row.hosts}", row.ratio <= 1.5, f"{row.ratio:.2f}")
         )
+    for row in (r for r in rows if r.workload == "check vs status"):
+        checks.append(
+            (f"check <= 1.5 x status at N={row.hosts}", row.ratio <= 1.5, f"{row.ratio:.2f}")
+        )
     bars = {"pyinfra": 4.0, "ansible": 50.0}  # issue 7's orientation: what fleet should beat
     for row in (r for r in rows if r.workload.startswith("vs ")):
         tool = row.workload.split()[1]
@@ -397,6 +424,8 @@ def main() -> int:
                 rows.append(overhead_row(bench, n))
             console.print(f"status, {max(sizes)} hosts ...")
             rows.append(status_row(bench, max(sizes)))
+            console.print(f"check against status, {max(sizes)} hosts ...")
+            rows.append(check_row(bench, max(sizes)))
             for n in real_sizes:
                 console.print(f"real workload, {n} hosts ...")
                 rows.append(real_row(bench, n))
