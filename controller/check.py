@@ -52,7 +52,8 @@ else
   item disk 0; df -Pk "$d" 2>&1
 fi
 s=/var/run/docker.sock p=
-[ -z "$DOCKER_HOST" ] && [ -S "$s" ] && [ -f /var/run/docker.pid ] && read -r p < /var/run/docker.pid
+[ -z "$DOCKER_HOST" ] && [ -S "$s" ] && [ -f /var/run/docker.pid ] && \\
+  read -r p < /var/run/docker.pid
 if [ -n "$p" ] && [ -d "/proc/$p" ]; then
   if [ -r "$s" ] && [ -w "$s" ]; then item docker socket; else item docker nosocket; fi
   printf '%s\\n' "$s"

@@ -125,3 +125,16 @@ def test_the_probe_runs_in_a_posix_sh_and_quotes_the_root_once(tmp_path) -> None
     assert answers["root"].code == "writable"
     assert answers["root"].text == str(tmp_path)
     assert list(tmp_path.iterdir()) == []  # the temp file is gone again
+
+
+def test_docker_socket_answers_from_sh_builtins() -> None:
+    """The socket fast path: usable is ok; not writable names the usermod fix."""
+    for code, ok in (("socket", True), ("nosocket", False)):
+        body = GOOD.replace(
+            f"{MARK} item docker 0\n27.5.1\n", f"{MARK} item docker {code}\n/var/run/docker.sock\n"
+        )
+        answers = parse_probe(framed(body), MARK)
+        assert answers is not None
+        docker = judge(make_host("nas"), answers)["docker"]
+        assert docker.ok is ok
+        assert ok or "sudo usermod -aG docker deploy" in (docker.fix or "")
