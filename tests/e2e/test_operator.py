@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
+import time
 from collections.abc import Callable, Iterable
 from pathlib import Path
 
@@ -112,6 +114,22 @@ def test_logs_of_a_service_are_compose_lines_with_the_env_secret_masked(
     assert any("token=***" in line for line in lines), shown.stdout
     assert SECRET not in shown.stdout + shown.stderr
 
+    # --follow streams until Ctrl-C; then the host's compose logs ends too (the channel
+    # closed), nothing is left running there.
+    following = subprocess.Popen(
+        fleet.argv("logs", "nas", "h18-echo", "--follow", "--tail", "1"),
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=fleet.env,
+    )  # fmt: skip
+    try:
+        assert following.stdout is not None
+        assert "token=***" in following.stdout.readline().decode()
+        following.send_signal(signal.SIGINT)
+        assert following.wait(timeout=30) == 0
+    finally:
+        following.kill()
+        following.communicate()
+    assert wait_until(lambda: not _compose_logs_running("h18-echo"), 10), "compose logs left"
+
     run_log = fleet("logs", "nas")
     assert run_log.code == 0, run_log.stderr
     assert '"event":"run_completed"' in run_log.stdout
@@ -122,6 +140,20 @@ def test_logs_of_a_service_are_compose_lines_with_the_env_secret_masked(
     assert recorded.code == 1
     assert "recorded on this controller" in recorded.stderr
     assert '"event":"run_completed"' in recorded.stdout
+
+
+def _compose_logs_running(project: str) -> bool:
+    found = subprocess.run(["pgrep", "-f", f"-p {project} .*logs"], capture_output=True)
+    return found.returncode == 0
+
+
+def wait_until(condition: Callable[[], bool], timeout: float) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if condition():
+            return True
+        time.sleep(0.2)
+    return condition()
 
 
 def test_show_completion_prints_a_script_and_hosts_complete_from_the_inventory(
