@@ -469,7 +469,7 @@ def logs(
         from . import logs as hostlogs
 
     with _boundary():
-        request = hostlogs.LogsRequest(service, hostlogs.check_tail(tail), since, follow)
+        request = hostlogs.make_request(service, tail, since, follow)
         (selected,) = _select_one(inventory, host)
         options = _options(1, 0.0, connect_timeout, accept_new, False)
         out = sys.stdout.buffer

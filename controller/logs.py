@@ -47,6 +47,13 @@ def check_tail(tail: str) -> str:
     return tail
 
 
+def make_request(service: str | None, tail: str, since: str | None, follow: bool) -> LogsRequest:
+    """The operator's options, checked before anything is contacted (errors exit 2)."""
+    if since is not None and service is None:
+        raise FleetError("--since applies to a service's container logs: name the service")
+    return LogsRequest(service, check_tail(tail), since, follow)
+
+
 def runner_args(host: Host, req: LogsRequest) -> list[str]:
     """The runner's `logs` command line for this host and service."""
     assert req.service is not None
