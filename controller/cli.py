@@ -23,6 +23,7 @@ import typer
 
 from inventory import DEFAULT_INVENTORY, Host, InventoryError, SelectionError, load_inventory
 
+from .completion import complete_hosts
 from .errors import ExitStatus, FleetError
 from .model import FleetReport
 from .options import (
@@ -47,7 +48,8 @@ app = typer.Typer(
     name="fleet",
     help="Deploy Docker Compose services to a homelab fleet over SSH, resumably.",
     no_args_is_help=True,
-    add_completion=False,
+    # Typer's completion options cost a start nothing measurable (docs/design.md, CLI).
+    add_completion=True,
     # Locals can hold keys and passwords: never print them in a traceback.
     pretty_exceptions_show_locals=False,
 )
@@ -106,7 +108,13 @@ RepoOpt = Annotated[
     ),
 ]
 HostsOpt = Annotated[
-    str, typer.Option("--hosts", "-H", help="all, NAME,NAME, @group or a glob like 'pi-*'.")
+    str,
+    typer.Option(
+        "--hosts",
+        "-H",
+        help="all, NAME,NAME, @group or a glob like 'pi-*'.",
+        autocompletion=complete_hosts,
+    ),
 ]
 
 
@@ -368,7 +376,12 @@ def deploy(
 
 @app.command()
 def resume(
-    hosts: Annotated[list[str], typer.Argument(help="Hosts to resume (names, @group, globs).")],
+    hosts: Annotated[
+        list[str],
+        typer.Argument(
+            help="Hosts to resume (names, @group, globs).", autocompletion=complete_hosts
+        ),
+    ],
     inventory: InventoryOpt = None,
     as_json: JsonOpt = False,
     concurrency: ConcurrencyOpt = DEFAULT_CONCURRENCY,
@@ -494,6 +507,109 @@ def report(
             )
         code = _exit_for(recorded)
     raise typer.Exit(code)
+
+
+def _print_version(value: bool) -> None:
+    if value:
+        from importlib.metadata import version
+
+        sys.stdout.write(f"fleet {version('fleet')}\n")
+        raise typer.Exit(ExitStatus.OK)
+
+
+@app.callback()
+def _root(
+    _version: Annotated[
+        bool,
+        typer.Option(
+            "--version", callback=_print_version, is_eager=True, help="Print the version and exit."
+        ),
+    ] = False,
+) -> None:
+    """Deploy Docker Compose services to a homelab fleet over SSH, resumably."""
+
+
+@app.command()
+def check(
+    hosts: HostsOpt = "all",
+    inventory: InventoryOpt = None,
+    as_json: JsonOpt = False,
+    concurrency: ConcurrencyOpt = DEFAULT_CONCURRENCY,
+    handshakes: HandshakesOpt = DEFAULT_HANDSHAKES,
+    connect_timeout: ConnectTimeoutOpt = DEFAULT_CONNECT_TIMEOUT,
+    accept_new: AcceptNewOpt = False,
+) -> None:
+    """Can every host be deployed to? ssh, python3, root, disk, docker, compose, git."""
+    with _frozen_imports():
+        from . import check as checks
+
+    with _boundary():
+        selected = _select(inventory, hosts)
+        options = _options(concurrency, 0.0, connect_timeout, accept_new, False, handshakes)
+        found = asyncio.run(
+            checks.check(selected, options, inventory_arg=_inventory_arg(inventory))
+        )
+        if as_json:
+            sys.stdout.write(json.dumps(found.to_json()) + "\n")
+        else:
+            from .checkview import render_check
+
+            render_check(_stdout(), found)
+        code = ExitStatus.OK if found.ok else ExitStatus.NOT_COMPLETED
+    raise typer.Exit(code)
+
+
+@app.command()
+def logs(
+    host: Annotated[
+        str, typer.Argument(help="The host (one name).", autocompletion=complete_hosts)
+    ],
+    service: Annotated[
+        str | None,
+        typer.Argument(help="A service: its container logs [default: the host's last run log]."),
+    ] = None,
+    follow: Annotated[
+        bool, typer.Option("--follow", "-f", help="Keep streaming until Ctrl-C.")
+    ] = False,
+    tail: Annotated[str, typer.Option("--tail", "-n", help="Last N lines, or all.")] = "200",
+    since: Annotated[
+        str | None, typer.Option("--since", help="Container logs since (e.g. 10m, 2026-11-27).")
+    ] = None,
+    inventory: InventoryOpt = None,
+    connect_timeout: ConnectTimeoutOpt = DEFAULT_CONNECT_TIMEOUT,
+    accept_new: AcceptNewOpt = False,
+) -> None:
+    """A service's container logs (secrets masked on the host), or the host's last run log."""
+    with _frozen_imports():
+        from . import logs as hostlogs
+
+    with _boundary():
+        request = hostlogs.make_request(service, tail, since, follow)
+        (selected,) = _select_one(inventory, host)
+        options = _options(1, 0.0, connect_timeout, accept_new, False)
+        out = sys.stdout.buffer
+
+        def write(data: bytes) -> None:
+            out.write(data)
+            out.flush()
+
+        def say(line: str) -> None:
+            _error(f"fleet: {line}")
+
+        try:
+            code = asyncio.run(
+                hostlogs.show_logs(selected, options, request, write, say, RunStore(state_dir()))
+            )
+        except KeyboardInterrupt:
+            code = ExitStatus.OK  # --follow ends here; the host stops its side by itself
+    raise typer.Exit(code)
+
+
+def _select_one(inventory: Path | None, name: str) -> list[Host]:
+    selected = _select(inventory, name)
+    if len(selected) != 1:
+        raise FleetError(f"{name!r} selects {len(selected)} hosts; logs takes one host")
+    return selected
 
 
 def main() -> None:

@@ -45,6 +45,33 @@ def _crashed(host: Host, exc: BaseException) -> HostResult:
     return result
 
 
+def session_setup(
+    options: EngineOptions,
+    run_id: str,
+    runner: Runner | None = None,
+    connectors: ConnectorFactory | None = None,
+    recorder: Recorder | None = None,
+) -> tuple[Runtime, RunSettings]:
+    """What every host session of one command shares (also `fleet check`'s)."""
+    runtime = Runtime(
+        runner=runner,
+        connectors=connectors or ConnectorFactoryImpl(options.connect),
+        handshakes=asyncio.Semaphore(options.handshakes),
+        recorder=recorder,
+    )
+    settings = RunSettings(
+        run_id=run_id,
+        resume=options.resume,
+        reconnect_timeout=options.reconnect_timeout,
+        connect_timeout=options.connect.connect_timeout,
+        timeouts=dict(options.timeouts),
+        rollback=options.rollback,
+        rollback_to=options.rollback_to,
+        push_repo=options.push_repo,
+    )
+    return runtime, settings
+
+
 async def _fan_out(
     hosts: Sequence[Host],
     options: EngineOptions,
@@ -56,24 +83,9 @@ async def _fan_out(
     on_update: OnUpdate | None,
     recorder: Recorder | None,
 ) -> FleetReport:
-    runtime = Runtime(
-        runner=runner,
-        connectors=connectors or ConnectorFactoryImpl(options.connect),
-        handshakes=asyncio.Semaphore(options.handshakes),
-        recorder=recorder,
-    )
+    runtime, settings = session_setup(options, run_id, runner, connectors, recorder)
     if on_update is not None:
         runtime.on_update = on_update
-    settings = RunSettings(
-        run_id=run_id,
-        resume=options.resume,
-        reconnect_timeout=options.reconnect_timeout,
-        connect_timeout=options.connect.connect_timeout,
-        timeouts=dict(options.timeouts),
-        rollback=options.rollback,
-        rollback_to=options.rollback_to,
-        push_repo=options.push_repo,
-    )
     # Hosts a continued rollout never started get a fresh run, not --resume.
     fresh_settings = replace(settings, resume=False)
 

@@ -24,6 +24,7 @@ class Event:
     status: str | None = None
     message: str | None = None
     path: str | None = None
+    duration_ms: int | None = None
 
     @property
     def terminal(self) -> bool:
@@ -48,7 +49,12 @@ def parse_line(line: bytes) -> Event | None:
         status=_str(data.get("status")),
         message=_str(data.get("message")),
         path=_str(data.get("path")),
+        duration_ms=_int(data.get("duration_ms")),
     )
+
+
+def _int(value: object) -> int | None:
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
 
 
 def _service_state(result: HostResult, svc: str | None, state: ServiceState) -> None:

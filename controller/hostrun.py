@@ -18,7 +18,14 @@ from inventory import Host
 from remote.protocol import INTERRUPTED, PLAN_VERSION, RUNNER_LINK, Exit, runner_name
 from remote.status import parse_snapshot, status_from_snapshot
 
-from .connectors import CommandResult, ConnectError, Connector, ConnectorFactory, LinkLost
+from .connectors import (
+    CommandResult,
+    ConnectError,
+    Connector,
+    ConnectorFactory,
+    LinkLost,
+    OnData,
+)
 from .deadline import ReconnectDeadline
 from .errors import last_line, one_line
 from .events import Event, apply, parse_line
@@ -149,6 +156,21 @@ class HostRun:
     async def status(self) -> HostResult:
         """Read where the host stands from the host itself."""
         return await self._guarded(self._status)
+
+    async def session(self, body: Callable[[Connector], Awaitable[None]]) -> HostResult:
+        """Connect as a deploy does (same retries, same reasons), hand the connection to
+        body, close it; an unreachable host is data in the result (`fleet check`)."""
+
+        async def connected() -> None:
+            await self._connect_first()
+            assert self.conn is not None
+            await body(self.conn)
+
+        return await self._guarded(connected)
+
+    async def runner_streamed(self, args: Sequence[str], on_stdout: OnData) -> CommandResult:
+        """A runner command on the open session, its stdout streamed (`fleet logs`)."""
+        return await self._runner(args, on_stdout=on_stdout)
 
     # --- outline -------------------------------------------------------------------
 
@@ -319,12 +341,17 @@ class HostRun:
         return json.dumps(plan).encode()
 
     async def _runner(
-        self, args: Sequence[str], stdin: bytes | None = None, stream: bool = False
+        self,
+        args: Sequence[str],
+        stdin: bytes | None = None,
+        stream: bool = False,
+        on_stdout: OnData | None = None,
     ) -> CommandResult:
-        """Run a runner command through the guard; upload the archive on exit 97."""
+        """Run a runner command through the guard; upload the archive on exit 97. Its
+        stdout goes to the run's reader (stream), or to on_stdout (`fleet logs`)."""
         assert self.conn is not None and self.rt.runner is not None
         command = runner_command(self.host.root, self.rt.runner.sha256, args)
-        on_stdout = self.reader.feed if stream else None
+        on_stdout = self.reader.feed if stream else on_stdout
         res = await self._framed(command, stdin, on_stdout)
         if res.exit_status == Exit.NO_RUNNER:
             await self._upload_runner()

@@ -40,28 +40,73 @@ def _fmt_duration(seconds: float) -> str:
 # --- while the run goes on ----------------------------------------------------------
 
 
-class PlainView:
-    """Non-terminal output: one plain line per event, `HOST stage service event`; in a
-    rolling deploy, a `wave N of M: HOST...` line as each wave starts."""
+# What each event says after `HH:MM:SS HOST STAGE [SERVICE]:` in plain output.
+_SAID = {
+    "stage_started": "started",
+    "stage_completed": "completed",
+    "stage_skipped": "skipped (done by an earlier run)",
+    "stage_failed": "failed",
+    "service_started": "started",
+    "service_completed": "completed",
+    "service_skipped": "skipped (already deployed)",
+    "service_failed": "failed",
+    "diagnostics_collected": "diagnostics written",
+    "image_pulled": "image pulled",
+    "release_recorded": "release recorded",
+    "warning": "warning",
+}
 
-    def __init__(self, console: Console, waves: dict[str, int] | None = None) -> None:
+
+def event_sentence(host: str, event: Event) -> str:
+    """One event as a line a person reads: `nas deploy media: completed in 2.1s`."""
+    if event.event == "run_started":
+        said = f"{host}: run {event.run_id} started" if event.run_id else f"{host}: run started"
+    elif event.event in ("run_completed", "run_failed"):
+        failed = "refused" if event.status == "refused" else "failed"
+        said = f"{host}: run {'completed' if event.event == 'run_completed' else failed}"
+    else:
+        where = " ".join(w for w in (event.stage, event.service) if w)
+        said = f"{host} {where}:" if where else f"{host}:"
+        said += " " + _SAID.get(event.event, event.event.replace("_", " "))
+    if event.duration_ms is not None and event.event.endswith("_completed"):
+        said += f" in {_fmt_duration(event.duration_ms / 1000)}"
+    first = event.message.strip().splitlines()[0] if event.message and event.message.strip() else ""
+    if first:
+        # What went well is an aside; what went wrong is what the line says.
+        quiet = event.event.endswith(("_completed", "_skipped"))
+        said += f" ({first})" if quiet else f": {first}"
+    if event.path and event.event in ("diagnostics_collected", "run_failed", "run_started"):
+        said += f" ({event.path})"
+    return said
+
+
+class PlainView:
+    """Non-terminal output (CI logs, `| tee`): one timed sentence per event, e.g.
+    `12:04:31 nas deploy media: completed in 2.1s`; in a rolling deploy, a
+    `wave N of M: HOST...` line as each wave starts."""
+
+    def __init__(
+        self,
+        console: Console,
+        waves: dict[str, int] | None = None,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
         self.console = console
+        self._clock = clock
         self._waves = waves or {}
         self._wave = 0
 
     def on_update(self, result: HostResult, event: Event | None) -> None:
         self._wave_line(result)
         if event is not None:
-            parts = [result.name, event.stage or "-", event.service or "-", event.event]
-            if event.status and event.event in ("run_failed", "warning"):
-                parts.append(event.status)
-            if event.message and event.event in ("stage_failed", "service_failed", "warning"):
-                parts.append(event.message.splitlines()[0])
-            self._out(" ".join(parts))
+            self._out(event_sentence(result.name, event))
         elif result.note:
-            self._out(f"{result.name} - - note {result.note}")
+            self._out(f"{result.name}: {result.note}")
         elif result.status is not HostStatus.RUNNING:
-            self._out(f"{result.name} - - {result.status.value}")
+            said = f"{result.name}: {result.status.value.replace('_', ' ')}"
+            if result.status is not HostStatus.COMPLETED and result.error:
+                said += f": {result.error}"
+            self._out(said)
 
     def _wave_line(self, result: HostResult) -> None:
         wave = self._waves.get(result.name, 0)
@@ -71,7 +116,8 @@ class PlainView:
             self._out(f"wave {wave} of {max(self._waves.values())}: {names}")
 
     def _out(self, line: str) -> None:
-        self.console.out(line, highlight=False)
+        stamp = time.strftime("%H:%M:%S", time.localtime(self._clock()))
+        self.console.out(f"{stamp} {line}", highlight=False)
 
 
 class LiveView:

@@ -1,4 +1,4 @@
-"""The runner's command line: run (default), start, follow, status (docs/internals.md)."""
+"""The runner's command line: run (default), start, follow, status, logs (docs/internals.md)."""
 
 from __future__ import annotations
 
@@ -17,7 +17,7 @@ if TYPE_CHECKING:
     from remote.lock import RunLock
     from remote.plan import Plan
 
-COMMANDS = ("run", "start", "follow", "status", "source-need", "source-receive")
+COMMANDS = ("run", "start", "follow", "status", "source-need", "source-receive", "logs")
 
 USAGE = {
     "run": "fleet-runner [run] [--root R] [--resume] [--plan FILE|-]",
@@ -26,6 +26,8 @@ USAGE = {
     "status": "fleet-runner status [--root R]",
     "source-need": "fleet-runner source-need [--root R] [--repo PATH] < MANIFEST",
     "source-receive": "fleet-runner source-receive [--root R] [--repo PATH] < STREAM",
+    "logs": "fleet-runner logs [--root R] --service SVC [--repo P] [--compose JSON] "
+    "[--tail N] [--since X] [--follow]",
 }
 _DESCRIPTIONS = {
     "run": "Run the deployment stages on this host in the foreground.",
@@ -34,6 +36,7 @@ _DESCRIPTIONS = {
     "status": "Print where this host stands as one JSON object.",
     "source-need": "Print which objects of a pushed manifest this host lacks.",
     "source-receive": "Store pushed objects, build the revision and switch the repo to it.",
+    "logs": "Stream compose's logs of one service, its .env values masked.",
 }
 _HELP = """
 options:
@@ -44,6 +47,7 @@ options:
   --offset N    first byte to send (default 0)
   --run-id ID   the run whose end to wait for
   --repo PATH   the repo link of a push host (default: R/repo)
+  --service SVC, --repo P, --compose JSON, --tail N, --since X, --follow   (logs)
 """
 # The options each command takes: flag -> whether a value follows it.
 _FLAGS = {
@@ -53,8 +57,17 @@ _FLAGS = {
     "status": {"--root": True},
     "source-need": {"--root": True, "--repo": True},
     "source-receive": {"--root": True, "--repo": True},
+    "logs": {
+        "--root": True,
+        "--service": True,
+        "--repo": True,
+        "--compose": True,
+        "--tail": True,
+        "--since": True,
+        "--follow": False,
+    },
 }
-_REQUIRED = {"start": ("--plan",), "follow": ("--log", "--run-id")}
+_REQUIRED = {"start": ("--plan",), "follow": ("--log", "--run-id"), "logs": ("--service",)}
 
 
 class UsageError(Exception):
@@ -76,6 +89,7 @@ class Options(object):
             raise UsageError("--offset: %r is not a byte offset" % offset)
         self.offset = int(offset)
         self.command = ""
+        self.values = values  # the flags of `logs`, read by cmd_logs
 
 
 def parse_args(command: str, args: List[str]) -> Options:
@@ -206,6 +220,27 @@ def cmd_source(options: Options, root: str) -> int:
     return Exit.OK
 
 
+def cmd_logs(options: Options, root: str) -> int:
+    from remote.logs import logs_argv, parse_compose, stream_logs
+
+    values = options.values
+    service = values.get("--service") or ""
+    if "/" in service or service.startswith("."):
+        _complain("--service: %r is not a service name" % service)
+        return Exit.USAGE
+    try:
+        compose = parse_compose(values.get("--compose") or "")
+    except ValueError as exc:
+        _complain(str(exc))
+        return Exit.USAGE
+    repo = values.get("--repo") or os.path.join(root, "repo")
+    argv = logs_argv(
+        compose, root, repo, service, values.get("--tail"), values.get("--since"),
+        "--follow" in values,
+    )  # fmt: skip
+    return stream_logs(argv, root, service, sys.stdout.buffer)
+
+
 _HANDLERS: Dict[str, Callable[[Options, str], int]] = {
     "run": cmd_run,
     "start": cmd_start,
@@ -213,6 +248,7 @@ _HANDLERS: Dict[str, Callable[[Options, str], int]] = {
     "status": cmd_status,
     "source-need": cmd_source,
     "source-receive": cmd_source,
+    "logs": cmd_logs,
 }
 
 

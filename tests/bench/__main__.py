@@ -220,6 +220,29 @@ def status_row(bench: Bench, n: int) -> Row:
     return row
 
 
+def check_row(bench: Bench, n: int) -> Row:
+    """`fleet check` against `fleet status` over the same hosts (target: <= 1.5 x).
+
+    The hosts keep the real `docker compose`: check asks Docker and compose for their
+    versions, and that is what an operator's check costs."""
+    inventory = bench.inventory(n, "ovh", None)
+    concurrency = ["--concurrency", str(max(n, 1))]
+    check = bench.fleet("check", "-i", str(inventory), "--hosts", "all", "--json", *concurrency)
+    status = bench.fleet("status", "-i", str(inventory), "--hosts", "all", "--json", *concurrency)
+    bench.counters.zero()
+    probe = measure(check, bench.env)
+    wire = bench.counters.read()
+    fleet_runs, floor_runs = bench.alternate(
+        lambda: measure(check, bench.env), lambda: measure(status, bench.env)
+    )
+    row = timed_row("check vs status", n, fleet_runs, floor_runs)
+    row.cpu_s = statistics.median(s.cpu_s for s in fleet_runs)
+    row.cpu_ms_per_host = 1000 * row.cpu_s / n
+    row.rss_mb = max(s.rss_mb for s in [probe, *fleet_runs])
+    row.connections_per_host = wire.connections / n
+    return row
+
+
 def compare_rows(bench: Bench, sizes: list[int], fleet_times: dict[int, float]) -> list[Row]:
     """pyinfra and Ansible on the overhead workload, once per N (they take a while)."""
     from tests.bench import compare
@@ -305,6 +328,10 @@ def verdicts(rows: list[Row]) -> list[tuple[str, bool, str]]:
         checks.append(
             (f"status <= 1.5 x floor at N={row.hosts}", row.ratio <= 1.5, f"{row.ratio:.2f}")
         )
+    for row in (r for r in rows if r.workload == "check vs status"):
+        checks.append(
+            (f"check <= 1.5 x status at N={row.hosts}", row.ratio <= 1.5, f"{row.ratio:.2f}")
+        )
     bars = {"pyinfra": 4.0, "ansible": 50.0}  # issue 7's orientation: what fleet should beat
     for row in (r for r in rows if r.workload.startswith("vs ")):
         tool = row.workload.split()[1]
@@ -359,6 +386,8 @@ def main() -> int:
                 rows.append(overhead_row(bench, n))
             console.print(f"status, {max(sizes)} hosts ...")
             rows.append(status_row(bench, max(sizes)))
+            console.print(f"check against status, {max(sizes)} hosts ...")
+            rows.append(check_row(bench, max(sizes)))
             if real_hosts:
                 console.print("real workload (1x1, 1x10, 10x3; fresh and unchanged) ...")
                 rows += workload.real_rows(bench)
