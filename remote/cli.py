@@ -1,4 +1,4 @@
-"""The runner's command line: run (default), start, follow, status (docs/internals.md)."""
+"""The runner's command line: run (default), start, follow, status, preview (docs/internals.md)."""
 
 from __future__ import annotations
 
@@ -17,19 +17,21 @@ if TYPE_CHECKING:
     from remote.lock import RunLock
     from remote.plan import Plan
 
-COMMANDS = ("run", "start", "follow", "status")
+COMMANDS = ("run", "start", "follow", "status", "preview")
 
 USAGE = {
     "run": "fleet-runner [run] [--root R] [--resume] [--plan FILE|-]",
     "start": "fleet-runner start [--root R] [--resume] --plan FILE|-",
     "follow": "fleet-runner follow [--root R] --log PATH [--offset N] --run-id ID",
     "status": "fleet-runner status [--root R]",
+    "preview": "fleet-runner preview [--root R] --plan FILE|-",
 }
 _DESCRIPTIONS = {
     "run": "Run the deployment stages on this host in the foreground.",
     "start": "Save the plan, start the run detached from this session and stream its log.",
     "follow": "Stream a run's log from a byte offset until the run ends.",
     "status": "Print where this host stands as one JSON object.",
+    "preview": "Print what a deploy of the plan would change, changing nothing (JSON).",
 }
 _HELP = """
 options:
@@ -46,8 +48,9 @@ _FLAGS = {
     "start": {"--root": True, "--resume": False, "--plan": True},
     "follow": {"--root": True, "--log": True, "--offset": True, "--run-id": True},
     "status": {"--root": True},
+    "preview": {"--root": True, "--plan": True},
 }
-_REQUIRED = {"start": ("--plan",), "follow": ("--log", "--run-id")}
+_REQUIRED = {"start": ("--plan",), "follow": ("--log", "--run-id"), "preview": ("--plan",)}
 
 
 class UsageError(Exception):
@@ -177,11 +180,25 @@ def cmd_status(options: Options, root: str) -> int:
     return Exit.OK
 
 
+def cmd_preview(options: Options, root: str) -> int:
+    """Read-only: no lock taken, nothing under R/state, R/logs or R/.fleet written."""
+    from remote.jsonio import dumps
+    from remote.preview import preview
+
+    plan = _read_plan_or_none(options.plan, root)
+    if plan is None:
+        return Exit.USAGE
+    sys.stdout.write(dumps(preview(root, plan)) + "\n")
+    sys.stdout.flush()
+    return Exit.OK
+
+
 _HANDLERS: Dict[str, Callable[[Options, str], int]] = {
     "run": cmd_run,
     "start": cmd_start,
     "follow": cmd_follow,
     "status": cmd_status,
+    "preview": cmd_preview,
 }
 
 
