@@ -133,6 +133,8 @@ class _ServicePreview(object):
         if not self.containers:
             self.action = CREATE
             self.reason = self.reason or "no containers of project %s yet" % self.name
+        else:
+            self._load_hashes()
 
     def _load_config(self) -> Optional[str]:
         """compose's merged config and config hashes; the problem when compose rejects it."""
@@ -150,10 +152,15 @@ class _ServicePreview(object):
             parsed = {}
         services = parsed.get("services") if isinstance(parsed, dict) else None
         self.config = services if isinstance(services, dict) else {}
-        hashed = procs.run([*base, "config", "--hash", "*"], self._timeout(), files.service_dir)
+        return None
+
+    def _load_hashes(self) -> None:
+        """compose's config hash per compose service (only asked when containers exist)."""
+        base = compose.project_argv(self.plan.compose_command, self.files)
+        argv = [*base, "config", "--hash", "*"]
+        hashed = procs.run(argv, self._timeout(), self.files.service_dir)
         pairs = (line.split() for line in hashed.stdout.splitlines())
         self.hashes = {pair[0]: pair[1] for pair in pairs if len(pair) == 2}
-        return None
 
     def judge(self, local: Dict[str, Dict[str, Any]], inspect: Callable[[str], Any]) -> None:
         """recreate or unchanged, once the local images are known (create/invalid stand)."""

@@ -135,8 +135,9 @@ def snapshot(root: Path, projects: list[str], images: list[str]) -> dict[str, An
     containers = {}
     for project in projects:
         label = f"label=com.docker.compose.project={project}"
+        listing = ["docker", "ps", "-a", "--no-trunc", "--filter", label]
         out = subprocess.run(
-            ["docker", "ps", "-a", "--no-trunc", "--filter", label, "--format", "{{.ID}} {{.State}}"],
+            [*listing, "--format", "{{.ID}} {{.State}}"],
             capture_output=True,
             text=True,
             check=True,
