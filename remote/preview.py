@@ -29,6 +29,8 @@ UNREACHABLE = "remote unreachable: the local checkout would be deployed"
 DIVERGED = "diverged: the pull would fail"
 # gc and maintenance would rewrite the repo's objects: not while only looking.
 GIT = ["git", "-c", "gc.auto=0", "-c", "maintenance.auto=false"]
+# config and ps read files and ask the engine: far below a deploy's compose_s.
+COMPOSE_S = 60.0
 # compose's pull_policy words as the host's policy words ("build": built, never pulled).
 POLICY_WORDS = {"if_not_present": "missing", "missing": "missing", "always": "always"}
 POLICY_WORDS.update({"never": "never", "build": "never"})
@@ -112,7 +114,7 @@ class _ServicePreview(object):
         self._inspect()
 
     def _timeout(self) -> float:
-        return self.plan.timeouts["compose_s"]
+        return min(self.plan.timeouts["compose_s"], COMPOSE_S)
 
     def _inspect(self) -> None:
         problem = self._load_config()
@@ -193,7 +195,8 @@ class _ServicePreview(object):
         if want and labels.get(HASH_LABEL) != want:
             changed = changed_keys(definition, inspect(str(mine[0].get("ID", ""))), image)
             return "config changed: %s" % (", ".join(changed) or "compose's config hash differs")
-        if image is not None and labels.get(IMAGE_LABEL, image["Id"]) != image["Id"]:
+        image_id = (image or {}).get("Id")
+        if image_id and labels.get(IMAGE_LABEL, image_id) != image_id:
             return "image: %s is another image on the host now" % definition.get("image")
         return None
 
@@ -224,14 +227,18 @@ def _labels(container: Dict[str, Any]) -> Dict[str, str]:
 def changed_keys(
     definition: Dict[str, Any], container: Any, image: Optional[Dict[str, Any]]
 ) -> List[str]:
-    """Which of image, environment and ports differ between the merged definition and a
-    running container's `docker inspect`; environment as key names, never values."""
+    """Which of image, command, entrypoint, environment and ports differ between the merged
+    definition and a running container's `docker inspect`; environment as key names only
+    (values may be secrets, and a command is named, never shown)."""
     if not isinstance(container, dict):
         return []
     config = container.get("Config") or {}
     changes = []
     if definition.get("image") and definition.get("image") != config.get("Image"):
         changes.append("image %s -> %s" % (config.get("Image"), definition.get("image")))
+    for key, running in (("command", "Cmd"), ("entrypoint", "Entrypoint")):
+        if definition.get(key) is not None and definition.get(key) != config.get(running):
+            changes.append(key)
     env_keys = _env_changes(definition, config.get("Env") or [], image)
     if env_keys:
         changes.append("environment (%s)" % ", ".join(env_keys))
@@ -316,6 +323,8 @@ def pull_reason(image: str, policy: str, local: Optional[Dict[str, Any]]) -> Opt
     """Why prepare would pull the image under this policy, or None."""
     if policy == "never":
         return None
+    if local is not None and "unknown" in local:
+        return str(local["unknown"])
     if local is None:
         return "absent from the host"
     if "@sha256:" in image:
@@ -337,7 +346,11 @@ def local_images(images: List[str]) -> Dict[str, Dict[str, Any]]:
     if not images:
         return {}
     found: Dict[str, Dict[str, Any]] = {}
-    res = procs.run(["docker", "image", "inspect", *images], 60)
+    res = procs.run(["docker", "image", "inspect", *images], COMPOSE_S)
+    if not res.ok and "no such image" not in res.stderr.lower():
+        # docker itself did not answer (absent, no access): nothing is known to be present.
+        why = "may pull (docker image inspect failed: %s)" % res.reason()
+        return {image: {"unknown": why} for image in images}
     try:
         listed = jsonio.loads(res.stdout) if res.stdout.strip() else []
     except ValueError:
@@ -362,7 +375,7 @@ def _normal(image: str) -> str:
 def _inspect_container(container_id: str) -> Any:
     if not container_id:
         return None
-    res = procs.run(["docker", "inspect", "--type", "container", container_id], 60)
+    res = procs.run(["docker", "inspect", "--type", "container", container_id], COMPOSE_S)
     try:
         listed = jsonio.loads(res.stdout) if res.ok else []
     except ValueError:

@@ -112,6 +112,7 @@ def test_plan_after_deploy_is_unchanged_then_names_exactly_what_changed(
     assert got[svc["bad"]] == "invalid"
     bad = report["hosts"]["p2"]["services"][svc["bad"]]
     assert "compose config failed" in bad["reason"] and "yaml" in bad["reason"].lower(), bad
+    assert "command" in report["hosts"]["p1"]["services"][svc["file"]]["reason"]
     env = report["hosts"]["p3"]["services"][svc["env"]]
     assert "environment (GREETING)" in env["reason"], env
     over = report["hosts"]["p2"]["services"][svc["over"]]
@@ -142,7 +143,7 @@ def snapshot(root: Path, projects: list[str], images: list[str]) -> dict[str, An
             text=True,
             check=True,
         ).stdout
-        containers[project] = sorted(out.split("\n"))
+        containers[project] = sorted(out.splitlines())
     ids = subprocess.run(
         ["docker", "image", "inspect", "--format", "{{.Id}}", *images],
         capture_output=True,
@@ -159,20 +160,27 @@ def test_a_plan_changes_nothing_on_the_host(
     that has things to say (a changed .env, a new service)."""
     lab = make_lab(["same"])
     first, second = f"h14-keep-{unique}", f"h14-later-{unique}"
+    pair = f"h14-pair-{unique}"
     lab.add_service("same", first, compose=compose_text(image), env="GREETING=hi\n")
+    side = compose_text(image).replace("services:\n  app:", "services:\n  side:")
+    lab.add_service("same", pair, compose=compose_text(image) + side[len("services:\n") :])
     fleet = Fleet(tmp_path / "state", lab.write_inventory(tmp_path / "hosts.yml"))
-    assert fleet("deploy", "--hosts", "all").code == 0
+    deployed = fleet("deploy", "--hosts", "all")
+    assert deployed.code == 0, deployed.stdout + deployed.stderr
     root = lab.hosts["same"].root_dir
     (root / "config" / first / ".env").write_text("GREETING=changed\n")
+    (root / "repo" / "services" / pair / "compose.yaml").write_text(compose_text(image))
     lab.add_service("same", second, compose=compose_text(image))
     fleet.inventory = lab.write_inventory(tmp_path / "hosts.yml")
 
-    before = snapshot(root, [first, second], [image])
+    before = snapshot(root, [first, second, pair], [image])
     code, report, _ = plan(fleet)
-    after = snapshot(root, [first, second], [image])
+    after = snapshot(root, [first, second, pair], [image])
     assert code == 1
-    assert actions(report) == {first: "recreate", second: "create"}
+    assert actions(report) == {first: "recreate", second: "create", pair: "unchanged"}
+    assert report["hosts"]["same"]["services"][pair]["orphans"] == [f"{pair}-side-1"]
     assert before == after
+    assert len(before["containers"][pair]) == 2  # the orphan is still there
 
 
 def git(repo: Path, *args: str) -> str:

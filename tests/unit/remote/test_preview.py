@@ -37,15 +37,20 @@ def test_changed_keys_names_environment_keys_and_never_their_values() -> None:
     """An env value that changed is named by its key; the secret value never appears."""
     definition = {
         "image": "app:2",
+        "command": ["serve", "--token", "n3w-secret"],
         "environment": {"TOKEN": "n3w-secret", "SAME": "1"},
         "ports": [{"target": 80, "published": "8080", "protocol": "tcp"}],
     }
     container = {
-        "Config": {"Image": "app:1", "Env": ["TOKEN=old-secret", "SAME=1", "GONE=x"]},
+        "Config": {
+            "Image": "app:1",
+            "Cmd": ["serve"],
+            "Env": ["TOKEN=old-secret", "SAME=1", "GONE=x"],
+        },
         "HostConfig": {"PortBindings": {"80/tcp": [{"HostIp": "", "HostPort": "8081"}]}},
     }
     changes = changed_keys(definition, container, {"Config": {"Env": ["PATH=/bin"]}})
-    assert changes == ["image app:1 -> app:2", "environment (GONE, TOKEN)", "ports"]
+    assert changes == ["image app:1 -> app:2", "command", "environment (GONE, TOKEN)", "ports"]
     assert "secret" not in " ".join(changes)
 
 
@@ -190,3 +195,15 @@ def test_a_compose_that_prints_nothing_gives_create_and_writes_nothing(tmp_path:
         "c": "invalid",
     }
     assert sorted(p for p in root.rglob("*")) == before
+
+
+def test_a_host_whose_docker_does_not_answer_may_pull(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """docker image inspect cannot run: every image `may pull`, with the cause."""
+    from remote.preview import local_images
+
+    monkeypatch.setenv("PATH", str(tmp_path))  # no docker on PATH
+    local = local_images(["app:1"])
+    why = pull_reason("app:1", "missing", local.get("app:1"))
+    assert why is not None and why.startswith("may pull (docker image inspect failed"), why
