@@ -5,7 +5,11 @@ from __future__ import annotations
 import hashlib
 import os
 import shutil
+import signal
 import subprocess
+import tempfile
+import time
+import urllib.request
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Any
@@ -22,13 +26,11 @@ pytestmark = pytest.mark.e2e
 SECRET = "h14-s3cr3t-value"
 
 
-def compose_text(image: str, command: str = "8080") -> str:
+def compose_text(image: str, command: str = "8080", pull_policy: str | None = "never") -> str:
     """A busybox httpd whose environment comes from the host's .env and override."""
+    policy = f"    pull_policy: {pull_policy}\n" if pull_policy else ""
     return (
-        "services:\n"
-        "  app:\n"
-        f"    image: {image}\n"
-        "    pull_policy: never\n"
+        f"services:\n  app:\n    image: {image}\n{policy}"
         f'    command: ["httpd", "-f", "-p", "{command}", "-h", "/www"]\n'
         "    stop_signal: SIGKILL\n"
         # No network of its own: the machine's address pools are shared by every test.
@@ -248,3 +250,113 @@ def test_an_unreachable_host_is_reported_and_fails_the_plan(
     assert report["hosts"]["up"]["status"] == "planned"
     down = report["hosts"]["down"]
     assert down["status"] == "unreachable" and "refused" in down["error"], down
+
+
+class Registry:
+    """A running registry: its address, and a way to stop it (by its own pid)."""
+
+    def __init__(self, address: str, proc: subprocess.Popen[bytes]) -> None:
+        self.address = address
+        self.proc = proc
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            os.killpg(self.proc.pid, signal.SIGTERM)
+        self.proc.wait(timeout=10)
+
+
+@pytest.fixture
+def registry(tmp_path: Path) -> Iterator[Registry]:
+    """A real distribution registry on a free loopback port, stopped at teardown."""
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    config = tmp_path / "registry.yml"
+    config.write_text(
+        "version: 0.1\n"
+        f"storage:\n  filesystem:\n    rootdirectory: {tmp_path / 'registry'}\n"
+        f"http:\n  addr: 127.0.0.1:{port}\n"
+    )
+    log = (tmp_path / "registry.log").open("wb")
+    proc = subprocess.Popen(
+        ["docker-registry", "serve", str(config)], stdout=log, stderr=log, start_new_session=True
+    )
+    address = f"127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 20
+        while True:
+            try:
+                urllib.request.urlopen(f"http://{address}/v2/", timeout=2).close()
+                break
+            except OSError:
+                if time.monotonic() > deadline or proc.poll() is not None:
+                    raise
+                time.sleep(0.2)
+        running = Registry(address, proc)
+        yield running
+    finally:
+        Registry(address, proc).stop()
+        log.close()
+
+
+def import_image(tag: str, content: str) -> None:
+    """A one-file image (never run): only its digest matters here."""
+    with tempfile.TemporaryDirectory() as folder:
+        Path(folder, "content").write_text(content)
+        tar = subprocess.Popen(["tar", "-C", folder, "-c", "."], stdout=subprocess.PIPE)
+        subprocess.run(
+            ["docker", "import", "-", tag], stdin=tar.stdout, check=True, stdout=subprocess.DEVNULL
+        )
+        tar.wait()
+
+
+def test_pull_always_compares_the_registry_digest_and_missing_images_are_listed(
+    make_lab: MakeLab, unique: str, tmp_path: Path, registry: Registry
+) -> None:
+    """`pull: always` against a real registry: the same digest pulls nothing; another
+    digest in the registry is named; a stopped registry is `may pull`; an image the host
+    lacks is listed under either policy."""
+    lab = make_lab(["puller"])
+    ref = f"{registry.address}/h14-app-{unique}:1"
+    absent = f"{registry.address}/h14-absent-{unique}:1"
+    mine, theirs = f"h14-mine-{unique}:1", f"h14-theirs-{unique}:1"
+    try:
+        import_image(mine, "first")
+        import_image(theirs, "second")
+        subprocess.run(["docker", "tag", mine, ref], check=True)
+        subprocess.run(["docker", "push", "-q", ref], check=True, stdout=subprocess.DEVNULL)
+        lab.add_service("puller", f"h14-app-{unique}", compose=compose_text(ref, pull_policy=None))
+        lab.add_service(
+            "puller", f"h14-gap-{unique}", compose=compose_text(absent, pull_policy=None)
+        )
+        fleet = Fleet(
+            tmp_path / "state",
+            lab.write_inventory(tmp_path / "hosts.yml", puller={"pull": "always"}),
+        )
+
+        def images() -> dict[str, list[str]]:
+            _, report, _ = plan(fleet)
+            services = report["hosts"]["puller"]["services"]
+            return {svc: entry["images"] for svc, entry in services.items()}
+
+        def reasons() -> dict[str, str]:
+            _, report, _ = plan(fleet)
+            service = report["hosts"]["puller"]["services"][f"h14-app-{unique}"]
+            return service["image_reasons"]  # type: ignore[no-any-return]
+
+        assert images() == {f"h14-app-{unique}": [], f"h14-gap-{unique}": [absent]}
+
+        subprocess.run(["docker", "tag", theirs, ref], check=True)
+        subprocess.run(["docker", "push", "-q", ref], check=True, stdout=subprocess.DEVNULL)
+        subprocess.run(["docker", "tag", mine, ref], check=True)  # the host keeps the old one
+        assert "the registry has another image" in reasons()[ref]
+
+        lab.write_inventory(tmp_path / "hosts.yml", puller={"pull": "missing"})
+        assert images()[f"h14-app-{unique}"] == []  # present: `missing` pulls nothing
+        lab.write_inventory(tmp_path / "hosts.yml", puller={"pull": "always"})
+        registry.stop()
+        assert reasons()[ref].startswith("may pull (the registry did not tell its digest")
+    finally:
+        subprocess.run(["docker", "rmi", mine, theirs, ref], capture_output=True)
