@@ -5,12 +5,16 @@ from __future__ import annotations
 import asyncio
 import json
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import pytest
+from typer.testing import CliRunner
 
 from controller import engine
+from controller.cli import app
 from controller.connectors import CommandResult, ConnectError, OnData
+from controller.errors import ExitStatus
 from controller.model import FleetReport, Problem
 from controller.options import EngineOptions
 from controller.preview import anything_changes, plan_json, would_change
@@ -106,3 +110,36 @@ def test_an_unreachable_git_remote_alone_changes_nothing() -> None:
     """The deploy would go on from the local checkout: nothing would change."""
     preview = dict(host_preview(web=service()), git={"state": "unreachable", "message": "x"})
     assert not would_change(preview)
+
+
+def test_plan_with_an_unknown_host_exits_usage(tmp_path: Path) -> None:
+    """`fleet plan --hosts nass`: exit 2 before anything is contacted."""
+    inv = tmp_path / "hosts.yml"
+    inv.write_text("hosts:\n  nas:\n    address: 127.0.9.8\n    services: [x]\n")
+    result = CliRunner().invoke(app, ["plan", "-i", str(inv), "--hosts", "nass"])
+    assert result.exit_code == ExitStatus.USAGE and "nass" in result.stderr
+
+
+def test_plan_of_a_local_host_through_the_real_runner(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A `connection: local` host, compose /bin/true (prints nothing): every service
+    `create`, exit 1; the host's state folder is not even created."""
+    monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path / "state"))
+    root = tmp_path / "root"
+    for svc in ("web", "db"):
+        (root / "repo" / "services" / svc).mkdir(parents=True)
+        (root / "repo" / "services" / svc / "compose.yaml").write_text("services: {}\n")
+    inv = tmp_path / "hosts.yml"
+    inv.write_text(
+        "hosts:\n  me:\n    connection: local\n"
+        f"    root: {root}\n    compose_command: /bin/true\n    services: [web, db]\n"
+    )
+    result = CliRunner().invoke(app, ["plan", "-i", str(inv), "--json"])
+    assert result.exit_code == ExitStatus.NOT_COMPLETED, result.stderr
+    me = json.loads(result.stdout)["hosts"]["me"]
+    assert me["status"] == "planned"
+    assert {s: v["action"] for s, v in me["services"].items()} == {"web": "create", "db": "create"}
+    assert not (root / "state").exists() and not (root / "logs").exists()
+    table = CliRunner().invoke(app, ["plan", "-i", str(inv)])
+    assert table.exit_code == ExitStatus.NOT_COMPLETED and "create" in table.stdout

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import http.server
+import os
 import subprocess
 import threading
 from collections.abc import Iterator
@@ -207,3 +208,27 @@ def test_a_host_whose_docker_does_not_answer_may_pull(
     local = local_images(["app:1"])
     why = pull_reason("app:1", "missing", local.get("app:1"))
     assert why is not None and why.startswith("may pull (docker image inspect failed"), why
+
+
+def test_a_plan_beside_a_running_deploy_reads_its_lock_and_leaves_it(tmp_path: Path) -> None:
+    """The lock held by a run: the preview names the holder; the lock stays held, unchanged."""
+    from remote.lock import RunLock
+
+    root = tmp_path / "R"
+    (root / "state" / "deploy").mkdir(parents=True)
+    lock = RunLock(str(root / "state" / "deploy" / "lock"))
+    lock.acquire({"run_id": "20260101T000000Z-aaaaaa", "pid": os.getpid(), "started": "t"})
+    try:
+        before = (root / "state" / "deploy" / "lock").read_bytes()
+        plan = parse_plan(
+            '{"version": 1, "host": "h", "run_id": "r", "services": ["a"],'
+            ' "compose_command": ["/bin/true"]}',
+            str(root),
+        )
+        result = preview(str(root), plan)
+        assert result["running"]["run_id"] == "20260101T000000Z-aaaaaa"
+        assert (root / "state" / "deploy" / "lock").read_bytes() == before
+        with pytest.raises(Exception, match="20260101T000000Z-aaaaaa"):
+            RunLock(str(root / "state" / "deploy" / "lock")).acquire({"run_id": "other"})
+    finally:
+        lock.release()
