@@ -15,7 +15,7 @@ import os
 from remote import compose, jsonio, procs
 from remote.plan import Plan
 from remote.protocol import LOCK_FILE
-from remote.redact import Scrubber, env_values
+from remote.redact import Scrubber, scrubber_for
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -40,14 +40,15 @@ def preview(root: str, plan: Plan) -> Dict[str, Any]:
     """The host's plan as one JSON-ready object (docs/internals.md, `preview`)."""
     from remote.lock import holder_running
 
-    result: Dict[str, Any] = {"host": plan.host, "running": None}
+    result: Dict[str, Any] = {"host": plan.host}
     result["running"] = holder_running(os.path.join(root, LOCK_FILE))
+    scrub = scrubber_for(root, plan.services)
     if plan.source == "push":
         result["git"] = {"state": "push", "message": "source: push: the host runs no git"}
         result["push"] = push_preview(root, plan)
     else:
         result["git"] = git_preview(plan.repo, plan.timeouts["git_pull_s"])
-    services = [_ServicePreview(root, plan, name) for name in plan.services]
+    services = [_ServicePreview(root, plan, name, scrub) for name in plan.services]
     _judge_images(services, plan)
     result["services"] = {s.name: s.report() for s in services}
     return result
@@ -71,7 +72,8 @@ def git_preview(repo: str, timeout: float) -> Dict[str, Any]:
         return {"state": "not_a_checkout", "message": message}
     fetch = procs.run([*GIT, "-C", repo, "fetch", "--quiet"], timeout)
     if not fetch.ok:
-        return {"state": "unreachable", "message": UNREACHABLE, "detail": fetch.reason()}
+        detail = _without_credentials(fetch.reason())
+        return {"state": "unreachable", "message": UNREACHABLE, "detail": detail}
     counts = procs.run([*GIT, "-C", repo, "rev-list", "--left-right", "--count", "HEAD...@{u}"], 30)
     if not counts.ok:
         message = "no upstream branch: the pull would fail, the local checkout would be deployed"
@@ -87,6 +89,13 @@ def git_preview(repo: str, timeout: float) -> Dict[str, Any]:
     return {"state": "behind", "message": message, "commits": commits}
 
 
+def _without_credentials(text: str) -> str:
+    """A remote URL's user:token@ (git may quote its URL in an error) as ***@."""
+    import re  # only here: the runner's start-up does without it
+
+    return re.sub(r"://[^/@\s]+@", "://***@", text)
+
+
 def _commit(line: str) -> Dict[str, str]:
     sha, _, subject = line.partition(" ")
     return {"sha": sha, "subject": subject}
@@ -98,11 +107,11 @@ def _commit(line: str) -> Dict[str, str]:
 class _ServicePreview(object):
     """One service: its merged config, its containers, and what `up` would do to them."""
 
-    def __init__(self, root: str, plan: Plan, name: str) -> None:
+    def __init__(self, root: str, plan: Plan, name: str, scrub: Scrubber) -> None:
         self.name = name
         self.plan = plan
         self.files = compose.service_files(root, plan.repo, name)
-        self.scrub = Scrubber(env_values(self.files.env_file) if self.files.env_file else ())
+        self.scrub = scrub  # every .env value of the host's services, as validate masks
         self.action = UNCHANGED
         self.reason: Optional[str] = None
         self.changes: List[str] = []
@@ -139,7 +148,7 @@ class _ServicePreview(object):
             self._load_hashes()
 
     def _load_config(self) -> Optional[str]:
-        """compose's merged config and config hashes; the problem when compose rejects it."""
+        """compose's merged config; the problem when compose rejects it."""
         files = self.files
         if files.definition is None:
             names = " or ".join(compose.DEFINITION_NAMES)

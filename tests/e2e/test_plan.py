@@ -75,7 +75,7 @@ def test_plan_after_deploy_is_unchanged_then_names_exactly_what_changed(
     three hosts are exactly three `recreate`; an added service is `create`; a broken file is
     `invalid` with compose's words while its host's other services are still planned."""
     lab = make_lab(["p1", "p2", "p3"])
-    svc = {k: f"h14-{k}-{unique}" for k in ("file", "over", "env", "new", "bad")}
+    svc = {k: f"h14-{k}-{unique}" for k in ("file", "over", "env", "new", "bad", "leak")}
     lab.add_service("p1", svc["file"], compose=compose_text(image))
     lab.add_service("p2", svc["over"], compose=compose_text(image), override=override_text("1"))
     lab.add_service("p2", svc["bad"], compose=compose_text(image))
@@ -102,6 +102,9 @@ def test_plan_after_deploy_is_unchanged_then_names_exactly_what_changed(
         "services:\n  app:\n    image: [oops\n"
     )
     lab.add_service("p1", svc["new"], compose=compose_text(image))
+    # compose quotes the bad value in its error: the .env secret must not reach the plan.
+    leak = "services:\n  app:\n    image: x\n    ports: [\"${GREETING}\"]\n"
+    lab.add_service("p3", svc["leak"], compose=leak, env=f"GREETING={SECRET}\n")
     fleet.inventory = lab.write_inventory(tmp_path / "hosts.yml")
 
     code, report, text = plan(fleet)
@@ -119,6 +122,8 @@ def test_plan_after_deploy_is_unchanged_then_names_exactly_what_changed(
     assert "environment (GREETING)" in env["reason"], env
     over = report["hosts"]["p2"]["services"][svc["over"]]
     assert "environment (LEVEL)" in over["reason"], over
+    leaked = report["hosts"]["p3"]["services"][svc["leak"]]
+    assert leaked["action"] == "invalid" and "***" in leaked["reason"], leaked
     assert SECRET not in text
 
     human = fleet("plan")

@@ -232,3 +232,11 @@ def test_a_plan_beside_a_running_deploy_reads_its_lock_and_leaves_it(tmp_path: P
             RunLock(str(root / "state" / "deploy" / "lock")).acquire({"run_id": "other"})
     finally:
         lock.release()
+
+
+def test_a_remote_urls_credentials_never_reach_the_plan() -> None:
+    """git quoting `https://user:token@host/...` in its error: the token is masked."""
+    from remote.preview import _without_credentials
+
+    masked = _without_credentials("fatal: unable to access 'https://bob:t0ken@git.lan/r.git/'")
+    assert "t0ken" not in masked and "https://***@git.lan/r.git/" in masked
