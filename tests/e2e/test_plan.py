@@ -103,7 +103,7 @@ def test_plan_after_deploy_is_unchanged_then_names_exactly_what_changed(
     )
     lab.add_service("p1", svc["new"], compose=compose_text(image))
     # compose quotes the bad value in its error: the .env secret must not reach the plan.
-    leak = "services:\n  app:\n    image: x\n    ports: [\"${GREETING}\"]\n"
+    leak = 'services:\n  app:\n    image: x\n    ports: ["${GREETING}"]\n'
     lab.add_service("p3", svc["leak"], compose=leak, env=f"GREETING={SECRET}\n")
     fleet.inventory = lab.write_inventory(tmp_path / "hosts.yml")
 
