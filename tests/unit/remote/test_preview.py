@@ -240,3 +240,17 @@ def test_a_remote_urls_credentials_never_reach_the_plan() -> None:
 
     masked = _without_credentials("fatal: unable to access 'https://bob:t0ken@git.lan/r.git/'")
     assert "t0ken" not in masked and "https://***@git.lan/r.git/" in masked
+
+
+def test_a_push_host_runs_no_git_and_carries_the_push_placeholder(tmp_path: Path) -> None:
+    """`source: push`: no git at all; `push` is there for the files a push would send."""
+    root = tmp_path / "R"
+    (root / "repo" / ".git").mkdir(parents=True)  # a checkout it must not touch
+    plan = parse_plan(
+        '{"version": 1, "host": "h", "run_id": "r", "services": ["a"], "source": "push",'
+        ' "compose_command": ["/bin/true"]}',
+        str(root),
+    )
+    result = preview(str(root), plan)
+    assert result["git"]["state"] == "push"
+    assert result["push"]["files"] is None and result["push"]["note"]
