@@ -69,7 +69,9 @@ def would_change(preview: dict[str, Any]) -> bool:
     if push.get("files"):
         return True
     for service in (preview.get("services") or {}).values():
-        if service.get("action") != UNCHANGED or service.get("images") or service.get("orphans"):
+        if service.get("action") != UNCHANGED:
+            return True
+        if service.get("images") or service.get("orphans") or service.get("stopped"):
             return True
     return False
 

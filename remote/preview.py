@@ -116,6 +116,7 @@ class _ServicePreview(object):
         self.reason: Optional[str] = None
         self.changes: List[str] = []
         self.orphans: List[str] = []
+        self.stopped: List[str] = []  # unchanged containers that `up -d` would start
         self.images: Dict[str, str] = {}  # image -> why prepare would pull it
         self.config: Dict[str, Any] = {}  # compose service -> its merged definition
         self.containers: List[Dict[str, Any]] = []
@@ -182,11 +183,15 @@ class _ServicePreview(object):
             why = self._drift(svc, definition, mine, local, inspect)
             if why:
                 self.changes.append("%s: %s" % (svc, why))
+            else:
+                self.stopped += [compose.container_name(c) for c in mine if not _running(c)]
         if self.containers and self.config and not self.hashes:
             self.changes.append("compose did not give its config hashes: up may recreate")
         if self.changes:
             self.action = RECREATE
             self.reason = self.scrub("; ".join(self.changes))
+        elif self.stopped:
+            self.reason = "not running: up would start %s" % ", ".join(self.stopped)
 
     def _drift(
         self,
@@ -217,8 +222,13 @@ class _ServicePreview(object):
             "reason": self.reason,
             "changes": self.changes,
             "orphans": self.orphans,
+            "stopped": self.stopped,
             "definition": self.files.definition,
         }
+
+
+def _running(container: Dict[str, Any]) -> bool:
+    return str(container.get("State", "")).lower() == "running"
 
 
 def _labels(container: Dict[str, Any]) -> Dict[str, str]:

@@ -164,7 +164,7 @@ def test_a_plan_changes_nothing_on_the_host(
     make_lab: MakeLab, unique: str, tmp_path: Path, image: str
 ) -> None:
     """State folder byte for byte, containers and images ID for ID: the same after a plan
-    that has things to say (a changed .env, a new service)."""
+    that has things to say (a changed .env, a new service, an orphan, a stopped container)."""
     lab = make_lab(["same"])
     first, second = f"h14-keep-{unique}", f"h14-later-{unique}"
     pair = f"h14-pair-{unique}"
@@ -180,12 +180,16 @@ def test_a_plan_changes_nothing_on_the_host(
     lab.add_service("same", second, compose=compose_text(image))
     fleet.inventory = lab.write_inventory(tmp_path / "hosts.yml")
 
+    subprocess.run(
+        ["docker", "stop", "-t", "1", f"{pair}-app-1"], check=True, stdout=subprocess.DEVNULL
+    )
     before = snapshot(root, [first, second, pair], [image])
     code, report, _ = plan(fleet)
     after = snapshot(root, [first, second, pair], [image])
     assert code == 1
     assert actions(report) == {first: "recreate", second: "create", pair: "unchanged"}
     assert report["hosts"]["same"]["services"][pair]["orphans"] == [f"{pair}-side-1"]
+    assert report["hosts"]["same"]["services"][pair]["stopped"] == [f"{pair}-app-1"]
     assert before == after
     assert len(before["containers"][pair]) == 2  # the orphan is still there
 

@@ -97,12 +97,14 @@ def test_a_host_without_python_cannot_be_planned(monkeypatch: pytest.MonkeyPatch
         host_preview(web=service("invalid")),
         host_preview(web=service(images=["app:1"])),
         host_preview(web=dict(service(), orphans=["web-old-1"])),
+        host_preview(web=dict(service(), stopped=["web-app-1"])),
         dict(host_preview(web=service()), git={"state": "behind", "commits": [{"sha": "1"}]}),
     ],
-    ids=["recreate", "create", "invalid", "pull", "orphans", "commits"],
+    ids=["recreate", "create", "invalid", "pull", "orphans", "stopped", "commits"],
 )
 def test_what_counts_as_a_change(preview: dict[str, Any]) -> None:
-    """Any action but unchanged, an image to pull, an orphan, or a commit to pull."""
+    """Any action but unchanged, an image to pull, an orphan, a container to start, or a
+    commit to pull."""
     assert would_change(preview)
 
 
