@@ -1,4 +1,4 @@
-"""The runner's command line: run (default), start, follow, status, preview (docs/internals.md)."""
+"""The runner's command line: run (default), start, follow, status (docs/internals.md)."""
 
 from __future__ import annotations
 
