@@ -16,7 +16,15 @@ from typing import Any
 
 import pytest
 
-from tests.e2e.support import Fleet
+from tests.e2e.support import (
+    SLOW_COMPOSE_PATH,
+    Fleet,
+    finish,
+    install_slow_compose,
+    lock_holder,
+    make_slow,
+    wait_for,
+)
 from tests.lab import Lab
 
 MakeLab = Callable[[Iterable[str]], Lab]
@@ -369,3 +377,34 @@ def test_pull_always_compares_the_registry_digest_and_missing_images_are_listed(
         assert reasons()[ref].startswith("may pull (the registry did not tell its digest")
     finally:
         subprocess.run(["docker", "rmi", mine, theirs, ref], capture_output=True)
+
+
+def test_a_plan_beside_a_running_deploy_takes_no_lock_and_says_a_run_is_going_on(
+    make_lab: MakeLab, unique: str, tmp_path: Path, image: str
+) -> None:
+    """A deploy holds the host's lock (its `up` is slow): the plan still plans, names the
+    running run, and the deploy then completes undisturbed."""
+    lab = make_lab(["busy"])
+    name = f"h14-slow-{unique}"
+    lab.add_service("busy", name, compose=compose_text(image))
+    install_slow_compose(lab, "busy")
+    make_slow(lab, "busy", name, 10)
+    inventory = lab.write_inventory(
+        tmp_path / "hosts.yml", busy={"compose_command": SLOW_COMPOSE_PATH}
+    )
+    fleet = Fleet(tmp_path / "state", inventory)
+    deploying = fleet.start("deploy", "--hosts", "all", "--json")
+    try:
+        holder = wait_for(lambda: lock_holder(lab, "busy"), 30, "the deploy to take the lock")
+        code, report, _ = plan(fleet)
+        busy = report["hosts"]["busy"]
+        assert busy["status"] == "planned", busy
+        assert busy["running"]["run_id"] == holder["run_id"]
+        assert code == 1 and busy["services"][name]["action"] == "create"
+        done = finish(deploying)
+        assert done.code == 0, done.stdout + done.stderr
+        assert done.host("busy")["status"] == "completed"
+    finally:
+        if deploying.poll() is None:
+            deploying.kill()
+            deploying.wait()
