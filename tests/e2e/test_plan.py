@@ -376,7 +376,13 @@ def test_pull_always_compares_the_registry_digest_and_missing_images_are_listed(
         registry.stop()
         assert reasons()[ref].startswith("may pull (the registry did not tell its digest")
     finally:
-        subprocess.run(["docker", "rmi", mine, theirs, ref], capture_output=True)
+        # By ID: the pushed images also carry a digest reference that a tag rmi leaves.
+        ids = subprocess.run(
+            ["docker", "image", "inspect", "--format", "{{.Id}}", mine, theirs],
+            capture_output=True,
+            text=True,
+        ).stdout.split()
+        subprocess.run(["docker", "rmi", "-f", *ids], capture_output=True)
 
 
 def test_a_plan_beside_a_running_deploy_takes_no_lock_and_says_a_run_is_going_on(
