@@ -484,6 +484,35 @@ def status(
 
 
 @app.command()
+def plan(
+    hosts: HostsOpt = "all",
+    inventory: InventoryOpt = None,
+    as_json: JsonOpt = False,
+    concurrency: ConcurrencyOpt = DEFAULT_CONCURRENCY,
+    handshakes: HandshakesOpt = DEFAULT_HANDSHAKES,
+    connect_timeout: ConnectTimeoutOpt = DEFAULT_CONNECT_TIMEOUT,
+    accept_new: AcceptNewOpt = False,
+) -> None:
+    """What a deploy would change on every host, changing nothing (exit 1: something)."""
+    with _frozen_imports():
+        from . import engine, preview
+
+    with _boundary():
+        selected = _select(inventory, hosts)
+        options = _options(concurrency, 0.0, connect_timeout, accept_new, False, handshakes)
+        report = asyncio.run(engine.plan(selected, options))
+        if as_json:
+            sys.stdout.write(json.dumps(preview.plan_json(report)) + "\n")
+        else:
+            from .planview import render_plan
+
+            render_plan(_stdout(), report)
+        changes = preview.anything_changes(report)
+        code = ExitStatus.NOT_COMPLETED if changes else ExitStatus.OK
+    raise typer.Exit(code)
+
+
+@app.command()
 def report(
     run_id: Annotated[str | None, typer.Argument(help="A recorded run [default: latest].")] = None,
     as_json: JsonOpt = False,

@@ -91,6 +91,10 @@ async def _fan_out(
 
     async def one(host: Host) -> HostResult:
         use = fresh_settings if host.name in options.fresh else settings
+        if action == "plan":
+            from .preview import PreviewRun
+
+            return await PreviewRun(host, use, runtime).plan()
         hostrun = HostRun(host, use, runtime)
         return await (hostrun.deploy() if action == "deploy" else hostrun.status())
 
@@ -139,6 +143,27 @@ async def status(
         run_id or new_run_id(),
         "status",
         runner=None,
+        connectors=connectors,
+        on_update=on_update,
+        recorder=None,
+    )
+
+
+async def plan(
+    hosts: Sequence[Host],
+    options: EngineOptions,
+    *,
+    connectors: ConnectorFactory | None = None,
+    on_update: OnUpdate | None = None,
+) -> FleetReport:
+    """What a deploy would change on every host, changing nothing (controller/preview.py).
+    The runner is uploaded where missing: it is fleet's own cache, not the host's state."""
+    return await _fan_out(
+        hosts,
+        replace(options, resume=False),
+        new_run_id(),
+        "plan",
+        runner=load_runner(),
         connectors=connectors,
         on_update=on_update,
         recorder=None,

@@ -17,7 +17,16 @@ if TYPE_CHECKING:
     from remote.lock import RunLock
     from remote.plan import Plan
 
-COMMANDS = ("run", "start", "follow", "status", "source-need", "source-receive", "logs")
+COMMANDS = (
+    "run",
+    "start",
+    "follow",
+    "status",
+    "source-need",
+    "source-receive",
+    "logs",
+    "preview",
+)
 
 USAGE = {
     "run": "fleet-runner [run] [--root R] [--resume] [--plan FILE|-]",
@@ -28,6 +37,7 @@ USAGE = {
     "source-receive": "fleet-runner source-receive [--root R] [--repo PATH] < STREAM",
     "logs": "fleet-runner logs [--root R] --service SVC [--repo P] [--compose JSON] "
     "[--tail N] [--since X] [--follow]",
+    "preview": "fleet-runner preview [--root R] --plan FILE|-",
 }
 _DESCRIPTIONS = {
     "run": "Run the deployment stages on this host in the foreground.",
@@ -37,6 +47,7 @@ _DESCRIPTIONS = {
     "source-need": "Print which objects of a pushed manifest this host lacks.",
     "source-receive": "Store pushed objects, build the revision and switch the repo to it.",
     "logs": "Stream compose's logs of one service, its .env values masked.",
+    "preview": "Print what a deploy of the plan would change, changing nothing (JSON).",
 }
 _HELP = """
 options:
@@ -66,8 +77,14 @@ _FLAGS = {
         "--since": True,
         "--follow": False,
     },
+    "preview": {"--root": True, "--plan": True},
 }
-_REQUIRED = {"start": ("--plan",), "follow": ("--log", "--run-id"), "logs": ("--service",)}
+_REQUIRED = {
+    "start": ("--plan",),
+    "follow": ("--log", "--run-id"),
+    "logs": ("--service",),
+    "preview": ("--plan",),
+}
 
 
 class UsageError(Exception):
@@ -220,6 +237,19 @@ def cmd_source(options: Options, root: str) -> int:
     return Exit.OK
 
 
+def cmd_preview(options: Options, root: str) -> int:
+    """Read-only: no lock taken, nothing under R/state, R/logs or R/.fleet written."""
+    from remote.jsonio import dumps
+    from remote.preview import preview
+
+    plan = _read_plan_or_none(options.plan, root)
+    if plan is None:
+        return Exit.USAGE
+    sys.stdout.write(dumps(preview(root, plan)) + "\n")
+    sys.stdout.flush()
+    return Exit.OK
+
+
 def cmd_logs(options: Options, root: str) -> int:
     from remote.logs import logs_argv, parse_compose, stream_logs
 
@@ -249,6 +279,7 @@ _HANDLERS: Dict[str, Callable[[Options, str], int]] = {
     "source-need": cmd_source,
     "source-receive": cmd_source,
     "logs": cmd_logs,
+    "preview": cmd_preview,
 }
 
 

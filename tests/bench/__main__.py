@@ -35,6 +35,7 @@ from tests.lab.docker import REPO
 BENCH_SUBNET = "127.0.3"
 RESULTS = REPO / "bench-results"
 NOOP_HEALTHCHECK = "#!/bin/sh\nexit 0\n"
+PLAN_WORKLOAD = "plan (floor = fleet status)"
 
 
 @dataclass
@@ -81,7 +82,7 @@ class Row:
         return None if fleet is None or not floor else fleet / floor
 
 
-def measure(argv: list[str], env: dict[str, str]) -> Sample:
+def measure(argv: list[str], env: dict[str, str], expect: tuple[int, ...] = (0,)) -> Sample:
     """Run a command to its end; wall clock, its own rusage (os.wait4) and the machine's CPU."""
     cpu_before = machine_cpu_s()
     start = time.perf_counter()
@@ -90,7 +91,7 @@ def measure(argv: list[str], env: dict[str, str]) -> Sample:
     wall = time.perf_counter() - start
     machine = machine_cpu_s() - cpu_before
     proc.returncode = os.waitstatus_to_exitcode(status)
-    if proc.returncode not in (0,):
+    if proc.returncode not in expect:
         err = proc.stderr.read().decode(errors="replace")[-2000:] if proc.stderr else ""
         print(f"warning: {' '.join(argv[:4])}... exited {proc.returncode}: {err}", file=sys.stderr)
     cpu = usage.ru_utime + usage.ru_stime
@@ -220,6 +221,26 @@ def status_row(bench: Bench, n: int) -> Row:
     return row
 
 
+def plan_row(bench: Bench, n: int) -> Row:
+    """`fleet plan` against `fleet status` over the same hosts (the floor here is status).
+    compose is /bin/true: the plan says `create` everywhere (exit 1), at fleet's own cost."""
+    inventory = bench.inventory(n, "ovh", "/bin/true")
+    common = ["-i", str(inventory), "--hosts", "all", "--json", "--concurrency", str(max(n, 1))]
+    plan, status = bench.fleet("plan", *common), bench.fleet("status", *common)
+    bench.counters.zero()
+    probe = measure(plan, bench.env, expect=(1,))  # uploads the runner where it is missing
+    wire = bench.counters.read()
+    fleet_runs, floor_runs = bench.alternate(
+        lambda: measure(plan, bench.env, expect=(1,)), lambda: measure(status, bench.env)
+    )
+    row = timed_row(PLAN_WORKLOAD, n, fleet_runs, floor_runs)
+    row.cpu_s = statistics.median(s.cpu_s for s in fleet_runs)
+    row.cpu_ms_per_host = 1000 * row.cpu_s / n
+    row.rss_mb = max(s.rss_mb for s in [probe, *fleet_runs])
+    row.connections_per_host = wire.connections / n
+    return row
+
+
 def check_row(bench: Bench, n: int) -> Row:
     """`fleet check` against `fleet status` over the same hosts (target: <= 1.5 x).
 
@@ -331,6 +352,9 @@ def verdicts(rows: list[Row]) -> list[tuple[str, bool, str]]:
     for row in (r for r in rows if r.workload == "check vs status"):
         checks.append(
             (f"check <= 1.5 x status at N={row.hosts}", row.ratio <= 1.5, f"{row.ratio:.2f}")
+    for row in (r for r in rows if r.workload == PLAN_WORKLOAD):
+        checks.append(
+            (f"plan <= 1.5 x status at N={row.hosts}", row.ratio <= 1.5, f"{row.ratio:.2f}")
         )
     bars = {"pyinfra": 4.0, "ansible": 50.0}  # issue 7's orientation: what fleet should beat
     for row in (r for r in rows if r.workload.startswith("vs ")):
@@ -386,6 +410,8 @@ def main() -> int:
                 rows.append(overhead_row(bench, n))
             console.print(f"status, {max(sizes)} hosts ...")
             rows.append(status_row(bench, max(sizes)))
+            console.print(f"plan, {max(sizes)} hosts ...")
+            rows.append(plan_row(bench, max(sizes)))
             console.print(f"check against status, {max(sizes)} hosts ...")
             rows.append(check_row(bench, max(sizes)))
             if real_hosts:
