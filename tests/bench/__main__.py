@@ -352,6 +352,7 @@ def verdicts(rows: list[Row]) -> list[tuple[str, bool, str]]:
     for row in (r for r in rows if r.workload == "check vs status"):
         checks.append(
             (f"check <= 1.5 x status at N={row.hosts}", row.ratio <= 1.5, f"{row.ratio:.2f}")
+        )
     for row in (r for r in rows if r.workload == PLAN_WORKLOAD):
         checks.append(
             (f"plan <= 1.5 x status at N={row.hosts}", row.ratio <= 1.5, f"{row.ratio:.2f}")
