@@ -492,6 +492,7 @@ def plan(
     handshakes: HandshakesOpt = DEFAULT_HANDSHAKES,
     connect_timeout: ConnectTimeoutOpt = DEFAULT_CONNECT_TIMEOUT,
     accept_new: AcceptNewOpt = False,
+    repo: RepoOpt = None,
 ) -> None:
     """What a deploy would change on every host, changing nothing (exit 1: something)."""
     with _frozen_imports():
@@ -500,6 +501,8 @@ def plan(
     with _boundary():
         selected = _select(inventory, hosts)
         options = _options(concurrency, 0.0, connect_timeout, accept_new, False, handshakes)
+        push_repo = repo if repo is not None else _inventory_path(inventory).resolve().parent
+        options = replace(options, push_repo=str(push_repo))
         report = asyncio.run(engine.plan(selected, options))
         if as_json:
             sys.stdout.write(json.dumps(preview.plan_json(report)) + "\n")

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from remote.protocol import Exit
@@ -39,11 +40,27 @@ class PreviewRun(HostRun):
     async def plan(self) -> HostResult:
         return await self._guarded(self._preview)
 
+    def _preview_plan(self) -> bytes:
+        """The run's plan; for a push host also the manifest a push would send, so the
+        host can say which files it lacks (remote.preview.push_preview)."""
+        if self.host.source != "push":
+            return self._plan()
+        from .push import PushError, build_manifest
+
+        plan = json.loads(self._plan())
+        try:
+            manifest = build_manifest(Path(self.settings.push_repo or "."), self.host.services)
+        except PushError as err:
+            plan["push_error"] = str(err)
+        else:
+            plan["push_manifest"] = manifest.data.decode()
+        return json.dumps(plan).encode()
+
     async def _preview(self) -> None:
         await self._connect_first()
         args = ["preview", *self._root_args(), "--plan", "-"]
         try:
-            res = await self._runner(args, self._plan())
+            res = await self._runner(args, self._preview_plan())
         except LinkLost as err:
             self._fail(Problem.LINK_LOST, one_line(f"link lost during the plan: {err}"))
             return
@@ -66,7 +83,7 @@ def would_change(preview: dict[str, Any]) -> bool:
     if git.get("commits"):
         return True
     push = preview.get("push") or {}
-    if push.get("files"):
+    if push.get("files") or push.get("current") is False:
         return True
     for service in (preview.get("services") or {}).values():
         if service.get("action") != UNCHANGED:

@@ -55,9 +55,27 @@ def preview(root: str, plan: Plan) -> Dict[str, Any]:
 
 
 def push_preview(root: str, plan: Plan) -> Dict[str, Any]:
-    """The files a push would send. Placeholder until push (issue 17) lands: its manifest
-    diff is what belongs here."""
-    return {"files": None, "note": "the files a push would send are not computed yet"}
+    """The files a push would send: those of the controller's manifest whose content the
+    host's object store lacks (source-need's answer, which only reads)."""
+    from remote import source
+
+    if plan.raw.get("push_error"):
+        return {"files": None, "note": "the push cannot be made: %s" % plan.raw["push_error"]}
+    manifest = plan.raw.get("push_manifest")
+    if not isinstance(manifest, str):
+        return {"files": None, "note": "the controller sent no manifest"}
+    try:
+        checked = source.Manifest(manifest.encode("utf-8"))
+        answer = source.need(root, plan.repo, checked.data)
+    except source.SourceError as exc:
+        return {"files": None, "note": str(exc)}
+    missing = set(answer["missing"])
+    files = [e["path"] for e in checked.entries if e.get("sha256") in missing]
+    if answer["current"]:
+        note = "revision %s is current: nothing to send" % answer["rev"]
+    else:
+        note = "revision %s: %d files to send" % (answer["rev"], len(files))
+    return {"files": files, "revision": answer["rev"], "current": answer["current"], "note": note}
 
 
 # --- git -------------------------------------------------------------------------------

@@ -441,7 +441,7 @@ def test_plain_view_says_when_each_wave_starts() -> None:
     view.on_update(result("h1", HostStatus.COMPLETED), None)
     view.on_update(result("h2", HostStatus.RUNNING), None)
     view.on_update(result("h3", HostStatus.RUNNING), None)
-    lines = output(c).splitlines()
+    lines = [line.split(" ", 1)[1] for line in output(c).splitlines()]  # after the time
     assert lines.count("wave 1 of 2: h1") == 1 and lines.count("wave 2 of 2: h2 h3") == 1
 
 
