@@ -25,7 +25,7 @@ import yaml
 from rich.console import Console
 from rich.table import Table
 
-from tests.bench import workload
+from tests.bench import slowlink, workload
 from tests.bench.counters import WireCounters
 from tests.bench.hostcpu import machine_cpu_s
 from tests.bench.push import push_figures
@@ -71,6 +71,9 @@ class Row:
     # Machine-wide CPU (controller, sshd, runners, compose) per host, median over the timed runs
     machine_ms_per_host_fleet: float | None = None
     machine_ms_per_host_floor: float | None = None
+    # Slow-link rows: exchanges per host through the link proxy (tests/lab/proxy.py)
+    round_trips_fleet: float | None = None
+    round_trips_floor: float | None = None
 
     @property
     def ratio(self) -> float:
@@ -303,7 +306,7 @@ def render(rows: list[Row], console: Console) -> None:
                    "T(N)/T(1)\nfloor", "ctl CPU\ns", "ctl CPU\nms/host",
                    "machine CPU\nms/host\nfleet | floor", "machine\nCPU ratio", "RSS\nMB",
                    "sent\nB/host", "recv\nB/host", "conns\n/host",
-                   "runner B\n1st/2nd"):  # fmt: skip
+                   "runner B\n1st/2nd", "round trips\n/host\nfleet | floor"):  # fmt: skip
         table.add_column(column, justify="right" if column != "workload" else "left")
     base: dict[str, Row] = {}
     for row in rows:
@@ -321,6 +324,7 @@ def render(rows: list[Row], console: Console) -> None:
             _fmt(row.sent_per_host, "{:.0f}"), _fmt(row.received_per_host, "{:.0f}"),
             _fmt(row.connections_per_host, "{:.2f}"),
             runner,
+            _fmt(row.round_trips_fleet, "{:.0f}") + _fmt(row.round_trips_floor, " | {:.0f}"),
         )  # fmt: skip
     console.print(table)
 
@@ -418,6 +422,8 @@ def main() -> int:
             if real_hosts:
                 console.print("real workload (1x1, 1x10, 10x3; fresh and unchanged) ...")
                 rows += workload.real_rows(bench)
+                console.print("real workload over a 300 ms, 1 Mbit/s link (1 and 10 hosts) ...")
+                rows += slowlink.slow_rows(bench)
             if compare_sizes:
                 console.print(f"pyinfra and Ansible, {args.compare} hosts ...")
                 fleet_times = {r.hosts: r.fleet_s for r in rows if r.workload == "overhead"}
@@ -428,7 +434,7 @@ def main() -> int:
             bench.counters.remove()
             bench.lab.stop()
     render(rows, console)
-    checks = verdicts(rows) + workload.real_verdicts(rows)
+    checks = verdicts(rows) + workload.real_verdicts(rows) + slowlink.slow_verdicts(rows)
     for what, held, figure in checks:
         console.print(f"  {'ok  ' if held else 'MISS'} {what}: {figure}")
     console.print(f"  push, unchanged tree, per host: {push}")

@@ -61,10 +61,10 @@ def add_shape(bench: Bench, hosts: int, services: int) -> Shape:
     return Shape(hosts, services, path, projects)
 
 
-def _ssh_argv(bench: Bench, address: str, command: str) -> list[str]:
+def _ssh_argv(bench: Bench, address: str, port: int, command: str) -> list[str]:
     lab = bench.lab
     return [
-        "ssh", "-q", "-T", "-i", str(lab.key), "-o", "BatchMode=yes",
+        "ssh", "-q", "-T", "-p", str(port), "-i", str(lab.key), "-o", "BatchMode=yes",
         "-o", f"UserKnownHostsFile={lab.known_hosts}", "-o", "StrictHostKeyChecking=yes",
         f"root@{address}", command,
     ]  # fmt: skip
@@ -80,13 +80,15 @@ def floor_command(bench: Bench, host: str, services: list[str]) -> str:
     )
 
 
-def run_floor(bench: Bench, shape: Shape) -> Sample:
-    """Every host's ssh at once; the wall time of the slowest, the machine's CPU meanwhile."""
+def run_floor(bench: Bench, shape: Shape, via: dict[str, tuple[str, int]] | None = None) -> Sample:
+    """Every host's ssh at once (through `via`'s address and port where given: a link
+    proxy); the wall time of the slowest, the machine's CPU meanwhile."""
     from tests.bench.__main__ import Sample
 
     def one(host: str) -> int:
-        address = bench.lab.hosts[host].address
-        argv = _ssh_argv(bench, address, floor_command(bench, host, shape.projects[host]))
+        address, port = (via or {}).get(host, (bench.lab.hosts[host].address, 22))
+        command = floor_command(bench, host, shape.projects[host])
+        argv = _ssh_argv(bench, address, port, command)
         return subprocess.run(argv, capture_output=True, timeout=600).returncode
 
     cpu_before = machine_cpu_s()

@@ -43,6 +43,10 @@ class LinkProxy:
         self.blackhole_after_up = blackhole_after_up
         self.bytes_up = 0
         self.connections = 0
+        # Exchanges: each time bytes start flowing back to the client after it sent some
+        # (one request and its answer): what a round trip costs on a slow link.
+        self.round_trips = 0
+        self._last_up = False
         self._loop = asyncio.new_event_loop()
         self._open: asyncio.Event | None = None
         self._server: asyncio.AbstractServer | None = None
@@ -140,6 +144,9 @@ class LinkProxy:
             while data := await reader.read(CHUNK):
                 if up:
                     self._count_up(len(data))
+                elif self._last_up:
+                    self.round_trips += 1
+                self._last_up = up
                 queue.put_nowait((time.monotonic() + self.delay_s, data))
             queue.put_nowait((0.0, b""))
             await sender
