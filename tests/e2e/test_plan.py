@@ -110,9 +110,10 @@ def test_plan_after_deploy_is_unchanged_then_names_exactly_what_changed(
         "services:\n  app:\n    image: [oops\n"
     )
     lab.add_service("p1", svc["new"], compose=compose_text(image))
-    # compose quotes the bad value in its error: the .env secret must not reach the plan.
-    leak = 'services:\n  app:\n    image: x\n    ports: ["${GREETING}"]\n'
-    lab.add_service("p3", svc["leak"], compose=leak, env=f"GREETING={SECRET}\n")
+    # compose quotes the bad value in its error: the .env secret must not reach the plan
+    # (a secret-named key: docs/stacks.md's masking rule).
+    leak = 'services:\n  app:\n    image: x\n    ports: ["${API_TOKEN}"]\n'
+    lab.add_service("p3", svc["leak"], compose=leak, env=f"API_TOKEN={SECRET}\n")
     fleet.inventory = lab.write_inventory(tmp_path / "hosts.yml")
 
     code, report, text = plan(fleet)
