@@ -69,6 +69,7 @@ async def _fan_out(
         reconnect_timeout=options.reconnect_timeout,
         connect_timeout=options.connect.connect_timeout,
         timeouts=dict(options.timeouts),
+        pull=options.pull,
     )
     running = asyncio.Semaphore(max(1, options.concurrency))
 

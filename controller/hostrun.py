@@ -64,6 +64,7 @@ class RunSettings:
     backoff_base: float = 0.5
     backoff_cap: float = 8.0
     timeouts: dict[str, int] = field(default_factory=dict)
+    pull: str | None = None  # over every host's inventory `pull` for this run
 
 
 @dataclass
@@ -246,7 +247,7 @@ class HostRun:
             "repo": self.host.repo,
             "services": list(self.host.services),
             "compose_command": list(self.host.compose_command),
-            "pull": self.host.pull,
+            "pull": self.settings.pull or self.host.pull,
             "source": self.host.source,
             "kind": "resume" if self.settings.resume else "deploy",
         }

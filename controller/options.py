@@ -37,3 +37,4 @@ class EngineOptions:
     resume: bool = False
     connect: ConnectOptions = field(default_factory=ConnectOptions)
     timeouts: dict[str, int] = field(default_factory=dict)
+    pull: str | None = None  # --pull: every host's pull policy for this run, over the inventory

@@ -12,7 +12,7 @@ from rich.live import Live
 from rich.table import Table
 from rich.text import Text
 
-from .events import Event
+from .events import PROGRESS, Event
 from .model import FleetReport, HostResult, HostStatus, Problem
 from .store import host_file
 
@@ -50,7 +50,8 @@ class PlainView:
             parts = [result.name, event.stage or "-", event.service or "-", event.event]
             if event.status and event.event in ("run_failed", "warning"):
                 parts.append(event.status)
-            if event.message and event.event in ("stage_failed", "service_failed", "warning"):
+            shown = ("stage_failed", "service_failed", "warning", PROGRESS)
+            if event.message and event.event in shown:
                 parts.append(event.message.splitlines()[0])
             self._out(" ".join(parts))
         elif result.note:

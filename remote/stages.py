@@ -9,7 +9,7 @@ from __future__ import annotations
 import os
 import time
 
-from remote import compose, procs
+from remote import compose, images, procs
 from remote.events import RunLog
 from remote.plan import Plan
 from remote.state import State
@@ -62,6 +62,10 @@ class Context(object):
 
 
 def prepare(ctx: Context) -> str:
+    return "%s; %s" % (_git_pull(ctx), images.prepare(ctx))
+
+
+def _git_pull(ctx: Context) -> str:
     repo = ctx.plan.repo
     if not os.path.isdir(repo):
         ctx.log.event("warning", stage="prepare", message="the repo %s does not exist" % repo)
@@ -83,7 +87,7 @@ def prepare(ctx: Context) -> str:
 def validate(ctx: Context) -> str:
     problems: List[Tuple[str, str]] = []
     for name in ctx.plan.services:
-        problem = _validation_problem(ctx, ctx.files(name))
+        problem = _validation_problem(ctx, ctx.files(name)) or images.validate_problem(ctx, name)
         if problem:
             _service_failed(ctx, "validate", name, problem)
             problems.append((name, problem))
@@ -160,8 +164,7 @@ def _resume_point(ctx: Context) -> int:
 def _deploy_service(ctx: Context, files: compose.ServiceFiles) -> None:
     ctx.current_service = files.name
     ctx.log.event("service_started", stage="deploy", service=files.name)
-    argv = compose.up_argv(ctx.plan.compose_command, files)
-    result = procs.run(argv, ctx.timeout("compose_s"), cwd=files.service_dir)
+    result = images.up(ctx, files)
     _log_output(ctx, result.stdout + result.stderr)
     if not result.ok:
         message = "service %s: compose up failed: %s" % (files.name, result.reason())

@@ -181,7 +181,7 @@ def test_validate_passes_override_and_env_file_to_config(fake_host: FakeHost) ->
     """config --quiet checks the merged definition with the host's override and .env."""
     folder = fake_host.add_service("alpha", env="A=1\n", override=True)
     fake_host.run()
-    argv = fake_host.calls("config")[0]["argv"]
+    argv = next(c["argv"] for c in fake_host.calls("config") if "--quiet" in c["argv"])
     config = fake_host.root / "config" / "alpha"
     assert argv == [
         "-p", "alpha",
@@ -211,11 +211,12 @@ def test_validate_accepts_docker_compose_yml(fake_host: FakeHost) -> None:
 
 
 def test_deploy_argv_for_a_plain_service(fake_host: FakeHost) -> None:
-    """Without override or .env: -p <svc> -f <def> up -d --remove-orphans, as argv."""
+    """Without override or .env: -p <svc> -f <def> up -d --remove-orphans --pull never."""
     folder = fake_host.add_service("alpha")
     fake_host.run()
     assert fake_host.calls("up")[0]["argv"] == [
-        "-p", "alpha", "-f", str(folder / "compose.yaml"), "up", "-d", "--remove-orphans",
+        "-p", "alpha", "-f", str(folder / "compose.yaml"),
+        "up", "-d", "--remove-orphans", "--pull", "never",
     ]  # fmt: skip
 
 
