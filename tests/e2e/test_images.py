@@ -64,7 +64,8 @@ def setup(
         subprocess.run(["docker", "rmi", ref], capture_output=True)  # only the registry has it
     for name, ref in zip(names, refs, strict=True):
         lab.add_service("h13", name, compose=registry_compose(ref))
-    fleet = Fleet(tmp_path / "state", lab.write_inventory(tmp_path / "hosts.yml", h13={"pull": pull}))
+    inventory = lab.write_inventory(tmp_path / "hosts.yml", h13={"pull": pull})
+    fleet = Fleet(tmp_path / "state", inventory)
     return lab, fleet, names, refs
 
 
@@ -139,7 +140,7 @@ def test_pull_never_never_reaches_the_registry(
     make_lab: MakeLab, registry: Registry, tmp_path: Path, unique: str
 ) -> None:
     """--pull never sends no request to the registry; --pull always does (the count works)."""
-    lab, fleet, names, refs = setup(make_lab, registry, tmp_path, unique, pull="never")
+    lab, fleet, _, refs = setup(make_lab, registry, tmp_path, unique, pull="never")
     for ref in refs:
         subprocess.run(["docker", "pull", "--quiet", ref], capture_output=True, check=True)
     counted = registry.requests()

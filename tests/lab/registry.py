@@ -99,8 +99,9 @@ class Registry:
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
                 break
-            with contextlib.suppress(OSError), socket.create_connection(
-                (self.address, self.port), 0.5
+            with (
+                contextlib.suppress(OSError),
+                socket.create_connection((self.address, self.port), 0.5),
             ):
                 return
             time.sleep(0.05)
