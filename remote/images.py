@@ -172,7 +172,9 @@ def _prepare_image(
         # and up itself say so if it is absent).
         return _emit(ctx, files, need, SKIPPED, None, None, "pull policy never: not pulled")
     local = inspect(engine, need.image, timeout)
-    if local is not None and (need.policy == "missing" or need.image in record.pulled):
+    if local is not None and need.image in record.pulled:
+        return _emit(ctx, files, need, PRESENT, local, None, "pulled earlier in this run")
+    if local is not None and need.policy == "missing":
         return _emit(ctx, files, need, PRESENT, local, None, "on the host")
     ctx.log.say("%s%s for %s" % (PULL_PROGRESS, need.image, files.name), push=True)
     argv = [*compose.project_argv(ctx.plan.compose_command, files), "pull", "--quiet"]

@@ -10,8 +10,9 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import LAB_SUBNET
-from tests.e2e.support import Fleet, host_logs, struct_events
+from tests.e2e.support import Fleet, finish, host_logs, struct_events, wait_for
 from tests.lab import BUSYBOX_IMAGE, Lab, busybox_compose, project_container_ids
+from tests.lab.procs import stop_run
 from tests.lab.registry import Registry, RegistryError
 
 MakeLab = Callable[[Iterable[str]], Lab]
@@ -20,6 +21,16 @@ pytestmark = pytest.mark.e2e
 
 # This test process's own address for its registry, beside its lab's 127.x.1.0/24.
 REGISTRY_ADDRESS = LAB_SUBNET.rsplit(".", 1)[0] + ".2.1"
+
+# A compose wrapper: `pull` of a project listed in /opt/homelab/slow-pull/ first sleeps
+# that many seconds, so that a test can stop a run in the middle of its pulls.
+SLOW_PULL_COMPOSE = """\
+#!/bin/sh
+case " $* " in
+  *" pull "*) [ -f "/opt/homelab/slow-pull/$2" ] && sleep "$(cat "/opt/homelab/slow-pull/$2")" ;;
+esac
+exec docker compose "$@"
+"""
 
 
 @pytest.fixture
@@ -54,7 +65,12 @@ def pulls(lab: Lab, host: str) -> list[dict[str, object]]:
 
 
 def setup(
-    make_lab: MakeLab, registry: Registry, tmp_path: Path, unique: str, pull: str = "missing"
+    make_lab: MakeLab,
+    registry: Registry,
+    tmp_path: Path,
+    unique: str,
+    pull: str = "missing",
+    **settings: str,
 ) -> tuple[Lab, Fleet, list[str], list[str]]:
     """One host with two registry services (a, b); their images pushed, not yet pulled."""
     lab = make_lab(["h13"])
@@ -64,7 +80,7 @@ def setup(
         subprocess.run(["docker", "rmi", ref], capture_output=True)  # only the registry has it
     for name, ref in zip(names, refs, strict=True):
         lab.add_service("h13", name, compose=registry_compose(ref))
-    inventory = lab.write_inventory(tmp_path / "hosts.yml", h13={"pull": pull})
+    inventory = lab.write_inventory(tmp_path / "hosts.yml", h13={"pull": pull, **settings})
     fleet = Fleet(tmp_path / "state", inventory)
     return lab, fleet, names, refs
 
@@ -154,3 +170,45 @@ def test_pull_never_never_reaches_the_registry(
     assert always.code == 0, always.stdout + always.stderr
     assert registry.requests() > counted
     assert {e["status"] for e in pulls(lab, "h13")} == {"pulled"}
+
+
+def test_a_resume_after_a_run_stopped_mid_pull_pulls_only_what_is_still_missing(
+    make_lab: MakeLab, registry: Registry, tmp_path: Path, unique: str
+) -> None:
+    """pull: always, the run killed while b pulls: the resume pulls b, not a again."""
+    compose = "/opt/homelab/bin/slow-pull-compose"
+    lab, fleet, (a, b), (ref_a, ref_b) = setup(
+        make_lab, registry, tmp_path, unique, pull="always", compose_command=compose
+    )
+    root = lab.hosts["h13"].root_dir
+    (root / "bin").mkdir()
+    (root / "bin" / "slow-pull-compose").write_text(SLOW_PULL_COMPOSE)
+    (root / "bin" / "slow-pull-compose").chmod(0o755)
+    (root / "slow-pull").mkdir()
+    (root / "slow-pull" / b).write_text("60")
+
+    proc = fleet.start("deploy", "--json")
+    try:
+        wait_for(
+            lambda: (
+                host_logs(lab, "h13")
+                and f"pulling {ref_b}" in host_logs(lab, "h13")[-1].read_text()
+            ),
+            60,
+            "b's pull",
+        )
+        stop_run(root)
+        stopped = finish(proc, 120)
+    finally:
+        proc.kill()
+    assert stopped.code == 1
+    manifests_of_a = f"/v2/h13-{unique}/a/manifests/"
+    asked_for_a = registry.log_path.read_text().count(manifests_of_a)
+    (root / "slow-pull" / b).unlink()
+
+    resumed = fleet("resume", "h13", "--json")
+    assert resumed.code == 0, resumed.stdout + resumed.stderr
+    statuses = {e["image"]: e["status"] for e in pulls(lab, "h13")}
+    assert statuses == {ref_a: "present", ref_b: "pulled"}
+    assert registry.log_path.read_text().count(manifests_of_a) == asked_for_a
+    assert project_container_ids(a) and project_container_ids(b)
