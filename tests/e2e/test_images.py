@@ -172,6 +172,53 @@ def test_pull_never_never_reaches_the_registry(
     assert {e["status"] for e in pulls(lab, "h13")} == {"pulled"}
 
 
+def install_slow_pull(lab: Lab) -> Path:
+    """Put SLOW_PULL_COMPOSE on h13 as /opt/homelab/bin/slow-pull-compose; its R."""
+    root = lab.hosts["h13"].root_dir
+    (root / "bin").mkdir()
+    (root / "bin" / "slow-pull-compose").write_text(SLOW_PULL_COMPOSE)
+    (root / "bin" / "slow-pull-compose").chmod(0o755)
+    (root / "slow-pull").mkdir()
+    return root
+
+
+def log_has(lab: Lab, index: int, text: str) -> bool:
+    """True once h13's run log number `index` (0: its first) exists and holds text."""
+    logs = host_logs(lab, "h13")
+    return len(logs) > index and text in logs[index].read_text()
+
+
+def test_the_registry_link_cut_between_two_pulls_warns_and_deploys_from_local(
+    make_lab: MakeLab, registry: Registry, tmp_path: Path, unique: str
+) -> None:
+    """a pulls, then the link to the registry dies (DROP) before b's pull: a warning for b
+    only, and the deploy completes with b's local image."""
+    compose = "/opt/homelab/bin/slow-pull-compose"
+    lab, fleet, names, (ref_a, ref_b) = setup(
+        make_lab, registry, tmp_path, unique, pull="always", compose_command=compose
+    )
+    root = install_slow_pull(lab)
+    assert fleet("deploy", "--json").code == 0
+    (root / "slow-pull" / names[1]).write_text("2")
+
+    proc = fleet.start("deploy", "--json")
+    try:
+        wait_for(lambda: log_has(lab, 1, f"pulling {ref_b}"), 60, "b's pull")
+        registry.cut()
+        result = finish(proc, 180)
+    finally:
+        proc.kill()
+    assert result.code == 0, result.stdout + result.stderr
+    statuses = {e["image"]: e["status"] for e in pulls(lab, "h13")}
+    assert statuses == {ref_a: "pulled", ref_b: "present"}
+    events = struct_events(host_logs(lab, "h13")[-1].read_text())
+    warnings = [e for e in events if e["event"] == "warning"]
+    assert [e.get("image") for e in warnings] == [ref_b]
+    seen = fleet.meta(result.report["run_id"])["hosts"]["h13"]["warnings"]
+    assert any(ref_b in warning for warning in seen), seen  # the controller has it too
+    assert all(project_container_ids(name) for name in names)
+
+
 def test_a_resume_after_a_run_stopped_mid_pull_pulls_only_what_is_still_missing(
     make_lab: MakeLab, registry: Registry, tmp_path: Path, unique: str
 ) -> None:
@@ -180,11 +227,7 @@ def test_a_resume_after_a_run_stopped_mid_pull_pulls_only_what_is_still_missing(
     lab, fleet, (a, b), (ref_a, ref_b) = setup(
         make_lab, registry, tmp_path, unique, pull="always", compose_command=compose
     )
-    root = lab.hosts["h13"].root_dir
-    (root / "bin").mkdir()
-    (root / "bin" / "slow-pull-compose").write_text(SLOW_PULL_COMPOSE)
-    (root / "bin" / "slow-pull-compose").chmod(0o755)
-    (root / "slow-pull").mkdir()
+    root = install_slow_pull(lab)
     (root / "slow-pull" / b).write_text("60")
 
     proc = fleet.start("deploy", "--json")
