@@ -255,3 +255,27 @@ def test_a_resume_after_a_run_stopped_mid_pull_pulls_only_what_is_still_missing(
     assert statuses == {ref_a: "present", ref_b: "pulled"}
     assert registry.log_path.read_text().count(manifests_of_a) == asked_for_a
     assert project_container_ids(a) and project_container_ids(b)
+
+
+def test_a_build_service_is_built_in_prepare_and_deploys_without_a_registry(
+    make_lab: MakeLab, tmp_path: Path, unique: str, busybox_image: str
+) -> None:
+    """build: is built by prepare (one image_pulled, status built); deploy then runs it."""
+    lab = make_lab(["h13"])
+    name = f"h13-{unique}-built"
+    compose = busybox_compose().replace(
+        f"    image: {BUSYBOX_IMAGE}\n    pull_policy: never\n", "    build: .\n"
+    )
+    assert "build: ." in compose
+    folder = lab.add_service("h13", name, compose=compose)
+    (folder / "Dockerfile").write_text(f"FROM {busybox_image}\nLABEL fleet.test={unique}\n")
+    built = f"{name}-app"  # compose's name for a built image without image:
+    fleet = Fleet(tmp_path / "state", lab.write_inventory(tmp_path / "hosts.yml"))
+    try:
+        result = fleet("deploy", "--json")
+        assert result.code == 0, result.stdout + result.stderr
+        assert [(e["image"], e["status"]) for e in pulls(lab, "h13")] == [(built, "built")]
+        assert image_id(built) is not None and project_container_ids(name)
+    finally:
+        lab.stop()  # its containers first: the image is in use until then
+        subprocess.run(["docker", "rmi", "-f", built], capture_output=True)
