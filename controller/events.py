@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from remote.events import parse_struct_line
-from remote.protocol import PULL_PROGRESS, REFUSED, TERMINAL_EVENTS
+from remote.protocol import BUILD_PROGRESS, PULL_PROGRESS, REFUSED, TERMINAL_EVENTS
 
 from .model import HostResult, HostStatus, Problem, ServiceState
 
@@ -55,9 +55,9 @@ def parse_line(line: bytes) -> Event | None:
 
 
 def _progress(line: bytes) -> Event | None:
-    """`<ts> pulling IMAGE for SVC` as a progress event, for the host's note."""
+    """`<ts> pulling|building IMAGE for SVC` as a progress event, for the host's note."""
     _, _, text = line.decode("utf-8", "replace").strip().partition(" ")
-    if not text.startswith(PULL_PROGRESS):
+    if not text.startswith((PULL_PROGRESS, BUILD_PROGRESS)):
         return None
     return Event(event=PROGRESS, message=text)
 

@@ -15,7 +15,7 @@ import os
 import time
 
 from remote import compose, jsonio, procs
-from remote.protocol import PULL_PROGRESS
+from remote.protocol import BUILD_PROGRESS, PULL_PROGRESS
 from remote.state import write_json
 
 TYPE_CHECKING = False
@@ -221,7 +221,7 @@ def _pull_failed(
 def _build(
     ctx: Context, files: compose.ServiceFiles, record: Record, engine: List[str], need: Need
 ) -> str:
-    ctx.log.say("building %s for %s" % (need.image, files.name), push=True)
+    ctx.log.say("%s%s for %s" % (BUILD_PROGRESS, need.image, files.name), push=True)
     argv = [*compose.project_argv(ctx.plan.compose_command, files), "build", "--quiet"]
     result = procs.run(argv + need.services, ctx.timeout("compose_s"), cwd=files.service_dir)
     local = inspect(engine, need.image, ctx.timeout("compose_s"))
