@@ -15,6 +15,7 @@ import sys
 import time
 import traceback
 from collections.abc import Awaitable, Callable, Iterator
+from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, TypeVar
 
@@ -23,6 +24,7 @@ import typer
 from inventory import DEFAULT_INVENTORY, Host, InventoryError, SelectionError, load_inventory
 from remote.protocol import PULL_POLICIES
 
+from .completion import complete_hosts
 from .errors import ExitStatus, FleetError
 from .model import FleetReport
 from .options import (
@@ -31,8 +33,11 @@ from .options import (
     DEFAULT_HANDSHAKES,
     DEFAULT_RECONNECT_TIMEOUT,
     ConnectOptions,
+    Count,
     EngineOptions,
+    RolloutOptions,
 )
+from .rollout import continuation, parse_batch, parse_max_fail, wave_map
 from .store import RunStore, state_dir
 
 if TYPE_CHECKING:
@@ -44,7 +49,8 @@ app = typer.Typer(
     name="fleet",
     help="Deploy Docker Compose services to a homelab fleet over SSH, resumably.",
     no_args_is_help=True,
-    add_completion=False,
+    # Typer's completion options cost a start nothing measurable (docs/design.md, CLI).
+    add_completion=True,
     # Locals can hold keys and passwords: never print them in a traceback.
     pretty_exceptions_show_locals=False,
 )
@@ -111,8 +117,57 @@ HandshakesOpt = Annotated[
         help="SSH handshakes at the same time (below sshd's MaxStartups, default 10).",
     ),
 ]
+RepoOpt = Annotated[
+    Path | None,
+    typer.Option(
+        "--repo",
+        help="source: push hosts get services/ from here [default: the inventory's folder].",
+    ),
+]
 HostsOpt = Annotated[
-    str, typer.Option("--hosts", "-H", help="all, NAME,NAME, @group or a glob like 'pi-*'.")
+    str,
+    typer.Option(
+        "--hosts",
+        "-H",
+        help="all, NAME,NAME, @group or a glob like 'pi-*'.",
+        autocompletion=complete_hosts,
+    ),
+]
+
+
+def _count_parser(parse: "Callable[[str], Count]") -> "Callable[[str], Count]":
+    """A rollout count's parser whose error says what is allowed (not only the value)."""
+
+    def parser(text: str) -> Count:
+        try:
+            return parse(text)
+        except ValueError as exc:
+            raise typer.BadParameter(str(exc)) from None
+
+    return parser
+
+
+BatchOpt = Annotated[
+    Count | None,
+    typer.Option(
+        "--batch",
+        parser=_count_parser(parse_batch),
+        metavar="N|P%",
+        help="Rolling deploy: hosts per wave, in inventory order (P% rounds up).",
+    ),
+]
+CanaryOpt = Annotated[
+    int | None,
+    typer.Option("--canary", min=1, help="Rolling deploy: a first wave of N hosts alone."),
+]
+MaxFailOpt = Annotated[
+    Count | None,
+    typer.Option(
+        "--max-fail",
+        parser=_count_parser(parse_max_fail),
+        metavar="N|P%",
+        help="Failure budget: once more hosts than this did not complete, no new host starts.",
+    ),
 ]
 
 
@@ -241,15 +296,17 @@ async def _with_view(
     console: "Console | None",
     as_json: bool,
     run: "Callable[[OnUpdate | None], Awaitable[FleetReport]]",
+    rollout: RolloutOptions | None = None,
 ) -> FleetReport:
     """Run the engine under the right view: live table, plain lines, or nothing (--json)."""
     if as_json or console is None:
         return await run(None)
     from .view import LiveView, PlainView
 
+    waves = wave_map([h.name for h in hosts], rollout or RolloutOptions())
     if not console.is_terminal:
-        return await run(PlainView(console).on_update)
-    live = LiveView(console, [(h.name, len(h.services)) for h in hosts])
+        return await run(PlainView(console, waves).on_update)
+    live = LiveView(console, [(h.name, len(h.services)) for h in hosts], waves=waves)
     with live:
         ticker = asyncio.create_task(live.tick())
         try:
@@ -273,14 +330,18 @@ def _deploy(
 
     console = None if as_json else _stdout()
     store = RunStore(state_dir())
+    if options.resume:
+        # A stopped rollout goes on: its settings, and fresh runs for the never-started.
+        cont = continuation(store.recent(), [h.name for h in hosts], options.rollout)
+        options = replace(options, rollout=cont.options, fresh=cont.fresh)
     run_id = engine.new_run_id()
     recorder = store.new_run(run_id)
 
     def run(on_update: "OnUpdate | None") -> Awaitable[FleetReport]:
         return engine.deploy(hosts, options, run_id=run_id, on_update=on_update, recorder=recorder)
 
-    report = asyncio.run(_with_view(hosts, console, as_json, run))
-    report.command = "resume" if options.resume else "deploy"
+    report = asyncio.run(_with_view(hosts, console, as_json, run, options.rollout))
+    report.command = "rollback" if options.rollback else "resume" if options.resume else "deploy"
     report.inventory_arg = inventory_arg
     recorder.save(report)
     if console is None:
@@ -293,11 +354,13 @@ def _deploy(
 
 
 def _deploy_command(
-    inventory: Path | None, hosts: str, options: EngineOptions, as_json: bool
+    inventory: Path | None, hosts: str, options: EngineOptions, as_json: bool, repo: Path | None
 ) -> None:
     """deploy and resume: select, run, report, exit with the pinned code."""
     with _boundary():
         selected = _select(inventory, hosts)
+        push_repo = repo if repo is not None else _inventory_path(inventory).resolve().parent
+        options = replace(options, push_repo=str(push_repo))
         code = _deploy(selected, options, as_json, _inventory_arg(inventory))
     raise typer.Exit(code)
 
@@ -316,6 +379,10 @@ def deploy(
     connect_timeout: ConnectTimeoutOpt = DEFAULT_CONNECT_TIMEOUT,
     verify_timeout: VerifyTimeoutOpt = None,
     accept_new: AcceptNewOpt = False,
+    repo: RepoOpt = None,
+    batch: BatchOpt = None,
+    canary: CanaryOpt = None,
+    max_fail: MaxFailOpt = None,
     pull: PullOpt = None,
 ) -> None:
     """Deploy every selected host concurrently: one live view, one summary table."""
@@ -323,12 +390,18 @@ def deploy(
         concurrency, reconnect_timeout, connect_timeout, accept_new, resume, handshakes,
         verify_timeout, pull,
     )  # fmt: skip
-    _deploy_command(inventory, hosts, options, as_json)
+    rollout = RolloutOptions(batch=batch, canary=canary, max_fail=max_fail)
+    _deploy_command(inventory, hosts, replace(options, rollout=rollout), as_json, repo)
 
 
 @app.command()
 def resume(
-    hosts: Annotated[list[str], typer.Argument(help="Hosts to resume (names, @group, globs).")],
+    hosts: Annotated[
+        list[str],
+        typer.Argument(
+            help="Hosts to resume (names, @group, globs).", autocompletion=complete_hosts
+        ),
+    ],
     inventory: InventoryOpt = None,
     as_json: JsonOpt = False,
     concurrency: ConcurrencyOpt = DEFAULT_CONCURRENCY,
@@ -337,14 +410,69 @@ def resume(
     connect_timeout: ConnectTimeoutOpt = DEFAULT_CONNECT_TIMEOUT,
     verify_timeout: VerifyTimeoutOpt = None,
     accept_new: AcceptNewOpt = False,
+    repo: RepoOpt = None,
+    batch: BatchOpt = None,
+    canary: CanaryOpt = None,
+    max_fail: MaxFailOpt = None,
     pull: PullOpt = None,
 ) -> None:
-    """Re-attach to a run still going on each host, or continue it from its markers."""
+    """Re-attach to a run still going on each host, or continue it from its markers;
+    a stopped rollout goes on in waves with its recorded settings unless others are given."""
     options = _options(
         concurrency, reconnect_timeout, connect_timeout, accept_new, True, handshakes,
         verify_timeout, pull,
     )  # fmt: skip
-    _deploy_command(inventory, ",".join(hosts), options, as_json)
+    rollout = RolloutOptions(batch=batch, canary=canary, max_fail=max_fail)
+    _deploy_command(inventory, ",".join(hosts), replace(options, rollout=rollout), as_json, repo)
+
+
+@app.command()
+def rollback(
+    hosts: Annotated[list[str], typer.Argument(help="Hosts to roll back (names, @group, globs).")],
+    to: Annotated[
+        str | None,
+        typer.Option("--to", help="The release (run id) to go back to [default: the one before]."),
+    ] = None,
+    inventory: InventoryOpt = None,
+    as_json: JsonOpt = False,
+    concurrency: ConcurrencyOpt = DEFAULT_CONCURRENCY,
+    handshakes: HandshakesOpt = DEFAULT_HANDSHAKES,
+    reconnect_timeout: ReconnectOpt = DEFAULT_RECONNECT_TIMEOUT,
+    connect_timeout: ConnectTimeoutOpt = DEFAULT_CONNECT_TIMEOUT,
+    verify_timeout: VerifyTimeoutOpt = None,
+    accept_new: AcceptNewOpt = False,
+) -> None:
+    """Redeploy each host's previous release (or --to RUN_ID), offline, pinned by image ID."""
+    options = _options(
+        concurrency, reconnect_timeout, connect_timeout, accept_new, False, handshakes,
+        verify_timeout,
+    )  # fmt: skip
+    options = replace(options, rollback=True, rollback_to=to)
+    _deploy_command(inventory, ",".join(hosts), options, as_json, None)
+
+
+@app.command()
+def releases(
+    host: Annotated[str, typer.Argument(help="The host whose releases to list.")],
+    inventory: InventoryOpt = None,
+    as_json: JsonOpt = False,
+    connect_timeout: ConnectTimeoutOpt = DEFAULT_CONNECT_TIMEOUT,
+    accept_new: AcceptNewOpt = False,
+) -> None:
+    """A host's recorded releases, newest first, and which one is current."""
+    with _frozen_imports():
+        from . import releases as host_releases
+
+    with _boundary():
+        (selected,) = _select(inventory, host)[:1]
+        connect = ConnectOptions(connect_timeout=connect_timeout, accept_new=accept_new)
+        found = host_releases.fetch(selected, connect)
+        if as_json:
+            sys.stdout.write(json.dumps(found.to_json()) + "\n")
+        else:
+            host_releases.render_releases(_stdout(), found)
+        code = ExitStatus.NOT_COMPLETED if found.error else ExitStatus.OK
+    raise typer.Exit(code)
 
 
 @app.command()
@@ -377,6 +505,38 @@ def status(
 
 
 @app.command()
+def plan(
+    hosts: HostsOpt = "all",
+    inventory: InventoryOpt = None,
+    as_json: JsonOpt = False,
+    concurrency: ConcurrencyOpt = DEFAULT_CONCURRENCY,
+    handshakes: HandshakesOpt = DEFAULT_HANDSHAKES,
+    connect_timeout: ConnectTimeoutOpt = DEFAULT_CONNECT_TIMEOUT,
+    accept_new: AcceptNewOpt = False,
+    repo: RepoOpt = None,
+) -> None:
+    """What a deploy would change on every host, changing nothing (exit 1: something)."""
+    with _frozen_imports():
+        from . import engine, preview
+
+    with _boundary():
+        selected = _select(inventory, hosts)
+        options = _options(concurrency, 0.0, connect_timeout, accept_new, False, handshakes)
+        push_repo = repo if repo is not None else _inventory_path(inventory).resolve().parent
+        options = replace(options, push_repo=str(push_repo))
+        report = asyncio.run(engine.plan(selected, options))
+        if as_json:
+            sys.stdout.write(json.dumps(preview.plan_json(report)) + "\n")
+        else:
+            from .planview import render_plan
+
+            render_plan(_stdout(), report)
+        changes = preview.anything_changes(report)
+        code = ExitStatus.NOT_COMPLETED if changes else ExitStatus.OK
+    raise typer.Exit(code)
+
+
+@app.command()
 def report(
     run_id: Annotated[str | None, typer.Argument(help="A recorded run [default: latest].")] = None,
     as_json: JsonOpt = False,
@@ -400,6 +560,109 @@ def report(
             )
         code = _exit_for(recorded)
     raise typer.Exit(code)
+
+
+def _print_version(value: bool) -> None:
+    if value:
+        from importlib.metadata import version
+
+        sys.stdout.write(f"fleet {version('fleet')}\n")
+        raise typer.Exit(ExitStatus.OK)
+
+
+@app.callback()
+def _root(
+    _version: Annotated[
+        bool,
+        typer.Option(
+            "--version", callback=_print_version, is_eager=True, help="Print the version and exit."
+        ),
+    ] = False,
+) -> None:
+    """Deploy Docker Compose services to a homelab fleet over SSH, resumably."""
+
+
+@app.command()
+def check(
+    hosts: HostsOpt = "all",
+    inventory: InventoryOpt = None,
+    as_json: JsonOpt = False,
+    concurrency: ConcurrencyOpt = DEFAULT_CONCURRENCY,
+    handshakes: HandshakesOpt = DEFAULT_HANDSHAKES,
+    connect_timeout: ConnectTimeoutOpt = DEFAULT_CONNECT_TIMEOUT,
+    accept_new: AcceptNewOpt = False,
+) -> None:
+    """Can every host be deployed to? ssh, python3, root, disk, docker, compose, git."""
+    with _frozen_imports():
+        from . import check as checks
+
+    with _boundary():
+        selected = _select(inventory, hosts)
+        options = _options(concurrency, 0.0, connect_timeout, accept_new, False, handshakes)
+        found = asyncio.run(
+            checks.check(selected, options, inventory_arg=_inventory_arg(inventory))
+        )
+        if as_json:
+            sys.stdout.write(json.dumps(found.to_json()) + "\n")
+        else:
+            from .checkview import render_check
+
+            render_check(_stdout(), found)
+        code = ExitStatus.OK if found.ok else ExitStatus.NOT_COMPLETED
+    raise typer.Exit(code)
+
+
+@app.command()
+def logs(
+    host: Annotated[
+        str, typer.Argument(help="The host (one name).", autocompletion=complete_hosts)
+    ],
+    service: Annotated[
+        str | None,
+        typer.Argument(help="A service: its container logs [default: the host's last run log]."),
+    ] = None,
+    follow: Annotated[
+        bool, typer.Option("--follow", "-f", help="Keep streaming until Ctrl-C.")
+    ] = False,
+    tail: Annotated[str, typer.Option("--tail", "-n", help="Last N lines, or all.")] = "200",
+    since: Annotated[
+        str | None, typer.Option("--since", help="Container logs since (e.g. 10m, 2026-11-27).")
+    ] = None,
+    inventory: InventoryOpt = None,
+    connect_timeout: ConnectTimeoutOpt = DEFAULT_CONNECT_TIMEOUT,
+    accept_new: AcceptNewOpt = False,
+) -> None:
+    """A service's container logs (secrets masked on the host), or the host's last run log."""
+    with _frozen_imports():
+        from . import logs as hostlogs
+
+    with _boundary():
+        request = hostlogs.make_request(service, tail, since, follow)
+        (selected,) = _select_one(inventory, host)
+        options = _options(1, 0.0, connect_timeout, accept_new, False)
+        out = sys.stdout.buffer
+
+        def write(data: bytes) -> None:
+            out.write(data)
+            out.flush()
+
+        def say(line: str) -> None:
+            _error(f"fleet: {line}")
+
+        try:
+            code = asyncio.run(
+                hostlogs.show_logs(selected, options, request, write, say, RunStore(state_dir()))
+            )
+        except KeyboardInterrupt:
+            code = ExitStatus.OK  # --follow ends here; the host stops its side by itself
+    raise typer.Exit(code)
+
+
+def _select_one(inventory: Path | None, name: str) -> list[Host]:
+    selected = _select(inventory, name)
+    if len(selected) != 1:
+        raise FleetError(f"{name!r} selects {len(selected)} hosts; logs takes one host")
+    return selected
 
 
 def main() -> None:

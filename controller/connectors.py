@@ -20,10 +20,10 @@ import asyncssh
 
 from inventory import Host
 
+from . import transfer
 from .errors import FleetError, one_line
 from .model import Problem
 from .options import ConnectOptions
-from .store import write_atomic
 
 OnData = Callable[[bytes], None]
 
@@ -62,13 +62,14 @@ class Connector(Protocol):
         """Run a shell command; stream stdout chunks to on_stdout if given. Raises LinkLost."""
 
     async def put(self, data: bytes, path: str, mode: int = 0o644) -> None:
-        """Write a file atomically (temp name, then rename), creating its folder."""
+        """Write a file atomically (temp name, then rename), creating its folder.
+        Raises transfer.TransferError (a cause retrying cannot mend) or LinkLost."""
 
     async def symlink(self, target: str, path: str) -> None:
         """Point the symlink `path` at `target`, replacing it atomically."""
 
     async def get(self, path: str) -> bytes:
-        """Read a whole (small) file."""
+        """Read a whole (small) file. Raises transfer.TransferError or LinkLost."""
 
     async def close(self) -> None:
         """Close the connection; safe to call twice."""
@@ -249,7 +250,6 @@ class SshConnector:
         self._book = book
         self._keys = keys
         self._conn: asyncssh.SSHClientConnection | None = None
-        self._sftp: asyncssh.SFTPClient | None = None
 
     def _connect_kwargs(self) -> dict[str, Any]:
         host = self.host
@@ -307,48 +307,22 @@ class SshConnector:
             raise LinkLost("channel closed without an exit status", host=self.host.name)
         return CommandResult(session.exit_status, bytes(session.stdout), bytes(session.stderr))
 
-    async def _sftp_client(self) -> asyncssh.SFTPClient:
-        if self._sftp is None:
-            try:
-                self._sftp = await self._require().start_sftp_client()
-            except (asyncssh.Error, OSError) as err:
-                raise LinkLost(f"sftp failed: {err}", host=self.host.name) from err
-        return self._sftp
+    async def _run_stdin(self, command: str, stdin: bytes | None) -> CommandResult:
+        return await self.run(command, stdin)
 
     async def put(self, data: bytes, path: str, mode: int = 0o644) -> None:
-        sftp = await self._sftp_client()
-        tmp = f"{path}.tmp-{os.urandom(4).hex()}"
         try:
-            await sftp.makedirs(os.path.dirname(path), exist_ok=True)
-            async with sftp.open(tmp, "wb") as f:
-                await f.write(data)
-            await sftp.chmod(tmp, mode)
-            await sftp.posix_rename(tmp, path)
-        except (asyncssh.Error, OSError) as err:
-            raise LinkLost(f"upload of {path} failed: {err}", host=self.host.name) from err
+            await transfer.put(self._run_stdin, data, path, mode)
+        except transfer.Corrupted as err:  # a cut stream: the link's fault, worth a retry
+            raise LinkLost(str(err), host=self.host.name) from err
 
     async def symlink(self, target: str, path: str) -> None:
-        sftp = await self._sftp_client()
-        tmp = f"{path}.tmp-{os.urandom(4).hex()}"
-        try:
-            await sftp.symlink(target, tmp)
-            await sftp.posix_rename(tmp, path)
-        except (asyncssh.Error, OSError) as err:
-            raise LinkLost(f"symlink {path} failed: {err}", host=self.host.name) from err
+        await transfer.symlink(self._run_stdin, target, path)
 
     async def get(self, path: str) -> bytes:
-        sftp = await self._sftp_client()
-        try:
-            async with sftp.open(path, "rb") as f:
-                data = await f.read()
-        except (asyncssh.Error, OSError) as err:
-            raise LinkLost(f"reading {path} failed: {err}", host=self.host.name) from err
-        return data if isinstance(data, bytes) else data.encode()
+        return await transfer.get(self._run_stdin, path)
 
     async def close(self) -> None:
-        if self._sftp is not None:
-            self._sftp.exit()
-            self._sftp = None
         if self._conn is not None:
             self._conn.close()
             self._conn = None
@@ -393,16 +367,21 @@ class LocalConnector:
         status = await proc.wait()
         return CommandResult(status if status >= 0 else 128 - status, bytes(out), stderr)
 
+    # The same scripts as over SSH: one way files travel, one way their failures read.
+    async def _run_stdin(self, command: str, stdin: bytes | None) -> CommandResult:
+        return await self.run(command, stdin)
+
     async def put(self, data: bytes, path: str, mode: int = 0o644) -> None:
-        await asyncio.to_thread(write_atomic, path, data, mode)
+        try:
+            await transfer.put(self._run_stdin, data, path, mode)
+        except transfer.Corrupted as err:
+            raise LinkLost(str(err), host=self.host.name) from err
 
     async def symlink(self, target: str, path: str) -> None:
-        tmp = f"{path}.tmp-{os.urandom(4).hex()}"
-        os.symlink(target, tmp)
-        os.replace(tmp, path)
+        await transfer.symlink(self._run_stdin, target, path)
 
     async def get(self, path: str) -> bytes:
-        return await asyncio.to_thread(Path(path).read_bytes)
+        return await transfer.get(self._run_stdin, path)
 
     async def close(self) -> None:
         return None

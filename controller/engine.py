@@ -18,7 +18,8 @@ from .connectors import ConnectorFactory, ConnectorFactoryImpl
 from .errors import one_line
 from .hostrun import HostRun, OnUpdate, Recorder, Runner, RunSettings, Runtime, new_result
 from .model import FleetReport, HostResult, HostStatus, Problem
-from .options import EngineOptions
+from .options import EngineOptions, RolloutOptions
+from .rollout import Rollout
 
 
 def new_run_id() -> str:
@@ -44,6 +45,34 @@ def _crashed(host: Host, exc: BaseException) -> HostResult:
     return result
 
 
+def session_setup(
+    options: EngineOptions,
+    run_id: str,
+    runner: Runner | None = None,
+    connectors: ConnectorFactory | None = None,
+    recorder: Recorder | None = None,
+) -> tuple[Runtime, RunSettings]:
+    """What every host session of one command shares (also `fleet check`'s)."""
+    runtime = Runtime(
+        runner=runner,
+        connectors=connectors or ConnectorFactoryImpl(options.connect),
+        handshakes=asyncio.Semaphore(options.handshakes),
+        recorder=recorder,
+    )
+    settings = RunSettings(
+        run_id=run_id,
+        resume=options.resume,
+        reconnect_timeout=options.reconnect_timeout,
+        connect_timeout=options.connect.connect_timeout,
+        timeouts=dict(options.timeouts),
+        rollback=options.rollback,
+        rollback_to=options.rollback_to,
+        push_repo=options.push_repo,
+        pull=options.pull,
+    )
+    return runtime, settings
+
+
 async def _fan_out(
     hosts: Sequence[Host],
     options: EngineOptions,
@@ -55,38 +84,25 @@ async def _fan_out(
     on_update: OnUpdate | None,
     recorder: Recorder | None,
 ) -> FleetReport:
-    runtime = Runtime(
-        runner=runner,
-        connectors=connectors or ConnectorFactoryImpl(options.connect),
-        handshakes=asyncio.Semaphore(options.handshakes),
-        recorder=recorder,
-    )
+    runtime, settings = session_setup(options, run_id, runner, connectors, recorder)
     if on_update is not None:
         runtime.on_update = on_update
-    settings = RunSettings(
-        run_id=run_id,
-        resume=options.resume,
-        reconnect_timeout=options.reconnect_timeout,
-        connect_timeout=options.connect.connect_timeout,
-        timeouts=dict(options.timeouts),
-        pull=options.pull,
-    )
-    running = asyncio.Semaphore(max(1, options.concurrency))
+    # Hosts a continued rollout never started get a fresh run, not --resume.
+    fresh_settings = replace(settings, resume=False)
 
     async def one(host: Host) -> HostResult:
-        async with running:
-            hostrun = HostRun(host, settings, runtime)
-            return await (hostrun.deploy() if action == "deploy" else hostrun.status())
+        use = fresh_settings if host.name in options.fresh else settings
+        if action == "plan":
+            from .preview import PreviewRun
 
-    outcomes = await asyncio.gather(*(one(h) for h in hosts), return_exceptions=True)
-    results: dict[str, HostResult] = {}
-    for host, outcome in zip(hosts, outcomes, strict=True):
-        if isinstance(outcome, BaseException):
-            if isinstance(outcome, KeyboardInterrupt | SystemExit):
-                raise outcome
-            outcome = _crashed(host, outcome)
-        results[host.name] = outcome
-    return FleetReport(run_id=run_id, hosts=results, command=action)
+            return await PreviewRun(host, use, runtime).plan()
+        hostrun = HostRun(host, use, runtime)
+        return await (hostrun.deploy() if action == "deploy" else hostrun.status())
+
+    rollout = Rollout(hosts, options.rollout, options.concurrency, one, _crashed, on_update)
+    results = await rollout.run()
+    fresh = [h.name for h in hosts if not options.resume or h.name in options.fresh]
+    return FleetReport(run_id=run_id, hosts=results, command=action, rollout=rollout.summary(fresh))
 
 
 async def deploy(
@@ -124,10 +140,31 @@ async def status(
     runner archive is neither built nor uploaded)."""
     return await _fan_out(
         hosts,
-        replace(options, resume=False),
+        replace(options, resume=False, rollout=RolloutOptions(), fresh=frozenset()),
         run_id or new_run_id(),
         "status",
         runner=None,
+        connectors=connectors,
+        on_update=on_update,
+        recorder=None,
+    )
+
+
+async def plan(
+    hosts: Sequence[Host],
+    options: EngineOptions,
+    *,
+    connectors: ConnectorFactory | None = None,
+    on_update: OnUpdate | None = None,
+) -> FleetReport:
+    """What a deploy would change on every host, changing nothing (controller/preview.py).
+    The runner is uploaded where missing: it is fleet's own cache, not the host's state."""
+    return await _fan_out(
+        hosts,
+        replace(options, resume=False),
+        new_run_id(),
+        "plan",
+        runner=load_runner(),
         connectors=connectors,
         on_update=on_update,
         recorder=None,

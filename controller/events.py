@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from remote.access import NO_DOCKER_ACCESS
 from remote.events import parse_struct_line
 from remote.protocol import BUILD_PROGRESS, PULL_PROGRESS, REFUSED, TERMINAL_EVENTS
 
@@ -25,6 +26,7 @@ class Event:
     status: str | None = None
     message: str | None = None
     path: str | None = None
+    duration_ms: int | None = None
 
     @property
     def terminal(self) -> bool:
@@ -51,7 +53,12 @@ def parse_line(line: bytes) -> Event | None:
         status=_str(data.get("status")),
         message=_str(data.get("message")),
         path=_str(data.get("path")),
+        duration_ms=_int(data.get("duration_ms")),
     )
+
+
+def _int(value: object) -> int | None:
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
 
 
 def _progress(line: bytes) -> Event | None:
@@ -133,3 +140,5 @@ def _fold_run_failed(result: HostResult, ev: Event) -> None:
     where = f"{svc} failed in {stage}" if svc else f"stage {stage} failed"
     detail = result.error or ev.message
     result.error = f"{where}: {detail}" if detail else where
+    if detail and NO_DOCKER_ACCESS in detail:  # remote/access.py: no retry, no resume mends it
+        result.problem = Problem.NO_DOCKER_ACCESS

@@ -18,12 +18,22 @@ from inventory import Host
 from remote.protocol import INTERRUPTED, PLAN_VERSION, RUNNER_LINK, Exit, runner_name
 from remote.status import parse_snapshot, status_from_snapshot
 
-from .connectors import CommandResult, ConnectError, Connector, ConnectorFactory, LinkLost
+from .connectors import (
+    CommandResult,
+    ConnectError,
+    Connector,
+    ConnectorFactory,
+    LinkLost,
+    OnData,
+)
+from .deadline import ReconnectDeadline
 from .errors import last_line, one_line
 from .events import Event, apply, parse_line
+from .framing import Frame
 from .model import HostResult, HostStatus, Problem, ServiceState
 from .options import DEFAULT_CONNECT_TIMEOUT, DEFAULT_RECONNECT_TIMEOUT
 from .shell import NO_PYTHON, runner_command, runner_path, status_command
+from .transfer import TransferError
 
 OnUpdate = Callable[[HostResult, Event | None], None]
 
@@ -64,6 +74,9 @@ class RunSettings:
     backoff_base: float = 0.5
     backoff_cap: float = 8.0
     timeouts: dict[str, int] = field(default_factory=dict)
+    rollback: bool = False
+    rollback_to: str | None = None
+    push_repo: str | None = None  # source: push: the local repo holding services/
     pull: str | None = None  # over every host's inventory `pull` for this run
 
 
@@ -129,8 +142,11 @@ class HostRun:
         self.conn: Connector | None = None
         self._follow_run_id = settings.run_id
         self._ended = False  # the followed run's terminal line has arrived
+        self._resume = settings.resume  # off when a push brought a new revision
         self._sink = runtime.recorder.host_log(host.name) if runtime.recorder else None
         self.reader = LineReader(self._on_line, self._sink)
+        self._deadline = ReconnectDeadline(settings.reconnect_timeout, runtime.clock)
+        self._futile = 0  # reconnections in a row after which nothing new arrived
 
     # --- public --------------------------------------------------------------------
 
@@ -142,6 +158,21 @@ class HostRun:
         """Read where the host stands from the host itself."""
         return await self._guarded(self._status)
 
+    async def session(self, body: Callable[[Connector], Awaitable[None]]) -> HostResult:
+        """Connect as a deploy does (same retries, same reasons), hand the connection to
+        body, close it; an unreachable host is data in the result (`fleet check`)."""
+
+        async def connected() -> None:
+            await self._connect_first()
+            assert self.conn is not None
+            await body(self.conn)
+
+        return await self._guarded(connected)
+
+    async def runner_streamed(self, args: Sequence[str], on_stdout: OnData) -> CommandResult:
+        """A runner command on the open session, its stdout streamed (`fleet logs`)."""
+        return await self._runner(args, on_stdout=on_stdout)
+
     # --- outline -------------------------------------------------------------------
 
     async def _guarded(self, body: Callable[[], Awaitable[None]]) -> HostResult:
@@ -152,6 +183,8 @@ class HostRun:
             self._unreachable(err)
         except _Disconnected as err:
             self._disconnected(str(err))
+        except TransferError as err:  # retrying cannot mend it: fail now, say what to do
+            self._fail(err.problem, one_line(err.message))
         finally:
             self.result.duration_s = self.rt.clock() - started
             self.result.stage = self.result.service = self.result.note = None
@@ -167,16 +200,55 @@ class HostRun:
         if self.settings.resume and await self._attach_running():
             res = await self._follow_until_done()
         else:
+            if self._pushes() and not await self._push():
+                return
             res = await self._start_and_follow()
         self._conclude(res)
         if self.result.status is HostStatus.FAILED and self.result.diagnostics:
             await self._fetch_diagnostics(self.result.diagnostics)
 
+    def _pushes(self) -> bool:
+        """A push host gets the controller's tree, except in a rollback (offline, by design)."""
+        return self.host.source == "push" and not self.settings.rollback
+
+    async def _push(self) -> bool:
+        """source: push: send the host's service folders before the run (controller/push.py).
+        False when the host failed; a link lost mid-push leaves the host on the revision
+        it has, which deploys (with a warning), as a failed git pull would."""
+        from pathlib import Path
+
+        from .push import PushError, push_source
+
+        self._note("pushing services")
+        repo = Path(self.settings.push_repo or ".")
+        args = [*self._root_args(), "--repo", self.host.repo]
+        try:
+            outcome = await push_source(repo, self.host.services, args, self._runner)
+        except PushError as err:
+            self._fail(Problem.PUSH_FAILED, one_line(str(err)))
+            return False
+        except LinkLost as err:
+            await self._reconnect()
+            self.result.warnings.append(
+                f"push cut by a lost link ({err}): deploying the revision already on the "
+                f"host; `fleet resume {self.host.name}` sends the rest"
+            )
+            return True
+        self.result.push = outcome.meta()
+        if outcome.moved_aside:
+            self.result.warnings.append(
+                f"push: the old repo folder was moved to {outcome.moved_aside}"
+            )
+        # A new revision is not what the markers were written for: run it fresh.
+        self._resume = self._resume and not outcome.switched
+        self._note(None)
+        return True
+
     async def _status(self) -> None:
         """Read the host's state files with plain sh (nothing uploaded, no Python)."""
         await self._connect_first()
         assert self.conn is not None
-        res = await self.conn.run(status_command(self.host.root), None, None)
+        res = await self._framed(status_command(self.host.root), end=True)
         if res.exit_status != 0:
             detail = one_line(res.stderr.decode(errors="replace")) or "no message"
             self._fail(Problem.SSH_ERROR, f"reading the state failed ({res.exit_status}): {detail}")
@@ -219,18 +291,28 @@ class HostRun:
                 await self.rt.sleep(self._backoff(attempt))
 
     async def _reconnect(self) -> None:
-        """After a drop: reconnect with jittered backoff until --reconnect-timeout."""
-        deadline = self.rt.clock() + self.settings.reconnect_timeout
+        """After a drop: reconnect with jittered backoff within the host's one deadline
+        (a reconnection that gained nothing before the next drop does not renew it)."""
+        fresh = self._deadline.link_lost(self.reader.offset)
         attempt = 0
+        if not fresh:
+            # The last reconnection gained nothing: wait before the next, as after a
+            # failed connect, so a step that fails at once cannot spin.
+            self._futile += 1
+            await self.rt.sleep(min(self._backoff(self._futile), self._deadline.remaining()))
+        else:
+            self._futile = 0
         while True:
+            remaining = self._deadline.remaining()
+            if remaining <= 0 and not (fresh and attempt == 0):
+                raise _Disconnected("the same step failed again after each reconnect")
             self._note(f"link lost; reconnecting (attempt {attempt + 1})")
-            remaining = deadline - self.rt.clock()
             try:
                 await self._open(timeout=max(1.0, min(self.settings.connect_timeout, remaining)))
                 self._note(None)
                 return
             except (ConnectError, TimeoutError) as err:
-                remaining = deadline - self.rt.clock()
+                remaining = self._deadline.remaining()
                 if remaining <= 0 or (isinstance(err, ConnectError) and not err.transient):
                     raise _Disconnected(str(err)) from err
                 await self.rt.sleep(min(self._backoff(attempt), remaining))
@@ -253,20 +335,44 @@ class HostRun:
         }
         if self.settings.timeouts:
             plan["timeouts"] = dict(self.settings.timeouts)
+        if self.settings.rollback:
+            plan["kind"] = "rollback"
+            if self.settings.rollback_to:
+                plan["rollback_to"] = self.settings.rollback_to
         return json.dumps(plan).encode()
 
     async def _runner(
-        self, args: Sequence[str], stdin: bytes | None = None, stream: bool = False
+        self,
+        args: Sequence[str],
+        stdin: bytes | None = None,
+        stream: bool = False,
+        on_stdout: OnData | None = None,
     ) -> CommandResult:
-        """Run a runner command through the guard; upload the archive on exit 97."""
+        """Run a runner command through the guard; upload the archive on exit 97. Its
+        stdout goes to the run's reader (stream), or to on_stdout (`fleet logs`)."""
         assert self.conn is not None and self.rt.runner is not None
         command = runner_command(self.host.root, self.rt.runner.sha256, args)
-        on_stdout = self.reader.feed if stream else None
-        res = await self.conn.run(command, stdin, on_stdout)
+        on_stdout = self.reader.feed if stream else on_stdout
+        res = await self._framed(command, stdin, on_stdout)
         if res.exit_status == Exit.NO_RUNNER:
             await self._upload_runner()
-            res = await self.conn.run(command, stdin, on_stdout)
+            res = await self._framed(command, stdin, on_stdout)
         return res
+
+    async def _framed(
+        self,
+        command: str,
+        stdin: bytes | None = None,
+        on_stdout: Callable[[bytes], None] | None = None,
+        end: bool = False,
+    ) -> CommandResult:
+        """Run a command whose output is parsed: only what it printed after its frame's
+        begin line counts, so a login banner on stdout or stderr never reaches a parser."""
+        assert self.conn is not None
+        frame = Frame()
+        sink = frame.stream(on_stdout) if on_stdout is not None else None
+        res = await self.conn.run(frame.wrap(command, end=end), stdin, sink)
+        return CommandResult(res.exit_status, frame.inner(res.stdout), frame.inner(res.stderr))
 
     async def _upload_runner(self) -> None:
         assert self.conn is not None and self.rt.runner is not None
@@ -283,7 +389,7 @@ class HostRun:
 
     async def _start_and_follow(self) -> CommandResult:
         args = ["start", *self._root_args()]
-        if self.settings.resume:
+        if self._resume:
             args.append("--resume")
         args += ["--plan", "-"]
         try:
@@ -418,7 +524,7 @@ class HostRun:
         assert self.conn is not None
         try:
             text = (await self.conn.get(path)).decode(errors="replace")
-        except LinkLost as err:
+        except (LinkLost, TransferError) as err:
             self.result.warnings.append(f"could not fetch diagnostics: {err}")
             return
         self.result.diagnostics_text = text

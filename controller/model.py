@@ -60,6 +60,17 @@ class Problem(str, Enum):
     SSH_ERROR = "ssh_error"
     LINK_LOST = "link_lost"
     NEVER_DEPLOYED = "never_deployed"
+    ROOT_NOT_WRITABLE = "root_not_writable"
+    """The SSH user may not write the host's root (permission denied)."""
+    READ_ONLY_FS = "read_only_fs"
+    """The root is on a read-only file system."""
+    NO_SPACE = "no_space"
+    """The root's disk is full (or the user's quota is spent)."""
+    TRANSFER_FAILED = "transfer_failed"
+    """A file could not be written or read on the host for another reason."""
+    NO_DOCKER_ACCESS = "no_docker_access"
+    """The SSH user cannot reach the Docker daemon's socket (not in the docker group)."""
+    PUSH_FAILED = "push_failed"
     INTERNAL = "internal"
 
 
@@ -80,6 +91,7 @@ class HostResult:
     diagnostics: str | None = None
     error: str | None = None
     duration_s: float = 0.0
+    wave: int | None = None  # a rolling deploy's wave (1-based); only then in --json
     # Not part of the --json shape: live view, hints, and the recorded run's meta.
     stage: str | None = None
     service: str | None = None
@@ -89,6 +101,7 @@ class HostResult:
     notes: list[str] = field(default_factory=list)  # retries and reconnects, for the record
     connections: int = 0
     runner_bytes_uploaded: int = 0
+    push: dict[str, Any] = field(default_factory=dict)  # source push: rev, files, bytes
     diagnostics_text: str | None = None
 
     @property
@@ -106,8 +119,9 @@ class HostResult:
         return sum(1 for s in self.services.values() if s in done)
 
     def to_json(self) -> dict[str, Any]:
-        """The host's entry of the --json object (DESIGN.md), keys exactly as pinned."""
-        return {
+        """The host's entry of the --json object (DESIGN.md), keys exactly as pinned,
+        plus `wave` in a rolling deploy."""
+        data: dict[str, Any] = {
             "status": self.status.value,
             "last_stage": self.last_stage,
             "failed_stage": self.failed_stage,
@@ -118,6 +132,9 @@ class HostResult:
             "error": self.error,
             "duration_s": round(self.duration_s, 2),
         }
+        if self.wave is not None:
+            data["wave"] = self.wave
+        return data
 
     def meta_json(self) -> dict[str, Any]:
         """What the controller records beside the report (not part of --json)."""
@@ -127,6 +144,7 @@ class HostResult:
             "notes": list(self.notes),
             "connections": self.connections,
             "runner_bytes_uploaded": self.runner_bytes_uploaded,
+            "push": dict(self.push),
         }
 
     @classmethod
@@ -146,11 +164,47 @@ class HostResult:
             diagnostics=data.get("diagnostics"),
             error=data.get("error"),
             duration_s=float(data.get("duration_s") or 0.0),
+            wave=data.get("wave"),
             problem=Problem(meta.get("problem", Problem.NONE.value)),
             warnings=list(meta.get("warnings", [])),
             notes=list(meta.get("notes", [])),
             connections=int(meta.get("connections", 0)),
             runner_bytes_uploaded=int(meta.get("runner_bytes_uploaded", 0)),
+            push=dict(meta.get("push") or {}),
+        )
+
+
+@dataclass
+class RolloutSummary:
+    """A rolling deploy's settings and outcome: `rollout` in --json (beside the pinned keys)."""
+
+    batch: str | None
+    canary: int | None
+    max_fail: str | None
+    waves: int
+    stopped: str | None = None  # why hosts were left not_started; None when none were
+    # Hosts that ran (or were to run) without --resume: a continuation keeps that for the
+    # ones that never started. Recorded in meta.json only.
+    fresh: list[str] = field(default_factory=list)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "batch": self.batch,
+            "canary": self.canary,
+            "max_fail": self.max_fail,
+            "waves": self.waves,
+            "stopped": self.stopped,
+        }
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any], fresh: list[str] | None = None) -> RolloutSummary:
+        return cls(
+            batch=data.get("batch"),
+            canary=data.get("canary"),
+            max_fail=data.get("max_fail"),
+            waves=int(data.get("waves") or 1),
+            stopped=data.get("stopped"),
+            fresh=list(fresh or []),
         )
 
 
@@ -162,6 +216,7 @@ class FleetReport:
     hosts: dict[str, HostResult]
     command: str = "deploy"
     inventory_arg: str | None = None  # `-i PATH` as given, for the next commands
+    rollout: RolloutSummary | None = None  # only for a rolling deploy
 
     @property
     def completed(self) -> bool:
@@ -174,20 +229,27 @@ class FleetReport:
         return "completed" if self.completed else "failed"
 
     def to_json(self) -> dict[str, Any]:
-        """The one JSON object `--json` prints (DESIGN.md)."""
-        return {
+        """The one JSON object `--json` prints (DESIGN.md), plus `rollout` in a rolling
+        deploy."""
+        data: dict[str, Any] = {
             "run_id": self.run_id,
             "status": self.status,
             "hosts": {name: h.to_json() for name, h in self.hosts.items()},
         }
+        if self.rollout is not None:
+            data["rollout"] = self.rollout.to_json()
+        return data
 
     def meta_json(self) -> dict[str, Any]:
         """Controller-side extras recorded beside report.json."""
-        return {
+        data: dict[str, Any] = {
             "command": self.command,
             "inventory_arg": self.inventory_arg,
             "hosts": {name: h.meta_json() for name, h in self.hosts.items()},
         }
+        if self.rollout is not None:
+            data["rollout_fresh"] = list(self.rollout.fresh)
+        return data
 
     @classmethod
     def from_json(cls, data: dict[str, Any], meta: dict[str, Any] | None = None) -> FleetReport:
@@ -203,4 +265,9 @@ class FleetReport:
             hosts=hosts,
             command=meta.get("command", "deploy"),
             inventory_arg=meta.get("inventory_arg"),
+            rollout=(
+                RolloutSummary.from_json(data["rollout"], meta.get("rollout_fresh"))
+                if isinstance(data.get("rollout"), dict)
+                else None
+            ),
         )

@@ -27,6 +27,31 @@ class ConnectOptions:
     accept_new: bool = False
 
 
+@dataclass(frozen=True, slots=True)
+class Count:
+    """A number of hosts as given: `N`, or `P%` of the run's hosts (rounded up)."""
+
+    value: int
+    percent: bool = False
+
+    def __str__(self) -> str:
+        return f"{self.value}%" if self.percent else str(self.value)
+
+
+@dataclass(frozen=True, slots=True)
+class RolloutOptions:
+    """`--batch`, `--canary`, `--max-fail`; all None: one wave, no budget (every host runs)."""
+
+    batch: Count | None = None
+    canary: int | None = None
+    max_fail: Count | None = None
+
+    @property
+    def active(self) -> bool:
+        """True when any of the three was given: the report then shows waves."""
+        return self.batch is not None or self.canary is not None or self.max_fail is not None
+
+
 @dataclass(frozen=True)
 class EngineOptions:
     """Knobs of one fleet run (the CLI's options)."""
@@ -37,4 +62,10 @@ class EngineOptions:
     resume: bool = False
     connect: ConnectOptions = field(default_factory=ConnectOptions)
     timeouts: dict[str, int] = field(default_factory=dict)
+    rollback: bool = False  # a rollback run (fleet rollback): to rollback_to, or the default
+    rollback_to: str | None = None
+    push_repo: str | None = None  # source: push hosts: the local folder holding services/
+    rollout: RolloutOptions = field(default_factory=RolloutOptions)
+    # With resume: hosts that start a fresh run instead (a stopped rollout's not_started ones).
+    fresh: frozenset[str] = frozenset()
     pull: str | None = None  # --pull: every host's pull policy for this run, over the inventory

@@ -12,6 +12,7 @@ import json
 import os
 import re
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, BinaryIO
 
@@ -117,6 +118,15 @@ class RunStore:
             for p in runs.iterdir()
             if _RUN_ID.match(p.name) and (p / "report.json").is_file()
         )
+
+    def recent(self, limit: int = 100) -> Iterator[FleetReport]:
+        """The newest recorded runs first, at most `limit` of them (a resume looks back
+        for its hosts' last run); a record that cannot be read is passed over."""
+        for run_id in reversed(self.run_ids()[-limit:]):
+            try:
+                yield self.load(run_id)
+            except (OSError, ValueError, KeyError, TypeError):
+                continue
 
     def load(self, run_id: str | None = None) -> FleetReport:
         """A recorded run's report; None means the latest."""

@@ -12,8 +12,9 @@ from rich.live import Live
 from rich.table import Table
 from rich.text import Text
 
-from .events import PROGRESS, Event
+from .events import Event
 from .model import FleetReport, HostResult, HostStatus, Problem
+from .rollout import continue_command
 from .store import host_file
 
 _STYLE = {
@@ -39,28 +40,84 @@ def _fmt_duration(seconds: float) -> str:
 # --- while the run goes on ----------------------------------------------------------
 
 
-class PlainView:
-    """Non-terminal output: one plain line per event, `HOST stage service event`."""
+# What each event says after `HH:MM:SS HOST STAGE [SERVICE]:` in plain output.
+_SAID = {
+    "stage_started": "started",
+    "stage_completed": "completed",
+    "stage_skipped": "skipped (done by an earlier run)",
+    "stage_failed": "failed",
+    "service_started": "started",
+    "service_completed": "completed",
+    "service_skipped": "skipped (already deployed)",
+    "service_failed": "failed",
+    "diagnostics_collected": "diagnostics written",
+    "image_pulled": "image pulled",
+    "release_recorded": "release recorded",
+    "warning": "warning",
+}
 
-    def __init__(self, console: Console) -> None:
+
+def event_sentence(host: str, event: Event) -> str:
+    """One event as a line a person reads: `nas deploy media: completed in 2.1s`."""
+    if event.event == "run_started":
+        said = f"{host}: run {event.run_id} started" if event.run_id else f"{host}: run started"
+    elif event.event in ("run_completed", "run_failed"):
+        failed = "refused" if event.status == "refused" else "failed"
+        said = f"{host}: run {'completed' if event.event == 'run_completed' else failed}"
+    else:
+        where = " ".join(w for w in (event.stage, event.service) if w)
+        said = f"{host} {where}:" if where else f"{host}:"
+        said += " " + _SAID.get(event.event, event.event.replace("_", " "))
+    if event.duration_ms is not None and event.event.endswith("_completed"):
+        said += f" in {_fmt_duration(event.duration_ms / 1000)}"
+    first = event.message.strip().splitlines()[0] if event.message and event.message.strip() else ""
+    if first:
+        # What went well is an aside; what went wrong is what the line says.
+        quiet = event.event.endswith(("_completed", "_skipped"))
+        said += f" ({first})" if quiet else f": {first}"
+    if event.path and event.event in ("diagnostics_collected", "run_failed", "run_started"):
+        said += f" ({event.path})"
+    return said
+
+
+class PlainView:
+    """Non-terminal output (CI logs, `| tee`): one timed sentence per event, e.g.
+    `12:04:31 nas deploy media: completed in 2.1s`; in a rolling deploy, a
+    `wave N of M: HOST...` line as each wave starts."""
+
+    def __init__(
+        self,
+        console: Console,
+        waves: dict[str, int] | None = None,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
         self.console = console
+        self._clock = clock
+        self._waves = waves or {}
+        self._wave = 0
 
     def on_update(self, result: HostResult, event: Event | None) -> None:
+        self._wave_line(result)
         if event is not None:
-            parts = [result.name, event.stage or "-", event.service or "-", event.event]
-            if event.status and event.event in ("run_failed", "warning"):
-                parts.append(event.status)
-            shown = ("stage_failed", "service_failed", "warning", PROGRESS)
-            if event.message and event.event in shown:
-                parts.append(event.message.splitlines()[0])
-            self._out(" ".join(parts))
+            self._out(event_sentence(result.name, event))
         elif result.note:
-            self._out(f"{result.name} - - note {result.note}")
+            self._out(f"{result.name}: {result.note}")
         elif result.status is not HostStatus.RUNNING:
-            self._out(f"{result.name} - - {result.status.value}")
+            said = f"{result.name}: {result.status.value.replace('_', ' ')}"
+            if result.status is not HostStatus.COMPLETED and result.error:
+                said += f": {result.error}"
+            self._out(said)
+
+    def _wave_line(self, result: HostResult) -> None:
+        wave = self._waves.get(result.name, 0)
+        if wave > self._wave and result.status is not HostStatus.NOT_STARTED:
+            self._wave = wave
+            names = " ".join(n for n, w in self._waves.items() if w == wave)
+            self._out(f"wave {wave} of {max(self._waves.values())}: {names}")
 
     def _out(self, line: str) -> None:
-        self.console.out(line, highlight=False)
+        stamp = time.strftime("%H:%M:%S", time.localtime(self._clock()))
+        self.console.out(f"{stamp} {line}", highlight=False)
 
 
 class LiveView:
@@ -71,9 +128,11 @@ class LiveView:
         console: Console,
         hosts: Sequence[tuple[str, int]],
         clock: Callable[[], float] = time.monotonic,
+        waves: dict[str, int] | None = None,
     ) -> None:
         self.console = console
         self._hosts = list(hosts)
+        self._waves = waves
         self._results: dict[str, HostResult] = {}
         self._clock = clock
         self._started = clock()
@@ -85,13 +144,18 @@ class LiveView:
     def table(self) -> Table:
         now = self._clock()
         table = Table(box=None, pad_edge=False, header_style="bold")
-        for column in ("host", "stage", "service", "done", "elapsed", ""):
+        columns = ("host", "stage", "service", "done", "elapsed", "")
+        for column in ("wave", *columns) if self._waves else columns:
             table.add_column(column)
         counts = {s: 0 for s in HostStatus}
+        current = self._current_wave()
         for name, total in self._hosts:
             result = self._results.get(name)
+            wave = [str(self._waves.get(name, ""))] if self._waves else []
             if result is None:
-                table.add_row(name, Text("waiting", "dim"), "", f"0/{total}", "", "")
+                later = self._waves is not None and self._waves.get(name, 0) > current
+                waiting = Text(f"after wave {current}" if later else "waiting", "dim")
+                table.add_row(*wave, name, waiting, "", f"0/{total}", "", "")
                 counts[HostStatus.RUNNING] += 1
                 continue
             counts[result.status] += 1
@@ -102,6 +166,7 @@ class LiveView:
                 stage = Text(result.status.value, _STYLE[result.status])
                 elapsed = result.duration_s
             table.add_row(
+                *wave,
                 name,
                 stage,
                 result.service or "",
@@ -109,8 +174,26 @@ class LiveView:
                 _fmt_duration(elapsed),
                 Text(result.note or "", "dim"),
             )
-        table.caption = "  ".join(f"{s.value}: {n}" for s, n in counts.items() if n)
+        caption = [f"{s.value}: {n}" for s, n in counts.items() if n]
+        table.caption = "  ".join(self._wave_caption() + caption)
         return table
+
+    def _current_wave(self) -> int:
+        """The newest wave a host of which has started (1 before any has)."""
+        if not self._waves:
+            return 0
+        started = [
+            self._waves.get(name, 0)
+            for name, result in self._results.items()
+            if result.status is not HostStatus.NOT_STARTED
+        ]
+        return max(started, default=1)
+
+    def _wave_caption(self) -> list[str]:
+        """`wave 2 of 4`, in a rolling deploy."""
+        if not self._waves:
+            return []
+        return [f"wave {self._current_wave()} of {max(self._waves.values())}"]
 
     def __enter__(self) -> LiveView:
         self._live = Live(self.table(), console=self.console, auto_refresh=False, transient=True)
@@ -139,10 +222,12 @@ def next_command(result: HostResult, command: str, inventory_arg: str | None) ->
     inv = f" -i {inventory_arg}" if inventory_arg else ""
     name = result.name
     resume = f"fleet resume{inv} {name}"
-    again = resume if command == "resume" else f"fleet deploy{inv} --hosts {name}"
+    again = resume if command in ("resume", "rollback") else f"fleet deploy{inv} --hosts {name}"
     problem = result.problem
     if result.status is HostStatus.RUNNING:
         return f"a run is still going; follow it with: {resume}"
+    if result.status is HostStatus.NOT_STARTED:
+        return f"continue the rollout (below), or this host alone: {resume}"
     if result.status is HostStatus.DISCONNECTED or problem is Problem.RUN_VANISHED:
         return resume
     if problem is Problem.STAGE_FAILED:
@@ -169,6 +254,14 @@ def next_command(result: HostResult, command: str, inventory_arg: str | None) ->
         return f"fix the address of {name} in the inventory, then: {again}"
     if problem is Problem.NEVER_DEPLOYED:
         return f"fleet deploy{inv} --hosts {name}"
+    if problem is Problem.ROOT_NOT_WRITABLE:
+        return f"give {name}'s user the root folder (or set root: in the inventory), then: {again}"
+    if problem is Problem.READ_ONLY_FS:
+        return f"make {name}'s root writable (or set root: in the inventory), then: {again}"
+    if problem is Problem.NO_SPACE:
+        return f"free space under {name}'s root (or set root: elsewhere), then: {again}"
+    if problem is Problem.NO_DOCKER_ACCESS:
+        return f"add {name}'s user to the docker group (usermod -aG docker USER), then: {again}"
     return f"see the host's log, then: {again}"
 
 
@@ -182,6 +275,9 @@ def _failed_where(result: HostResult) -> str:
 def report_table(report: FleetReport) -> Table:
     """host, status, last stage, services done/total, duration, failed, diagnostics."""
     table = Table(title=f"fleet run {report.run_id}", header_style="bold")
+    waves = report.rollout is not None
+    if waves:
+        table.add_column("wave", justify="right")
     table.add_column("host")
     table.add_column("status")
     table.add_column("last stage")
@@ -191,6 +287,7 @@ def report_table(report: FleetReport) -> Table:
     table.add_column("diagnostics", overflow="fold")
     for result in report.hosts.values():
         table.add_row(
+            *([str(result.wave or "-")] if waves else []),
             result.name,
             Text(result.status.value, _STYLE[result.status]),
             result.last_stage or "-",
@@ -229,8 +326,10 @@ def render_report(
     """The fleet report: table, totals, failed hosts' diagnostics, next commands."""
     console.print(report_table(report))
     console.print(totals_line(report))
+    # Hosts a stopped rollout never started share one reason and one command (below).
+    left = HostStatus.NOT_STARTED if continue_command(report, inventory_arg) else None
     for result in report.hosts.values():
-        if result.status is HostStatus.COMPLETED:
+        if result.status in (HostStatus.COMPLETED, left):
             continue
         console.print()
         header = Text(f"{result.name}: ", "bold")
@@ -253,8 +352,20 @@ def render_report(
     for result in warned:
         for warning in result.warnings:
             console.print(Text(f"{result.name}: warning: {warning}", "yellow"))
+    _rollout_lines(console, report, inventory_arg)
     if record_dir is not None:
         console.print(Text(f"recorded in {record_dir}", "dim"))
+
+
+def _rollout_lines(console: Console, report: FleetReport, inventory_arg: str | None) -> None:
+    """Why a rolling deploy stopped, and the one command that continues it."""
+    command = continue_command(report, inventory_arg)
+    if report.rollout is None or command is None:
+        return
+    console.print()
+    console.print(Text("rollout stopped: ", "bold red") + Text(report.rollout.stopped or ""))
+    # Never folded: the operator copies this line whole.
+    console.print(Text("  continue the rollout: ", "bold") + Text(command), soft_wrap=True)
 
 
 def render_status(

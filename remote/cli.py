@@ -1,4 +1,4 @@
-"""The runner's command line: run (default), start, follow, status (docs/internals.md)."""
+"""The runner's command line: run (default), start, follow, status, logs (docs/internals.md)."""
 
 from __future__ import annotations
 
@@ -17,19 +17,37 @@ if TYPE_CHECKING:
     from remote.lock import RunLock
     from remote.plan import Plan
 
-COMMANDS = ("run", "start", "follow", "status")
+COMMANDS = (
+    "run",
+    "start",
+    "follow",
+    "status",
+    "source-need",
+    "source-receive",
+    "logs",
+    "preview",
+)
 
 USAGE = {
     "run": "fleet-runner [run] [--root R] [--resume] [--plan FILE|-]",
     "start": "fleet-runner start [--root R] [--resume] --plan FILE|-",
     "follow": "fleet-runner follow [--root R] --log PATH [--offset N] --run-id ID",
     "status": "fleet-runner status [--root R]",
+    "source-need": "fleet-runner source-need [--root R] [--repo PATH] < MANIFEST",
+    "source-receive": "fleet-runner source-receive [--root R] [--repo PATH] < STREAM",
+    "logs": "fleet-runner logs [--root R] --service SVC [--repo P] [--compose JSON] "
+    "[--tail N] [--since X] [--follow]",
+    "preview": "fleet-runner preview [--root R] --plan FILE|-",
 }
 _DESCRIPTIONS = {
     "run": "Run the deployment stages on this host in the foreground.",
     "start": "Save the plan, start the run detached from this session and stream its log.",
     "follow": "Stream a run's log from a byte offset until the run ends.",
     "status": "Print where this host stands as one JSON object.",
+    "source-need": "Print which objects of a pushed manifest this host lacks.",
+    "source-receive": "Store pushed objects, build the revision and switch the repo to it.",
+    "logs": "Stream compose's logs of one service, its .env values masked.",
+    "preview": "Print what a deploy of the plan would change, changing nothing (JSON).",
 }
 _HELP = """
 options:
@@ -39,6 +57,8 @@ options:
   --log PATH    the run log to stream
   --offset N    first byte to send (default 0)
   --run-id ID   the run whose end to wait for
+  --repo PATH   the repo link of a push host (default: R/repo)
+  --service SVC, --repo P, --compose JSON, --tail N, --since X, --follow   (logs)
 """
 # The options each command takes: flag -> whether a value follows it.
 _FLAGS = {
@@ -46,8 +66,25 @@ _FLAGS = {
     "start": {"--root": True, "--resume": False, "--plan": True},
     "follow": {"--root": True, "--log": True, "--offset": True, "--run-id": True},
     "status": {"--root": True},
+    "source-need": {"--root": True, "--repo": True},
+    "source-receive": {"--root": True, "--repo": True},
+    "logs": {
+        "--root": True,
+        "--service": True,
+        "--repo": True,
+        "--compose": True,
+        "--tail": True,
+        "--since": True,
+        "--follow": False,
+    },
+    "preview": {"--root": True, "--plan": True},
 }
-_REQUIRED = {"start": ("--plan",), "follow": ("--log", "--run-id")}
+_REQUIRED = {
+    "start": ("--plan",),
+    "follow": ("--log", "--run-id"),
+    "logs": ("--service",),
+    "preview": ("--plan",),
+}
 
 
 class UsageError(Exception):
@@ -63,10 +100,13 @@ class Options(object):
         self.plan = values.get("--plan") or ""
         self.log = values.get("--log") or ""
         self.run_id = values.get("--run-id") or ""
+        self.repo = values.get("--repo") or ""
         offset = values.get("--offset") or "0"
         if not (offset.isascii() and offset.isdigit()):
             raise UsageError("--offset: %r is not a byte offset" % offset)
         self.offset = int(offset)
+        self.command = ""
+        self.values = values  # the flags of `logs`, read by cmd_logs
 
 
 def parse_args(command: str, args: List[str]) -> Options:
@@ -87,7 +127,9 @@ def parse_args(command: str, args: List[str]) -> Options:
     missing = [flag for flag in _REQUIRED.get(command, ()) if flag not in values]
     if missing:
         raise UsageError("required: %s" % ", ".join(missing))
-    return Options(values)
+    options = Options(values)
+    options.command = command
+    return options
 
 
 def default_root() -> str:
@@ -177,11 +219,67 @@ def cmd_status(options: Options, root: str) -> int:
     return Exit.OK
 
 
+def cmd_source(options: Options, root: str) -> int:
+    """source-need / source-receive (remote/source.py); the answer is one marked line."""
+    from remote import source
+
+    repo = os.path.abspath(options.repo or os.path.join(root, "repo"))
+    try:
+        if options.command == "source-need":
+            answer = source.need(root, repo, sys.stdin.buffer.read())
+        else:
+            answer = source.receive(root, repo, sys.stdin.buffer)
+    except source.SourceError as exc:
+        _complain(str(exc))
+        return Exit.FAILED
+    sys.stdout.write(source.answer_line(answer))
+    sys.stdout.flush()
+    return Exit.OK
+
+
+def cmd_preview(options: Options, root: str) -> int:
+    """Read-only: no lock taken, nothing under R/state, R/logs or R/.fleet written."""
+    from remote.jsonio import dumps
+    from remote.preview import preview
+
+    plan = _read_plan_or_none(options.plan, root)
+    if plan is None:
+        return Exit.USAGE
+    sys.stdout.write(dumps(preview(root, plan)) + "\n")
+    sys.stdout.flush()
+    return Exit.OK
+
+
+def cmd_logs(options: Options, root: str) -> int:
+    from remote.logs import logs_argv, parse_compose, stream_logs
+
+    values = options.values
+    service = values.get("--service") or ""
+    if "/" in service or service.startswith("."):
+        _complain("--service: %r is not a service name" % service)
+        return Exit.USAGE
+    try:
+        compose = parse_compose(values.get("--compose") or "")
+    except ValueError as exc:
+        _complain(str(exc))
+        return Exit.USAGE
+    repo = values.get("--repo") or os.path.join(root, "repo")
+    argv = logs_argv(
+        compose, root, repo, service, values.get("--tail"), values.get("--since"),
+        "--follow" in values,
+    )  # fmt: skip
+    return stream_logs(argv, root, service, sys.stdout.buffer)
+
+
 _HANDLERS: Dict[str, Callable[[Options, str], int]] = {
     "run": cmd_run,
     "start": cmd_start,
     "follow": cmd_follow,
     "status": cmd_status,
+    "source-need": cmd_source,
+    "source-receive": cmd_source,
+    "logs": cmd_logs,
+    "preview": cmd_preview,
 }
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 
-from remote import jsonio, procs
+from remote import envlink, jsonio, procs
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -29,6 +29,7 @@ class ServiceFiles(object):
         override: Optional[str],
         env_file: Optional[str],
         healthcheck: Optional[str],
+        repo_env: Optional[str] = None,  # services/<svc>/.env when the repo has its own
     ) -> None:
         self.name = name
         self.service_dir = service_dir
@@ -36,6 +37,8 @@ class ServiceFiles(object):
         self.override = override
         self.env_file = env_file
         self.healthcheck = healthcheck
+        self.repo_env = repo_env
+        self.pins: Optional[str] = None  # a rollback's image pins, the last -f
 
 
 def service_files(root: str, repo: str, name: str) -> ServiceFiles:
@@ -48,6 +51,7 @@ def service_files(root: str, repo: str, name: str) -> ServiceFiles:
         override=_first_file(config_dir, (OVERRIDE_NAME,)),
         env_file=_first_file(config_dir, (ENV_NAME,)),
         healthcheck=_first_file(service_dir, (HEALTHCHECK_NAME,)),
+        repo_env=envlink.repo_env(service_dir),
     )
 
 
@@ -66,18 +70,29 @@ def project_argv(compose_command: List[str], files: ServiceFiles) -> List[str]:
         argv += ["-f", files.definition]
         if files.override:
             argv += ["-f", files.override]
-    if files.env_file:
-        argv += ["--env-file", files.env_file]
+        if files.pins:
+            argv += ["-f", files.pins]
+    # Given --env-file, compose no longer reads the folder's own .env: pass it first, so
+    # the repo's defaults still interpolate and R/config's values win over them.
+    for env_file in (files.repo_env, files.env_file):
+        if env_file:
+            argv += ["--env-file", env_file]
     return argv
 
 
 def up_argv(compose_command: List[str], files: ServiceFiles) -> List[str]:
-    return [*project_argv(compose_command, files), "up", "-d", "--remove-orphans"]
+    argv = [*project_argv(compose_command, files), "up", "-d", "--remove-orphans"]
+    return [*argv, "--pull", "never"]  # images come from prepare (or a rollback's pins)
 
 
 def config_argv(compose_command: List[str], files: ServiceFiles) -> List[str]:
     # --quiet: config would otherwise print the merged file, .env values interpolated.
     return [*project_argv(compose_command, files), "config", "--quiet"]
+
+
+def config_hash_argv(compose_command: List[str], files: ServiceFiles) -> List[str]:
+    """`config --quiet` that also prints `service hash` lines (hashes only, no values)."""
+    return [*config_argv(compose_command, files), "--hash", "*"]
 
 
 def ps_json_argv(compose_command: List[str], name: str) -> List[str]:
@@ -157,3 +172,18 @@ def list_containers(
         except ValueError:
             pass
     return [], "cannot list the containers of %s: %s" % (name, first.reason())
+
+
+_PROJECT_START = frozenset("abcdefghijklmnopqrstuvwxyz0123456789")
+_PROJECT_CHARS = _PROJECT_START | frozenset("-_")
+
+
+def accepted_project_name(name: str) -> Optional[str]:
+    """None when compose accepts `name` as a project name, else the nearest name it does.
+
+    compose's rule: lower-case letters, digits, '-' and '_', starting with a letter or
+    a digit. Upper case is lowered; any other character ('.') becomes '-'."""
+    if name and name[0] in _PROJECT_START and set(name) <= _PROJECT_CHARS:
+        return None
+    accepted = "".join(c if c in _PROJECT_CHARS else "-" for c in name.lower())
+    return accepted.lstrip("-_") or None

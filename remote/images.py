@@ -271,13 +271,13 @@ def validate_problem(ctx: Context, name: str) -> Optional[str]:
 def up(ctx: Context, files: compose.ServiceFiles) -> procs.Result:
     """`up -d --remove-orphans --pull never`; a compose without `--pull` (docker-compose
     v1, podman-compose) gets plain `up`: prepare already put every image in place."""
-    argv = compose.up_argv(ctx.plan.compose_command, files)
-    result = procs.run([*argv, "--pull", "never"], ctx.timeout("compose_s"), cwd=files.service_dir)
+    argv = compose.up_argv(ctx.plan.compose_command, files)  # ends with --pull never
+    result = procs.run(argv, ctx.timeout("compose_s"), cwd=files.service_dir)
     if result.ok or not any(word in result.stderr.lower() for word in UNKNOWN_FLAG_WORDS):
         return result
     command = " ".join(ctx.plan.compose_command)
     ctx.log.say("%s has no `up --pull never`: running plain up" % command)
-    return procs.run(argv, ctx.timeout("compose_s"), cwd=files.service_dir)
+    return procs.run(argv[:-2], ctx.timeout("compose_s"), cwd=files.service_dir)
 
 
 def prepare(ctx: Context) -> str:

@@ -6,7 +6,7 @@ from __future__ import annotations
 import os
 import time
 
-from remote import signals
+from remote import releases, signals
 from remote.events import RunLog, create_exclusive, file_ts, iso_ts, utc_now
 from remote.lock import RunLock, describe_holder
 from remote.plan import Plan
@@ -74,7 +74,7 @@ def _open_log(root: str, plan: Plan, echo: Optional[Sink], clock: Clock) -> RunL
     if not os.path.isdir(log_dir):
         os.makedirs(log_dir, 0o755)
     handle, path = create_exclusive(log_dir, "deploy_" + file_ts(clock()), ".log")
-    scrub = scrubber_for(root, plan.services)
+    scrub = scrubber_for(root, plan.services, plan.host)
     return RunLog(handle, path, plan.host, plan.run_id, echo, clock, scrub)
 
 
@@ -146,6 +146,12 @@ class Run(object):
                 message="took over the lock of %s: its process is gone"
                 % describe_holder(stale_holder),
             )
+        target = None
+        if self.plan.kind == "rollback" and not self.ctx.resume:
+            try:
+                target = releases.choose_for(self.ctx, self.state.read_summary())
+            except releases.RollbackError as exc:
+                return self._no_rollback(str(exc))
         if not self.ctx.resume:
             self.state.clear()
         elif self.state.is_complete("complete"):
@@ -154,6 +160,7 @@ class Run(object):
             # The earlier failure's diagnose marker: `status` must not list it as this
             # run's (diagnose runs on every failure, marker or not).
             self.state.unmark("diagnose")
+        releases.begin(self.ctx, target)
         self._write_summary("running")
         failure = self._run_stages()
         if failure is None:
@@ -243,9 +250,36 @@ class Run(object):
         self.last_stage = "complete"
         self.state.set_current_stage("complete")
         self.log.event("stage_started", stage="complete")
+        self._record_release()
         self.state.mark_complete("complete")
         self.log.event("stage_completed", stage="complete", status=COMPLETED)
         return self._run_completed(None)
+
+    def _no_rollback(self, why: str) -> int:
+        """Nothing to roll back to: fail before the state is touched, so that the host's
+        last run (its summary, markers and resume) stands as it was."""
+        self.last_stage = "prepare"
+        failure = Failure("prepare", None, "rollback: %s" % why)
+        self.log.event("stage_failed", stage="prepare", status="failed", message=failure.message)
+        self.log.say("nothing was changed on this host: its state is the previous run's")
+        self.log.event(
+            "run_failed", stage="prepare", status="failed",
+            duration_ms=_ms_since(self.started_monotonic), message=_error(failure),
+        )  # fmt: skip
+        return Exit.FAILED
+
+    def _record_release(self) -> None:
+        """releases/<run_id>.json and last_good; a failure to record is a warning, since
+        the services themselves are deployed and healthy."""
+        try:
+            path = releases.record_release(self.ctx, iso_ts(self.started), iso_ts(self.clock()))
+        except Exception as exc:
+            self.log.event("warning", stage="complete", message="release not recorded: %s" % exc)
+            return
+        self.log.event(
+            "release_recorded", stage="complete", status=COMPLETED, path=path,
+            message="release %s recorded" % self.plan.run_id,
+        )  # fmt: skip
 
     def _finish_failed(self, failure: Failure) -> int:
         summary = self._write_summary("failed", failure)

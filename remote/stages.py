@@ -9,18 +9,20 @@ from __future__ import annotations
 import os
 import time
 
-from remote import compose, images, procs
+from remote import access, compose, converge, engine, envlink, images, procs
 from remote.events import RunLog
 from remote.plan import Plan
 from remote.state import State
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from typing import Callable, Dict, List, Optional, Tuple
+    from typing import Any, Callable, Dict, List, Optional, Tuple
 
 # verify polls soon (a healthcheck often passes within a second of `up`), then less often.
 FIRST_POLL_S = 0.2
 MAX_POLL_S = 2.0
+# A poll that only asks the engine's socket costs ~1 ms: it may stay frequent.
+ENGINE_POLL_S = 0.3
 COMPLETED, SKIPPED, FAILED, PENDING = "completed", "skipped", "failed", "pending"
 
 
@@ -53,8 +55,19 @@ class Context(object):
         self.resume = resume
         self.services = {name: PENDING for name in plan.services}
         self.current_service: Optional[str] = None
+        # compose's config hash per compose service, per service validate checked
+        self.config_hashes: Dict[str, Dict[str, str]] = {}
+        # Set by remote.releases.begin: a rollback run, and the release it deploys.
+        self.rollback = False
+        self.rollback_to: Optional[str] = None
+        # verify's last listing of each project: complete records the release from it.
+        self.containers: Dict[str, List[Dict[str, Any]]] = {}
 
     def files(self, name: str) -> compose.ServiceFiles:
+        if self.rollback_to is not None:
+            from remote import releases
+
+            return releases.service_files(self, self.rollback_to, name)
         return compose.service_files(self.root, self.plan.repo, name)
 
     def timeout(self, key: str) -> float:
@@ -62,11 +75,23 @@ class Context(object):
 
 
 def prepare(ctx: Context) -> str:
+    no_docker = access.docker_problem(ctx.plan.compose_command)
+    if no_docker:
+        raise StageFailed(no_docker)
+    if ctx.rollback:  # no git pull, no image pulls: a rollback needs no network
+        from remote import releases
+
+        try:
+            return releases.prepare(ctx)
+        except releases.RollbackError as exc:
+            raise StageFailed("rollback: %s" % exc) from None
     return "%s; %s" % (_git_pull(ctx), images.prepare(ctx))
 
 
 def _git_pull(ctx: Context) -> str:
     repo = ctx.plan.repo
+    if ctx.plan.source == "push":
+        return _pushed_revision(ctx)
     if not os.path.isdir(repo):
         ctx.log.event("warning", stage="prepare", message="the repo %s does not exist" % repo)
         return "no repo at %s" % repo
@@ -82,6 +107,22 @@ def _git_pull(ctx: Context) -> str:
         % (repo, pull.reason()),
     )
     return "deploying from the local checkout of %s" % repo
+
+
+def _pushed_revision(ctx: Context) -> str:
+    """A push host runs no git: it deploys the revision the controller last switched
+    R/repo to (remote/source.py), and says which."""
+    from remote.source import current_revision
+
+    rev = current_revision(ctx.root, ctx.plan.repo)
+    if rev is None:
+        ctx.log.event(
+            "warning",
+            stage="prepare",
+            message="source push: %s is not a pushed revision" % ctx.plan.repo,
+        )
+        return "source push: no pushed revision at %s" % ctx.plan.repo
+    return "source push: deploying revision %s" % rev
 
 
 def validate(ctx: Context) -> str:
@@ -124,12 +165,50 @@ def _validation_problem(ctx: Context, files: compose.ServiceFiles) -> Optional[s
             " or ".join(compose.DEFINITION_NAMES),
             files.service_dir,
         )
-    argv = compose.config_argv(ctx.plan.compose_command, files)
-    # Only stderr is ever looked at: config's stdout can echo .env values.
+    link_problem = _link_env(ctx, files)
+    # `--hash` adds compose's config hashes (never .env values) for deploy to compare
+    # with the running containers; a compose without it gets plain `config --quiet`.
+    argv = compose.config_hash_argv(ctx.plan.compose_command, files)
     result = procs.run(argv, ctx.timeout("compose_s"), cwd=files.service_dir)
+    if not result.ok and not result.timed_out and _unknown_flag(result.stderr):
+        argv = compose.config_argv(ctx.plan.compose_command, files)
+        result = procs.run(argv, ctx.timeout("compose_s"), cwd=files.service_dir)
     if result.ok:
+        ctx.config_hashes[files.name] = converge.parse_hashes(result.stdout)
         return None
-    return "service %s: compose config failed: %s" % (files.name, result.reason())
+    accepted = compose.accepted_project_name(files.name)
+    hint = " (compose would accept the name %s)" % accepted if accepted else ""
+    config_env = os.path.join(ctx.root, "config", files.name, compose.ENV_NAME)
+    missing = envlink.missing_hint(files.service_dir, config_env, result.stderr)
+    return "service %s: compose config failed: %s%s%s%s" % (
+        files.name,
+        result.reason(),
+        hint,
+        link_problem,
+        missing,
+    )
+
+
+def _link_env(ctx: Context, files: compose.ServiceFiles) -> str:
+    """R/config/<svc>/.env as .env beside the definition (remote.envlink): "" or why not."""
+    try:
+        outcome = envlink.link_env(files.service_dir, files.env_file)
+    except OSError as exc:
+        why = "cannot link %s as .env in %s: %s" % (files.env_file, files.service_dir, exc)
+        ctx.log.event("warning", stage="validate", service=files.name, message=why)
+        return " (%s)" % why
+    if outcome == envlink.REPO_OWN and files.env_file:
+        message = "%s has a .env of its own: env_file: .env gets that one, not %s" % (
+            files.service_dir,
+            files.env_file,
+        )
+        ctx.log.event("warning", stage="validate", service=files.name, message=message)
+    return ""
+
+
+def _unknown_flag(stderr: str) -> bool:
+    text = stderr.lower()
+    return "unknown flag" in text or "no such option" in text or "unrecognized" in text
 
 
 def deploy(ctx: Context) -> str:
@@ -164,59 +243,79 @@ def _resume_point(ctx: Context) -> int:
 def _deploy_service(ctx: Context, files: compose.ServiceFiles) -> None:
     ctx.current_service = files.name
     ctx.log.event("service_started", stage="deploy", service=files.name)
+    if converge.is_current(files.name, ctx.config_hashes.get(files.name), ctx.plan.compose_command):
+        _service_done(ctx, files.name, 0, "unchanged: its containers already run this config")
+        return
     result = images.up(ctx, files)
     _log_output(ctx, result.stdout + result.stderr)
     if not result.ok:
         message = "service %s: compose up failed: %s" % (files.name, result.reason())
         _service_failed(ctx, "deploy", files.name, message, result.duration_ms)
         raise StageFailed(message, files.name)
-    ctx.state.set_last_service(files.name)
-    ctx.services[files.name] = COMPLETED
+    _service_done(ctx, files.name, result.duration_ms, None)
+
+
+def _service_done(ctx: Context, name: str, duration_ms: int, message: Optional[str]) -> None:
+    ctx.state.set_last_service(name)
+    ctx.services[name] = COMPLETED
     ctx.log.event(
         "service_completed",
         stage="deploy",
-        service=files.name,
+        service=name,
         status=COMPLETED,
-        duration_ms=result.duration_ms,
+        duration_ms=duration_ms,
+        message=message,
     )
     ctx.current_service = None
 
 
 def verify(ctx: Context) -> str:
-    # Only failures are service events here: service_completed/skipped belong to deploy,
-    # where they say what this run did to each service.
-    failures: List[Tuple[str, str]] = []
-    for name in ctx.plan.services:
-        ctx.current_service = name
-        started = time.monotonic()
-        problem = _verify_service(ctx, ctx.files(name))
-        if problem is None:
-            ctx.log.say("%s: healthy" % name)
-            continue
-        failures.append((name, problem))
-        _service_failed(ctx, "verify", name, problem, int((time.monotonic() - started) * 1000))
+    """Every service polled in one loop with one deadline: their health waits overlap.
+
+    Only failures are service events here: service_completed/skipped belong to deploy,
+    where they say what this run did to each service."""
+    started = time.monotonic()
+    deadline = started + ctx.timeout("verify_s")
+    pending = list(ctx.plan.services)
+    problems: Dict[str, str] = {}
+    delay = FIRST_POLL_S
+    engine_serves = engine.serves(ctx.plan.compose_command)
+    while True:
+        # One engine listing serves every service of this poll (None: ask compose).
+        listing = engine.compose_containers() if engine_serves else None
+        for name in list(pending):
+            ctx.current_service = name
+            problem = _service_problem(ctx, ctx.files(name), listing)
+            if problem is None:
+                pending.remove(name)
+                ctx.log.say("%s: healthy" % name)
+            else:
+                problems[name] = problem
+        remaining = deadline - time.monotonic()
+        if not pending or remaining <= 0:
+            break
+        time.sleep(min(delay, remaining))
+        delay = min(delay * 1.5, MAX_POLL_S if listing is None else ENGINE_POLL_S)
     ctx.current_service = None
+    failures = [(name, _unhealthy(ctx, name, problems[name])) for name in pending]
+    for name, problem in failures:
+        _service_failed(ctx, "verify", name, problem, int((time.monotonic() - started) * 1000))
     _fail_if_any(failures)
     return "%d services healthy" % len(ctx.plan.services)
 
 
-def _verify_service(ctx: Context, files: compose.ServiceFiles) -> Optional[str]:
-    check = _healthcheck_problem if files.healthcheck else _containers_problem
-    deadline = time.monotonic() + ctx.timeout("verify_s")
-    delay = FIRST_POLL_S
-    while True:
-        problem = check(ctx, files)
-        remaining = deadline - time.monotonic()
-        if problem is None:
-            return None
-        if remaining <= 0:
-            return "service %s is not healthy after %ss: %s" % (
-                files.name,
-                ctx.timeout("verify_s"),
-                problem,
-            )
-        time.sleep(min(delay, remaining))
-        delay = min(delay * 1.5, MAX_POLL_S)
+def _unhealthy(ctx: Context, name: str, problem: str) -> str:
+    return "service %s is not healthy after %ss: %s" % (name, ctx.timeout("verify_s"), problem)
+
+
+def _service_problem(
+    ctx: Context,
+    files: compose.ServiceFiles,
+    listing: Optional[Dict[str, List[Dict[str, Any]]]],
+) -> Optional[str]:
+    if files.healthcheck:
+        return _healthcheck_problem(ctx, files)
+    return _containers_problem(ctx, files, listing)
 
 
 def _healthcheck_problem(ctx: Context, files: compose.ServiceFiles) -> Optional[str]:
@@ -231,14 +330,22 @@ def _healthcheck_problem(ctx: Context, files: compose.ServiceFiles) -> Optional[
     return "healthcheck.sh exited %d%s" % (result.returncode, ": " + output if output else "")
 
 
-def _containers_problem(ctx: Context, files: compose.ServiceFiles) -> Optional[str]:
-    containers, error = compose.list_containers(
-        ctx.plan.compose_command, files.name, ctx.timeout("compose_s")
-    )
-    if error:
-        return error
+def _containers_problem(
+    ctx: Context,
+    files: compose.ServiceFiles,
+    listing: Optional[Dict[str, List[Dict[str, Any]]]],
+) -> Optional[str]:
+    if listing is not None:
+        containers = listing.get(files.name, [])
+    else:
+        containers, error = compose.list_containers(
+            ctx.plan.compose_command, files.name, ctx.timeout("compose_s")
+        )
+        if error:
+            return error
     if not containers:
         return "no containers in compose project %s" % files.name
+    ctx.containers[files.name] = containers
     problems = [p for p in (compose.container_problem(c) for c in containers) if p]
     return "; ".join(problems) or None
 

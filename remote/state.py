@@ -12,6 +12,8 @@ if TYPE_CHECKING:
     from typing import Any, Dict, List, Optional
 
 LOCK_NAME = os.path.basename(LOCK_FILE)
+# What a fresh run keeps besides its lock: the release history (remote/releases.py).
+KEPT_NAMES = (LOCK_NAME, "releases", "last_good")
 
 
 def atomic_write(path: str, data: bytes, durable: bool = True) -> None:
@@ -56,11 +58,12 @@ class State(object):
         self.dir = state_dir
 
     def clear(self) -> None:
-        """Forget the previous run, keeping the lock file that guards this one."""
+        """Forget the previous run, keeping the lock file that guards this one and the
+        releases."""
         if not os.path.isdir(self.dir):
             return
         for name in os.listdir(self.dir):
-            if name == LOCK_NAME:
+            if name in KEPT_NAMES:
                 continue
             path = os.path.join(self.dir, name)
             if os.path.isdir(path) and not os.path.islink(path):

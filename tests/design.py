@@ -15,7 +15,7 @@ HOST_KEYS = {
     "error",
     "duration_s",
 }
-HOST_STATUSES = {"completed", "failed", "unreachable", "disconnected", "running"}
+HOST_STATUSES = {"completed", "failed", "unreachable", "disconnected", "running", "not_started"}
 SERVICE_STATES = {"completed", "skipped", "failed", "pending"}
 
 

@@ -17,7 +17,6 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -26,14 +25,17 @@ import yaml
 from rich.console import Console
 from rich.table import Table
 
+from tests.bench import slowlink, workload
 from tests.bench.counters import WireCounters
 from tests.bench.hostcpu import machine_cpu_s
+from tests.bench.push import push_figures
 from tests.lab import Lab, busybox_compose, ensure_busybox_image, ensure_docker
-from tests.lab.docker import REPO, remove_compose_projects
+from tests.lab.docker import REPO
 
 BENCH_SUBNET = "127.0.3"
 RESULTS = REPO / "bench-results"
 NOOP_HEALTHCHECK = "#!/bin/sh\nexit 0\n"
+PLAN_WORKLOAD = "plan (floor = fleet status)"
 
 
 @dataclass
@@ -69,6 +71,9 @@ class Row:
     # Machine-wide CPU (controller, sshd, runners, compose) per host, median over the timed runs
     machine_ms_per_host_fleet: float | None = None
     machine_ms_per_host_floor: float | None = None
+    # Slow-link rows: exchanges per host through the link proxy (tests/lab/proxy.py)
+    round_trips_fleet: float | None = None
+    round_trips_floor: float | None = None
 
     @property
     def ratio(self) -> float:
@@ -80,7 +85,7 @@ class Row:
         return None if fleet is None or not floor else fleet / floor
 
 
-def measure(argv: list[str], env: dict[str, str]) -> Sample:
+def measure(argv: list[str], env: dict[str, str], expect: tuple[int, ...] = (0,)) -> Sample:
     """Run a command to its end; wall clock, its own rusage (os.wait4) and the machine's CPU."""
     cpu_before = machine_cpu_s()
     start = time.perf_counter()
@@ -89,7 +94,7 @@ def measure(argv: list[str], env: dict[str, str]) -> Sample:
     wall = time.perf_counter() - start
     machine = machine_cpu_s() - cpu_before
     proc.returncode = os.waitstatus_to_exitcode(status)
-    if proc.returncode not in (0,):
+    if proc.returncode not in expect:
         err = proc.stderr.read().decode(errors="replace")[-2000:] if proc.stderr else ""
         print(f"warning: {' '.join(argv[:4])}... exited {proc.returncode}: {err}", file=sys.stderr)
     cpu = usage.ru_utime + usage.ru_stime
@@ -219,44 +224,47 @@ def status_row(bench: Bench, n: int) -> Row:
     return row
 
 
-def compose_up_directly(bench: Bench, n: int, tag: str) -> Sample:
-    """`docker compose up -d` of the same services, hosts in parallel, services in order."""
-    names = list(bench.lab.hosts)[:n]
+def plan_row(bench: Bench, n: int) -> Row:
+    """`fleet plan` against `fleet status` over the same hosts (the floor here is status).
+    compose is /bin/true: the plan says `create` everywhere (exit 1), at fleet's own cost."""
+    inventory = bench.inventory(n, "ovh", "/bin/true")
+    common = ["-i", str(inventory), "--hosts", "all", "--json", "--concurrency", str(max(n, 1))]
+    plan, status = bench.fleet("plan", *common), bench.fleet("status", *common)
+    bench.counters.zero()
+    probe = measure(plan, bench.env, expect=(1,))  # uploads the runner where it is missing
+    wire = bench.counters.read()
+    fleet_runs, floor_runs = bench.alternate(
+        lambda: measure(plan, bench.env, expect=(1,)), lambda: measure(status, bench.env)
+    )
+    row = timed_row(PLAN_WORKLOAD, n, fleet_runs, floor_runs)
+    row.cpu_s = statistics.median(s.cpu_s for s in fleet_runs)
+    row.cpu_ms_per_host = 1000 * row.cpu_s / n
+    row.rss_mb = max(s.rss_mb for s in [probe, *fleet_runs])
+    row.connections_per_host = wire.connections / n
+    return row
 
-    def host(name: str) -> None:
-        for suffix in ("a", "b"):
-            svc = f"{tag}-{name}-{suffix}"
-            definition = bench.lab.hosts[name].root_dir / "repo" / "services" / svc / "compose.yaml"
-            subprocess.run(
-                ["docker", "compose", "-p", svc, "-f", str(definition), "up", "-d",
-                 "--remove-orphans"], check=True, capture_output=True,
-            )  # fmt: skip
 
-    cpu_before = machine_cpu_s()
-    start = time.perf_counter()
-    with ThreadPoolExecutor(max_workers=n) as pool:
-        list(pool.map(host, names))
-    return Sample(time.perf_counter() - start, 0.0, 0.0, 0, machine_cpu_s() - cpu_before)
+def check_row(bench: Bench, n: int) -> Row:
+    """`fleet check` against `fleet status` over the same hosts (target: <= 1.5 x).
 
-
-def real_row(bench: Bench, n: int) -> Row:
-    """Real busybox services: fleet against `docker compose up -d` run directly."""
-    tag = "real"
-    inventory = bench.inventory(n, tag, None)
-    projects = [f"{tag}-{name}-{s}" for name in list(bench.lab.hosts)[:n] for s in ("a", "b")]
-    deploy = bench.fleet("deploy", "-i", str(inventory), "--hosts", "all", "--json")
-
-    def fleet_fresh() -> Sample:
-        remove_compose_projects(projects)
-        return measure(deploy, bench.env)
-
-    def direct_fresh() -> Sample:
-        remove_compose_projects(projects)
-        return compose_up_directly(bench, n, tag)
-
-    fleet_runs, direct_runs = bench.alternate(fleet_fresh, direct_fresh)
-    remove_compose_projects(projects)
-    return timed_row("real (floor = compose up directly)", n, fleet_runs, direct_runs)
+    The hosts keep the real `docker compose`: check asks Docker and compose for their
+    versions, and that is what an operator's check costs."""
+    inventory = bench.inventory(n, "ovh", None)
+    concurrency = ["--concurrency", str(max(n, 1))]
+    check = bench.fleet("check", "-i", str(inventory), "--hosts", "all", "--json", *concurrency)
+    status = bench.fleet("status", "-i", str(inventory), "--hosts", "all", "--json", *concurrency)
+    bench.counters.zero()
+    probe = measure(check, bench.env)
+    wire = bench.counters.read()
+    fleet_runs, floor_runs = bench.alternate(
+        lambda: measure(check, bench.env), lambda: measure(status, bench.env)
+    )
+    row = timed_row("check vs status", n, fleet_runs, floor_runs)
+    row.cpu_s = statistics.median(s.cpu_s for s in fleet_runs)
+    row.cpu_ms_per_host = 1000 * row.cpu_s / n
+    row.rss_mb = max(s.rss_mb for s in [probe, *fleet_runs])
+    row.connections_per_host = wire.connections / n
+    return row
 
 
 def compare_rows(bench: Bench, sizes: list[int], fleet_times: dict[int, float]) -> list[Row]:
@@ -298,7 +306,7 @@ def render(rows: list[Row], console: Console) -> None:
                    "T(N)/T(1)\nfloor", "ctl CPU\ns", "ctl CPU\nms/host",
                    "machine CPU\nms/host\nfleet | floor", "machine\nCPU ratio", "RSS\nMB",
                    "sent\nB/host", "recv\nB/host", "conns\n/host",
-                   "runner B\n1st/2nd"):  # fmt: skip
+                   "runner B\n1st/2nd", "round trips\n/host\nfleet | floor"):  # fmt: skip
         table.add_column(column, justify="right" if column != "workload" else "left")
     base: dict[str, Row] = {}
     for row in rows:
@@ -316,6 +324,7 @@ def render(rows: list[Row], console: Console) -> None:
             _fmt(row.sent_per_host, "{:.0f}"), _fmt(row.received_per_host, "{:.0f}"),
             _fmt(row.connections_per_host, "{:.2f}"),
             runner,
+            _fmt(row.round_trips_fleet, "{:.0f}") + _fmt(row.round_trips_floor, " | {:.0f}"),
         )  # fmt: skip
     console.print(table)
 
@@ -344,6 +353,14 @@ def verdicts(rows: list[Row]) -> list[tuple[str, bool, str]]:
         checks.append(
             (f"status <= 1.5 x floor at N={row.hosts}", row.ratio <= 1.5, f"{row.ratio:.2f}")
         )
+    for row in (r for r in rows if r.workload == "check vs status"):
+        checks.append(
+            (f"check <= 1.5 x status at N={row.hosts}", row.ratio <= 1.5, f"{row.ratio:.2f}")
+        )
+    for row in (r for r in rows if r.workload == PLAN_WORKLOAD):
+        checks.append(
+            (f"plan <= 1.5 x status at N={row.hosts}", row.ratio <= 1.5, f"{row.ratio:.2f}")
+        )
     bars = {"pyinfra": 4.0, "ansible": 50.0}  # issue 7's orientation: what fleet should beat
     for row in (r for r in rows if r.workload.startswith("vs ")):
         tool = row.workload.split()[1]
@@ -370,47 +387,57 @@ def main() -> int:
     parser = argparse.ArgumentParser(prog="python -m tests.bench")
     parser.add_argument("--hosts", default="1,10,50,100", help="the N to measure")
     parser.add_argument("--runs", type=int, default=3, help="timed runs per figure (median)")
-    parser.add_argument("--real", default="1,5", help="N for the real-compose workload")
+    parser.add_argument(
+        "--no-real", action="store_true", help="skip the real workload (busybox services)"
+    )
     parser.add_argument(
         "--compare", default="", help="N at which to run pyinfra and Ansible too, e.g. 1,10"
     )
     args = parser.parse_args()
     sizes = [int(n) for n in args.hosts.split(",")]
-    real_sizes = [int(n) for n in args.real.split(",") if n]
+    real_hosts = 0 if args.no_real else max(h for h, _ in workload.SHAPES)
     compare_sizes = [int(n) for n in args.compare.split(",") if n]
     ensure_docker()
     ensure_busybox_image()
     console = Console(width=max(170, Console().width))
     RESULTS.mkdir(exist_ok=True)
     with tempfile.TemporaryDirectory(prefix="fleet-bench-") as tmp:
-        bench = Bench(Path(tmp), max(sizes + real_sizes + compare_sizes), args.runs)
+        bench = Bench(Path(tmp), max([*sizes, real_hosts, *compare_sizes]), args.runs)
         bench.lab.start()
         try:
             bench.counters.install()
             bench.add_services(
                 max(sizes + compare_sizes), "ovh", busybox_compose(), NOOP_HEALTHCHECK
             )
-            bench.add_services(max(real_sizes or [0]), "real", busybox_compose(), None)
             rows = []
             for n in sizes:
                 console.print(f"overhead workload, {n} hosts ...")
                 rows.append(overhead_row(bench, n))
             console.print(f"status, {max(sizes)} hosts ...")
             rows.append(status_row(bench, max(sizes)))
-            for n in real_sizes:
-                console.print(f"real workload, {n} hosts ...")
-                rows.append(real_row(bench, n))
+            console.print(f"plan, {max(sizes)} hosts ...")
+            rows.append(plan_row(bench, max(sizes)))
+            console.print(f"check against status, {max(sizes)} hosts ...")
+            rows.append(check_row(bench, max(sizes)))
+            if real_hosts:
+                console.print("real workload (1x1, 1x10, 10x3; fresh and unchanged) ...")
+                rows += workload.real_rows(bench)
+                console.print("real workload over a 300 ms, 1 Mbit/s link (1 and 10 hosts) ...")
+                rows += slowlink.slow_rows(bench)
             if compare_sizes:
                 console.print(f"pyinfra and Ansible, {args.compare} hosts ...")
                 fleet_times = {r.hosts: r.fleet_s for r in rows if r.workload == "overhead"}
                 rows += compare_rows(bench, compare_sizes, fleet_times)
+            console.print("source: push, unchanged tree ...")
+            push = push_figures(bench, min(10, max(sizes)))
         finally:
             bench.counters.remove()
             bench.lab.stop()
     render(rows, console)
-    checks = verdicts(rows)
+    checks = verdicts(rows) + workload.real_verdicts(rows) + slowlink.slow_verdicts(rows)
     for what, held, figure in checks:
         console.print(f"  {'ok  ' if held else 'MISS'} {what}: {figure}")
+    console.print(f"  push, unchanged tree, per host: {push}")
     out = RESULTS / "bench.json"
     results = {
         "machine": machine(),
@@ -418,6 +445,7 @@ def main() -> int:
             asdict(r) | {"ratio": r.ratio, "machine_cpu_ratio": r.machine_cpu_ratio} for r in rows
         ],
         "targets": [{"target": w, "held": h, "figure": f} for w, h, f in checks],
+        "push": push,
     }
     out.write_text(json.dumps(results, indent=2))
     console.print(f"written: {out}")

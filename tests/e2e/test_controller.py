@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import subprocess
 from collections.abc import Callable, Iterable
 from pathlib import Path
@@ -185,13 +186,17 @@ def test_status_reads_every_host(make_lab: MakeLab, unique: str, tmp_path: Path)
 
 
 def test_plain_output_when_not_a_terminal(make_lab: MakeLab, unique: str, tmp_path: Path) -> None:
-    """Without a terminal: one plain line per event, then the summary table and totals."""
+    """Without a terminal: one timed sentence per event, then the summary table and totals."""
     lab = make_lab(["p1"])
     lab.add_service("p1", f"plain-{unique}")
     fleet = Fleet(tmp_path / "state", lab.write_inventory(tmp_path / "hosts.yml"))
     result = fleet("deploy", "--hosts", "p1")
     assert result.code == 0, result.stderr
-    assert f"p1 deploy plain-{unique} service_completed" in result.stdout
+    assert re.search(
+        rf"^\d\d:\d\d:\d\d p1 deploy plain-{unique}: completed in \d+\.\ds$",
+        result.stdout,
+        re.MULTILINE,
+    ), result.stdout
     assert "\x1b[" not in result.stdout
     assert "1 hosts: 1 completed" in result.stdout
 

@@ -1,8 +1,10 @@
 """`python -m tests.lab demo|down`: the local lab behind `make demo`.
 
 demo: start one real sshd host per host of the example inventory (inventory/hosts.yml) on
-127.0.2.x, give each a git checkout of the example services, then run the real
-`fleet deploy --hosts all` and `fleet status` against it. The lab stays up until `down`.
+127.0.2.x, give each git host a checkout of the example services (a `source: push` host,
+CHELSTY, gets none, and no git either: fleet sends its services from inventory/), then run
+the real `fleet deploy --hosts all` and `fleet status` against it. The lab stays up until
+`down`.
 """
 
 from __future__ import annotations
@@ -23,8 +25,6 @@ from tests.lab.hosts import Lab
 EXAMPLE = REPO / "inventory" / "hosts.yml"
 EXAMPLE_SERVICES = REPO / "inventory" / "services"
 DEMO_SUBNET = "127.0.2"
-OFFLINE_HOST = "CHELSTY"  # on LTE: its git remote is unreachable in the demo
-UNREACHABLE_REMOTE = "http://127.0.0.1:9/homelab.git"  # refused at once, stays on loopback
 
 
 def _git(*args: str, cwd: Path | None = None) -> None:
@@ -47,12 +47,10 @@ def make_origin(workdir: Path) -> Path:
 
 
 def checkout_repo(lab: Lab, name: str, origin: Path) -> None:
-    """Each host's R/repo is a clone of the origin; CHELSTY's remote is unreachable."""
+    """A git host's R/repo is a clone of the origin."""
     repo = lab.hosts[name].root_dir / "repo"
     shutil.rmtree(repo, ignore_errors=True)
     _git("clone", "-q", str(origin), str(repo))
-    if name == OFFLINE_HOST:
-        _git("remote", "set-url", "origin", UNREACHABLE_REMOTE, cwd=repo)
 
 
 def lab_inventory(lab: Lab, example: dict[str, Any]) -> dict[str, Any]:
@@ -76,17 +74,23 @@ def demo(workdir: Path) -> int:
     ensure_busybox_image()
     example = yaml.safe_load(EXAMPLE.read_text())
     lab = Lab(workdir, list(example["hosts"]), subnet=DEMO_SUBNET)
+    pushed = [name for name, host in example["hosts"].items() if host.get("source") == "push"]
+    for name in pushed:
+        lab.hosts[name].no_git = True  # a push host needs no git: show it
     lab.start()
     origin = make_origin(lab.workdir)
     for name in lab.hosts:
-        checkout_repo(lab, name, origin)
+        if name not in pushed:
+            checkout_repo(lab, name, origin)
     for service in EXAMPLE_SERVICES.iterdir():
         lab.track_project(service.name)
     lab.save_state()
     inventory = lab.workdir / "inventory.yml"
     inventory.write_text(yaml.safe_dump(lab_inventory(lab, example), sort_keys=False))
     print(f"lab: {len(lab.hosts)} sshd hosts on {DEMO_SUBNET}.x, inventory {inventory}\n")
-    deployed = fleet("deploy", "-i", str(inventory), "--hosts", "all")
+    # The lab's inventory is not beside services/: push hosts get them from the example's.
+    repo = str(EXAMPLE_SERVICES.parent)
+    deployed = fleet("deploy", "-i", str(inventory), "--hosts", "all", "--repo", repo)
     print()
     fleet("status", "-i", str(inventory))
     print(f"\nThe lab stays up: try `.venv/bin/fleet status -i {inventory}`.")

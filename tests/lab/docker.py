@@ -111,6 +111,20 @@ def remove_compose_projects(projects: list[str] | set[str]) -> None:
         ).stdout.split()
         if nets:
             subprocess.run(["docker", "network", "rm", *nets], capture_output=True)
+        _remove_release_tags(project)
+
+
+def _remove_release_tags(project: str) -> None:
+    """The runner's `fleet-release/<project>.<service>:<id>` tags (remote/releases.py);
+    the images keep their own names."""
+    reference = f"reference=fleet-release/{project.lower()}.*"
+    tags = subprocess.run(
+        ["docker", "image", "ls", "--filter", reference, "--format", "{{.Repository}}:{{.Tag}}"],
+        capture_output=True,
+        text=True,
+    ).stdout.split()
+    if tags:
+        subprocess.run(["docker", "image", "rm", "--no-prune", *tags], capture_output=True)
 
 
 def project_container_ids(project: str) -> list[str]:

@@ -22,6 +22,14 @@ from typing import Any
 import yaml
 
 from tests.lab.docker import busybox_compose, remove_compose_projects
+from tests.lab.kinds import (
+    BANNER_BASHRC,
+    LabHostOptions,
+    namespace_mounts,
+    prepare_kind,
+    remove_user,
+    sshd_config,
+)
 from tests.lab.procs import alive, children, stop_run
 
 SSHD = "/usr/sbin/sshd"
@@ -46,6 +54,15 @@ Subsystem sftp internal-sftp
 
 PLAIN_BASHRC = "# a stock host's root shell: nothing slow here\n"
 
+GIT = "/usr/bin/git"
+# Bound over GIT on a host without git: a call fails as "not installed" would, and leaves
+# a trace, so a test can prove nothing called it.
+NO_GIT = """#!/bin/sh
+echo "$*" >> /opt/homelab/.git-called
+echo "sh: git: not found" >&2
+exit 127
+"""
+
 
 class LabError(RuntimeError):
     """A lab host could not be set up or controlled."""
@@ -61,6 +78,12 @@ class LabHost:
     root_dir: Path  # seen as /opt/homelab on the host
     sshd_dir: Path
     services: list[str] = field(default_factory=list)
+    options: LabHostOptions = field(default_factory=LabHostOptions)
+    # Opt-in: the inventory names root_dir itself as the host's root, a path that is the
+    # same inside its mount namespace and outside, where dockerd resolves bind mounts and
+    # secret files. Default hosts keep /opt/homelab, seen only by their own sshd.
+    real_root: bool = False
+    no_git: bool = False  # git hidden in the host's mount namespace (Lab.hide_git)
 
     @property
     def pid_file(self) -> Path:
@@ -96,7 +119,13 @@ def _iptables(action: str, rule: list[str]) -> None:
 class Lab:
     """N real sshd hosts; use as a context manager or call start()/stop()."""
 
-    def __init__(self, workdir: Path, names: Iterable[str], subnet: str = "127.0.1") -> None:
+    def __init__(
+        self,
+        workdir: Path,
+        names: Iterable[str],
+        subnet: str = "127.0.1",
+        kinds: dict[str, LabHostOptions] | None = None,
+    ) -> None:
         self.workdir = Path(workdir).resolve()
         self.key = self.workdir / "id_ed25519"
         self.known_hosts = self.workdir / "known_hosts"
@@ -110,6 +139,7 @@ class Lab:
                 port=22,
                 root_dir=self.workdir / "hosts" / name,
                 sshd_dir=self.workdir / "sshd" / name,
+                options=(kinds or {}).get(name, LabHostOptions()),
             )
 
     # -- lifecycle ---------------------------------------------------------------------
@@ -150,6 +180,7 @@ class Lab:
         self._rules.clear()
         for host in self.hosts.values():
             self.stop_sshd(host.name)
+            remove_user(host.options)
         remove_compose_projects(self._projects)
 
     def _prepare(self, host: LabHost) -> None:
@@ -157,13 +188,16 @@ class Lab:
         (host.root_dir).mkdir(parents=True, exist_ok=True)
         home = host.sshd_dir / "home"
         home.mkdir(exist_ok=True)
-        (home / ".bashrc").write_text(PLAIN_BASHRC)
+        (home / ".bashrc").write_text(BANNER_BASHRC if host.options.banner else PLAIN_BASHRC)
         hostkey = host.sshd_dir / "ssh_host_ed25519_key"
         if not hostkey.exists():
             _keygen(hostkey, f"lab-{host.name}")
         (host.sshd_dir / "authorized_keys").write_text(self.key.with_suffix(".pub").read_text())
         config = SSHD_CONFIG.format(address=host.address, port=host.port, dir=host.sshd_dir)
+        config = sshd_config(host.options, config, host.sshd_dir)
         (host.sshd_dir / "sshd_config").write_text(config)
+        pubkey = self.key.with_suffix(".pub").read_text()
+        prepare_kind(host.options, host.sshd_dir, host.root_dir, pubkey)
 
     def _write_known_hosts(self) -> None:
         lines = []
@@ -177,10 +211,14 @@ class Lab:
         host = self.hosts[name]
         host.pid_file.unlink(missing_ok=True)
         home = host.sshd_dir / "home"
-        inner = (
-            f"mount --bind {host.root_dir} {HOST_ROOT} && mount --bind {home} /root && "
-            f"exec {SSHD} -f {host.sshd_dir}/sshd_config -E {host.sshd_dir}/sshd.log"
-        )
+        kind = namespace_mounts(host.options, HOST_ROOT, host.sshd_dir)
+        inner = f"mount --bind {host.root_dir} {HOST_ROOT}{kind} && mount --bind {home} /root && "
+        if host.no_git:
+            fake = host.sshd_dir / "no-git"
+            fake.write_text(NO_GIT)
+            fake.chmod(0o755)
+            inner += f"mount --bind {fake} {GIT} && "
+        inner += f"exec {SSHD} -f {host.sshd_dir}/sshd_config -E {host.sshd_dir}/sshd.log"
         subprocess.run(["unshare", "-m", "--propagation", "private", "sh", "-c", inner], check=True)
         # A listening port alone could be another sshd (one on 0.0.0.0:22 takes the port
         # from ours): only our pid file says this host's sshd is the one that answers.
@@ -207,6 +245,18 @@ class Lab:
         while time.monotonic() < deadline and alive(pid):
             time.sleep(0.02)
         host.pid_file.unlink(missing_ok=True)
+
+    def hide_git(self, name: str) -> None:
+        """The host has no git (a push host): restart its sshd with git hidden."""
+        self.hosts[name].no_git = True
+        if self.hosts[name].pid() is not None:
+            self.stop_sshd(name)
+            self.start_sshd(name)
+
+    def git_calls(self, name: str) -> str:
+        """The git command lines a host without git was asked to run (empty: none)."""
+        trace = self.hosts[name].root_dir / ".git-called"
+        return trace.read_text() if trace.exists() else ""
 
     # -- faults ------------------------------------------------------------------------
 
@@ -290,6 +340,10 @@ class Lab:
         hosts: dict[str, Any] = {}
         for host in self.hosts.values():
             entry: dict[str, Any] = {"address": host.address, "port": host.port}
+            if host.options.non_root:
+                entry["user"] = host.options.user
+            if host.real_root:
+                entry["root"] = str(host.root_dir)
             entry["services"] = list((services or {}).get(host.name, host.services))
             hosts[host.name] = entry
         for name, extra in host_overrides.items():

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import shlex
 from dataclasses import dataclass, field
 
@@ -89,6 +90,9 @@ class FakeHost:
     resumed: bool = False
     chunk: int = 37  # stream in odd-sized chunks: lines are split across them
     link_down: bool = False
+    banner: bool = False  # the login shell prints a banner on stdout and stderr
+    put_error: Exception | None = None  # every upload raises this
+    put_lost: bool = False  # every upload loses the link, however often it reconnects
 
     def connect(self) -> None:
         self.connects += 1
@@ -217,9 +221,23 @@ class FakeConnector:
     async def run(
         self, command: str, stdin: bytes | None = None, on_stdout: OnData | None = None
     ) -> CommandResult:
-        return self.fake.run(command, stdin, on_stdout)
+        """As a host's sh would: banner (if any), then the frame's lines, then the command."""
+        banner = b"Welcome to fake NAS\n@@fleet-0000-begin@@\n" if self.fake.banner else b""
+        begin = re.search(r"@@fleet-[0-9a-f]+-begin@@", command)
+        head = banner + (begin.group().encode() + b"\n" if begin else b"")
+        if on_stdout is not None and head:
+            on_stdout(head)
+        res = self.fake.run(command, stdin, on_stdout)
+        end = re.search(r"@@fleet-[0-9a-f]+-end@@", command)
+        tail = b"\n" + end.group().encode() + b"\n" + banner if end else b""
+        stdout = res.stdout if on_stdout is not None else head + res.stdout + tail
+        return CommandResult(res.exit_status, stdout, head + res.stderr)
 
     async def put(self, data: bytes, path: str, mode: int = 0o644) -> None:
+        if self.fake.put_error is not None:
+            raise self.fake.put_error
+        if self.fake.put_lost:
+            raise LinkLost("connection lost: fake drop during upload")
         self.fake.files[path] = data
         self.fake.runners.add(path.rsplit("/", 1)[1])
 

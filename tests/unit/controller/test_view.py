@@ -3,13 +3,21 @@
 from __future__ import annotations
 
 import io
+import time
 
 from rich.console import Console
 
 from controller.events import Event
 from controller.hostrun import new_result
 from controller.model import FleetReport, HostResult, HostStatus, Problem, ServiceState
-from controller.view import LiveView, PlainView, next_command, render_report, render_status
+from controller.view import (
+    LiveView,
+    PlainView,
+    event_sentence,
+    next_command,
+    render_report,
+    render_status,
+)
 from tests.unit.controller.fakes import make_host
 
 
@@ -73,15 +81,39 @@ def test_next_command_for_each_problem() -> None:
     )
 
 
-def test_plain_view_prints_one_line_per_event() -> None:
-    """Non-terminal: `HOST stage service event`, no escape codes."""
+def test_plain_view_prints_one_timed_sentence_per_event() -> None:
+    """Non-terminal: `HH:MM:SS HOST STAGE SERVICE: what happened`, no escape codes."""
     c = console()
-    view = PlainView(c)
-    result = new_result(make_host("h"))
-    view.on_update(result, Event(event="service_started", stage="deploy", service="web"))
-    result.status = HostStatus.COMPLETED
+    noon = time.mktime((2026, 11, 27, 12, 4, 31, 0, 0, -1))
+    view = PlainView(c, clock=lambda: noon)
+    result = new_result(make_host("nas"))
+    view.on_update(result, Event(event="service_started", stage="deploy", service="media"))
+    done = Event(event="service_completed", stage="deploy", service="media", duration_ms=2100)
+    view.on_update(result, done)
+    failed = Event(event="stage_failed", stage="verify", message="media not healthy\nmore")
+    view.on_update(result, failed)
+    result.note = "retrying connect: connection refused by 10.0.0.5:22"
     view.on_update(result, None)
-    assert text(c).splitlines() == ["h deploy web service_started", "h - - completed"]
+    result.note = None
+    result.status, result.error = HostStatus.FAILED, "verify failed: media"
+    view.on_update(result, None)
+    assert text(c).splitlines() == [
+        "12:04:31 nas deploy media: started",
+        "12:04:31 nas deploy media: completed in 2.1s",
+        "12:04:31 nas verify: failed: media not healthy",
+        "12:04:31 nas: retrying connect: connection refused by 10.0.0.5:22",
+        "12:04:31 nas: failed: verify failed: media",
+    ]
+
+
+def test_event_sentences_for_run_ends_name_the_outcome() -> None:
+    """A run's end reads as completed, failed (with the diagnostics path) or refused."""
+    completed = Event(event="run_completed", duration_ms=65000, message="2 completed")
+    assert event_sentence("pi", completed) == "pi: run completed in 1m05s (2 completed)"
+    failed = Event(event="run_failed", message="deploy failed: web", path="/d.txt")
+    assert event_sentence("pi", failed) == "pi: run failed: deploy failed: web (/d.txt)"
+    refused = Event(event="run_failed", status="refused", message="this host is busy")
+    assert event_sentence("pi", refused) == "pi: run refused: this host is busy"
 
 
 def test_live_table_shows_stage_service_and_elapsed() -> None:

@@ -24,7 +24,7 @@ def test_up_argv_with_override_and_env() -> None:
         "-f", "/R/repo/services/web/compose.yaml",
         "-f", "/R/config/web/docker-compose.override.yml",
         "--env-file", "/R/config/web/.env",
-        "up", "-d", "--remove-orphans",
+        "up", "-d", "--remove-orphans", "--pull", "never",
     ]  # fmt: skip
 
 

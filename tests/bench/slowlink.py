@@ -1,0 +1,92 @@
+"""The real workload over CHELSTY's kind of link: 300 ms round trip, 1 Mbit/s.
+
+Each host is reached through its own lab link proxy (tests/lab/proxy.py); fleet is timed
+against the same careful-operator floor as the real workload (tests/bench/workload.py:
+one ssh per host, `compose up -d --wait` per service), and the proxy counts the round
+trips (exchanges) each of them makes per host. The runner is already on the hosts (a
+warm-up run uploads it), as it is for every deploy but a host's first.
+"""
+
+from __future__ import annotations
+
+import statistics
+from collections.abc import Callable
+from contextlib import ExitStack
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import yaml
+
+from tests.bench.workload import Shape, add_shape, run_floor
+from tests.lab.docker import remove_compose_projects
+from tests.lab.proxy import LinkProxy, free_address, trust_proxy
+
+BENCH_SUBNET = "127.0.3"  # tests.bench's lab; the proxies listen on 127.0.7.1
+
+if TYPE_CHECKING:
+    from tests.bench.__main__ import Bench, Row, Sample
+
+RTT_S = 0.3
+RATE_BYTES_S = 1_000_000 / 8
+SIZES = (1, 10)
+TARGET = 1.10
+
+
+def slow_rows(bench: Bench) -> list[Row]:
+    """One row per size: fleet and the floor, fresh deploys, through the slow links."""
+    return [_slow_row(bench, n) for n in SIZES]
+
+
+def _slow_row(bench: Bench, n: int) -> Row:
+    from tests.bench.__main__ import measure, timed_row
+
+    shape = add_shape(bench, n, 1)
+    every = [p for svcs in shape.projects.values() for p in svcs]
+    with ExitStack() as stack:
+        proxies = {}
+        address = free_address(BENCH_SUBNET, 7)
+        for name in shape.projects:
+            host = bench.lab.hosts[name]
+            proxy = stack.enter_context(
+                LinkProxy(address, (host.address, 22), rtt_s=RTT_S, rate_bytes_s=RATE_BYTES_S)
+            )
+            trust_proxy(bench.lab.known_hosts, host, address, proxy.port)
+            proxies[name] = proxy
+        via = {name: (p.listen_address, p.port) for name, p in proxies.items()}
+        deploy = bench.fleet("deploy", "-i", str(_proxied_inventory(shape, via)), "--json")
+        measure(deploy, bench.env)  # the runner lands once, as on any host's first deploy
+        trips: dict[str, list[float]] = {"fleet": [], "floor": []}
+
+        def counted(which: str, run: Callable[[], Sample]) -> Sample:
+            before = sum(p.round_trips for p in proxies.values())
+            remove_compose_projects(every)
+            sample = run()
+            trips[which].append((sum(p.round_trips for p in proxies.values()) - before) / n)
+            return sample
+
+        fleet_runs, floor_runs = bench.alternate(
+            lambda: counted("fleet", lambda: measure(deploy, bench.env)),
+            lambda: counted("floor", lambda: run_floor(bench, shape, via)),
+        )
+    remove_compose_projects(every)
+    row = timed_row(f"slow link {n}x1", n, fleet_runs, floor_runs)
+    row.round_trips_fleet = statistics.median(trips["fleet"])
+    row.round_trips_floor = statistics.median(trips["floor"])
+    return row
+
+
+def _proxied_inventory(shape: Shape, via: dict[str, tuple[str, int]]) -> Path:
+    data = yaml.safe_load(shape.inventory.read_text())
+    for name, (address, port) in via.items():
+        data["hosts"][name].update(address=address, port=port)
+    path = shape.inventory.with_name(f"inventory-slow-{shape.hosts}.yml")
+    path.write_text(yaml.safe_dump(data, sort_keys=False))
+    return path
+
+
+def slow_verdicts(rows: list[Row]) -> list[tuple[str, bool, str]]:
+    return [
+        (f"{row.workload}: fleet/floor <= {TARGET}", row.ratio <= TARGET, f"{row.ratio:.2f}")
+        for row in rows
+        if row.workload.startswith("slow link")
+    ]

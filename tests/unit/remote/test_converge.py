@@ -1,0 +1,76 @@
+"""When deploy may skip `up`: only when every container runs its service's config and image."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from remote import engine
+from remote.converge import parse_hashes, why_not_current
+
+HASH_A, HASH_B = "a" * 64, "b" * 64
+
+
+def container(service: str = "app", **extra: Any) -> dict[str, Any]:
+    base = {
+        "Name": f"svc-{service}-1",
+        "Service": service,
+        "State": "running",
+        "ConfigHash": HASH_A,
+        "Image": "lab/app:1",
+        "ImageID": "sha256:1",
+    }
+    return base | extra
+
+
+def image_id(reference: str) -> str | None:
+    return {"lab/app:1": "sha256:1", "lab/db:1": "sha256:2"}.get(reference)
+
+
+def test_parse_hashes_reads_service_hash_lines_only() -> None:
+    text = f"app {HASH_A}\nWARN[0000] something\ndb {HASH_B}\n"
+    assert parse_hashes(text) == {"app": HASH_A, "db": HASH_B}
+
+
+def test_a_service_running_its_config_and_image_is_current() -> None:
+    assert why_not_current({"app": HASH_A}, [container()], image_id) is None
+
+
+def test_every_way_a_service_is_not_current() -> None:
+    hashes = {"app": HASH_A}
+    cases = {
+        "no config hashes": ({}, [container()]),
+        "changed": (hashes, [container(ConfigHash=HASH_B)]),
+        "exited": (hashes, [container(State="exited")]),
+        "orphan": (hashes, [container(), container("old")]),
+        "no container": ({"app": HASH_A, "db": HASH_B}, [container()]),
+        "image": (hashes, [container(ImageID="sha256:0")]),
+        "moved tag": (hashes, [container(Image="sha256:0")]),
+    }
+    for word, (want, containers) in cases.items():
+        reason = why_not_current(want, containers, image_id)
+        assert reason is not None, word
+
+
+def test_no_containers_at_all_is_not_current() -> None:
+    assert why_not_current({"app": HASH_A}, [], image_id) == "no container for app"
+
+
+def test_the_engine_is_asked_only_for_dockers_own_compose() -> None:
+    assert engine.serves(["docker", "compose"])
+    assert engine.serves(["/usr/bin/docker-compose"])
+    assert not engine.serves(["podman", "compose"])
+    assert not engine.serves(["/opt/homelab/bin/slow-compose"])
+
+
+def test_a_remote_docker_host_is_not_asked(monkeypatch: Any) -> None:
+    monkeypatch.setenv("DOCKER_HOST", "tcp://10.0.0.1:2375")
+    assert engine.socket_path() is None
+    assert engine.get("/containers/json") is None
+    monkeypatch.setenv("DOCKER_HOST", "unix:///run/user/1000/docker.sock")
+    assert engine.socket_path() == "/run/user/1000/docker.sock"
+
+
+def test_an_absent_socket_answers_none(monkeypatch: Any, tmp_path: Any) -> None:
+    monkeypatch.setenv("DOCKER_HOST", f"unix://{tmp_path}/nothing.sock")
+    assert engine.compose_containers() is None
+    assert engine.image_id("lab/app:1") is None

@@ -1,0 +1,61 @@
+"""The receive side of a push (remote/source.py): what it refuses."""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+from pathlib import Path
+
+import pytest
+
+from remote import source
+
+
+def manifest(entries: list[dict[str, object]], services: list[str] | None = None) -> bytes:
+    raw = {"version": 1, "services": services or ["web"], "entries": entries}
+    return json.dumps(raw, sort_keys=True).encode()
+
+
+def a_file(path: str, data: bytes) -> dict[str, object]:
+    sha = hashlib.sha256(data).hexdigest()
+    return {"path": path, "type": "file", "mode": 0o644, "sha256": sha, "size": len(data)}
+
+
+@pytest.mark.parametrize(
+    "entry",
+    [
+        a_file("services/other/compose.yaml", b"x"),
+        a_file("services/web/../../config/web/.env", b"x"),
+        a_file("config/web/.env", b"x"),
+        {"path": "services/web/l", "type": "symlink", "target": "../../config"},
+        {"path": "services/web/l", "type": "symlink", "target": "/etc"},
+        {"path": "services/web/p", "type": "fifo"},
+    ],
+)
+def test_entries_outside_the_service_folders_are_refused(
+    tmp_path: Path, entry: dict[str, object]
+) -> None:
+    """Nothing lands outside services/<svc>/ of the manifest's services."""
+    with pytest.raises(source.SourceError):
+        source.need(str(tmp_path), str(tmp_path / "repo"), manifest([entry]))
+
+
+def test_an_object_with_the_wrong_hash_is_discarded(tmp_path: Path) -> None:
+    """Contents are stored only when their hash checks; nothing is switched."""
+    data = manifest([a_file("services/web/compose.yaml", b"right")])
+    sha = hashlib.sha256(b"right").hexdigest()
+    body = b"%d\n%s%s 5\nwrong%s" % (len(data), data, sha.encode(), source.STREAM_END)
+    with pytest.raises(source.SourceError, match="another hash"):
+        source.receive(str(tmp_path), str(tmp_path / "repo"), io.BytesIO(body))
+    assert not (tmp_path / ".fleet/objects" / sha).exists()
+    assert not (tmp_path / "repo").exists()
+
+
+def test_need_lists_missing_and_says_current(tmp_path: Path) -> None:
+    """Before any push everything is missing and R/repo is not the revision."""
+    data = manifest([a_file("services/web/compose.yaml", b"abc")])
+    answer = source.need(str(tmp_path), str(tmp_path / "repo"), data)
+    assert answer["missing"] == [hashlib.sha256(b"abc").hexdigest()]
+    assert answer["current"] is False
+    assert answer["rev"] == hashlib.sha256(data).hexdigest()[:16]
