@@ -168,6 +168,11 @@ class Registry:
         self.stop()
         for ref in sorted(self.images):
             _docker("rmi", "-f", ref)
+            # A tag moved by a pull leaves the old image's digest reference behind.
+            repo = ref.rpartition(":")[0]
+            listed = _docker("images", "--digests", "--format", "{{.Digest}}", repo).stdout
+            for digest in set(listed.split()) - {"<none>"}:
+                _docker("rmi", f"{repo}@{digest}")
         shutil.rmtree(self.dir / "storage", ignore_errors=True)
 
 
