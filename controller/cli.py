@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Annotated, TypeVar
 import typer
 
 from inventory import DEFAULT_INVENTORY, Host, InventoryError, SelectionError, load_inventory
+from remote.protocol import PULL_POLICIES
 
 from .completion import complete_hosts
 from .errors import ExitStatus, FleetError
@@ -76,6 +77,22 @@ ReconnectOpt = Annotated[
 ]
 ConnectTimeoutOpt = Annotated[
     float, typer.Option("--connect-timeout", min=1, help="Seconds to allow one SSH connect.")
+]
+
+
+def _pull_policy(value: str | None) -> str | None:
+    if value is not None and value not in PULL_POLICIES:
+        raise typer.BadParameter(f"{value!r} is not one of {', '.join(PULL_POLICIES)}")
+    return value
+
+
+PullOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--pull",
+        callback=_pull_policy,
+        help="Image pull policy for this run, over the inventory's: missing, always, never.",
+    ),
 ]
 VerifyTimeoutOpt = Annotated[
     int | None,
@@ -259,6 +276,7 @@ def _options(
     resume: bool,
     handshakes: int = DEFAULT_HANDSHAKES,
     verify_timeout: int | None = None,
+    pull: str | None = None,
 ) -> EngineOptions:
     # The plan carries a verify timeout only when the operator set one.
     timeouts = {} if verify_timeout is None else {"verify_s": verify_timeout}
@@ -268,6 +286,7 @@ def _options(
         reconnect_timeout=reconnect_timeout,
         resume=resume,
         timeouts=timeouts,
+        pull=pull,
         connect=ConnectOptions(connect_timeout=connect_timeout, accept_new=accept_new),
     )
 
@@ -364,11 +383,12 @@ def deploy(
     batch: BatchOpt = None,
     canary: CanaryOpt = None,
     max_fail: MaxFailOpt = None,
+    pull: PullOpt = None,
 ) -> None:
     """Deploy every selected host concurrently: one live view, one summary table."""
     options = _options(
         concurrency, reconnect_timeout, connect_timeout, accept_new, resume, handshakes,
-        verify_timeout,
+        verify_timeout, pull,
     )  # fmt: skip
     rollout = RolloutOptions(batch=batch, canary=canary, max_fail=max_fail)
     _deploy_command(inventory, hosts, replace(options, rollout=rollout), as_json, repo)
@@ -394,12 +414,13 @@ def resume(
     batch: BatchOpt = None,
     canary: CanaryOpt = None,
     max_fail: MaxFailOpt = None,
+    pull: PullOpt = None,
 ) -> None:
     """Re-attach to a run still going on each host, or continue it from its markers;
     a stopped rollout goes on in waves with its recorded settings unless others are given."""
     options = _options(
         concurrency, reconnect_timeout, connect_timeout, accept_new, True, handshakes,
-        verify_timeout,
+        verify_timeout, pull,
     )  # fmt: skip
     rollout = RolloutOptions(batch=batch, canary=canary, max_fail=max_fail)
     _deploy_command(inventory, ",".join(hosts), replace(options, rollout=rollout), as_json, repo)

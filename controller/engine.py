@@ -68,6 +68,7 @@ def session_setup(
         rollback=options.rollback,
         rollback_to=options.rollback_to,
         push_repo=options.push_repo,
+        pull=options.pull,
     )
     return runtime, settings
 

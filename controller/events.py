@@ -6,11 +6,13 @@ from dataclasses import dataclass
 
 from remote.access import NO_DOCKER_ACCESS
 from remote.events import parse_struct_line
-from remote.protocol import REFUSED, TERMINAL_EVENTS
+from remote.protocol import BUILD_PROGRESS, PULL_PROGRESS, REFUSED, TERMINAL_EVENTS
 
 from .model import HostResult, HostStatus, Problem, ServiceState
 
 _TERMINAL = frozenset(TERMINAL_EVENTS)
+# Not a runner event: a human line the runner pushes while it pulls an image.
+PROGRESS = "progress"
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,7 +41,9 @@ def _str(value: object) -> str | None:
 def parse_line(line: bytes) -> Event | None:
     """The event on a log line, or None for a plain line or a malformed one."""
     data = parse_struct_line(line)
-    if data is None or not isinstance(data.get("event"), str):
+    if data is None:
+        return _progress(line)
+    if not isinstance(data.get("event"), str):
         return None
     return Event(
         event=data["event"],
@@ -55,6 +59,14 @@ def parse_line(line: bytes) -> Event | None:
 
 def _int(value: object) -> int | None:
     return value if isinstance(value, int) and not isinstance(value, bool) else None
+
+
+def _progress(line: bytes) -> Event | None:
+    """`<ts> pulling|building IMAGE for SVC` as a progress event, for the host's note."""
+    _, _, text = line.decode("utf-8", "replace").strip().partition(" ")
+    if not text.startswith((PULL_PROGRESS, BUILD_PROGRESS)):
+        return None
+    return Event(event=PROGRESS, message=text)
 
 
 def _service_state(result: HostResult, svc: str | None, state: ServiceState) -> None:
@@ -73,6 +85,10 @@ def apply(result: HostResult, ev: Event) -> None:
             result.last_stage = ev.stage
     if kind == "stage_started":
         result.service = None  # the live view shows a service only while one is deployed
+    if kind == PROGRESS:
+        result.note = ev.message
+    elif kind == "image_pulled" or (kind == "stage_completed" and ev.stage == "prepare"):
+        result.note = None
     if kind == "run_started":
         if ev.path:
             result.log = ev.path

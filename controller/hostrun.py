@@ -77,6 +77,7 @@ class RunSettings:
     rollback: bool = False
     rollback_to: str | None = None
     push_repo: str | None = None  # source: push: the local repo holding services/
+    pull: str | None = None  # over every host's inventory `pull` for this run
 
 
 @dataclass
@@ -328,7 +329,7 @@ class HostRun:
             "repo": self.host.repo,
             "services": list(self.host.services),
             "compose_command": list(self.host.compose_command),
-            "pull": self.host.pull,
+            "pull": self.settings.pull or self.host.pull,
             "source": self.host.source,
             "kind": "resume" if self.settings.resume else "deploy",
         }

@@ -68,3 +68,4 @@ class EngineOptions:
     rollout: RolloutOptions = field(default_factory=RolloutOptions)
     # With resume: hosts that start a fresh run instead (a stopped rollout's not_started ones).
     fresh: frozenset[str] = frozenset()
+    pull: str | None = None  # --pull: every host's pull policy for this run, over the inventory

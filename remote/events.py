@@ -128,11 +128,12 @@ class RunLog(object):
         self._write(struct_line(record), push=name not in HELD_EVENTS)
         return record
 
-    def say(self, text: str) -> None:
-        """Human lines (one per line of text), stamped with the time."""
+    def say(self, text: str, push: bool = False) -> None:
+        """Human lines (one per line of text), stamped with the time; `push` sends them to
+        the echo at once (progress the controller shows, e.g. an image being pulled)."""
         stamp = iso_ts(self._clock())
         for line in self.scrub(text).splitlines() or [""]:
-            self._write("%s %s" % (stamp, line), push=False)
+            self._write("%s %s" % (stamp, line), push=push)
 
     def tail(self, max_lines: int) -> str:
         with open(self.path, "rb") as handle:

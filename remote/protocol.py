@@ -12,6 +12,10 @@ STAGES = ("prepare", "validate", "deploy", "verify", "diagnose", "complete")
 TERMINAL_EVENTS = ("run_completed", "run_failed")
 
 STRUCT_PREFIX = "[STRUCT] "
+# Human lines `<ts> pulling IMAGE for SVC` / `<ts> building IMAGE for SVC`, pushed at once:
+# the controller's live view shows them as the host's note while the pull or build goes on.
+PULL_PROGRESS = "pulling "
+BUILD_PROGRESS = "building "
 
 # Paths below the host root R.
 FLEET_DIR = ".fleet"  # R/.fleet: the runner archives and the saved plan

@@ -9,7 +9,7 @@ from __future__ import annotations
 import os
 import time
 
-from remote import access, compose, converge, engine, envlink, procs
+from remote import access, compose, converge, engine, envlink, images, procs
 from remote.events import RunLog
 from remote.plan import Plan
 from remote.state import State
@@ -85,6 +85,10 @@ def prepare(ctx: Context) -> str:
             return releases.prepare(ctx)
         except releases.RollbackError as exc:
             raise StageFailed("rollback: %s" % exc) from None
+    return "%s; %s" % (_git_pull(ctx), images.prepare(ctx))
+
+
+def _git_pull(ctx: Context) -> str:
     repo = ctx.plan.repo
     if ctx.plan.source == "push":
         return _pushed_revision(ctx)
@@ -124,7 +128,7 @@ def _pushed_revision(ctx: Context) -> str:
 def validate(ctx: Context) -> str:
     problems: List[Tuple[str, str]] = []
     for name in ctx.plan.services:
-        problem = _validation_problem(ctx, ctx.files(name))
+        problem = _validation_problem(ctx, ctx.files(name)) or images.validate_problem(ctx, name)
         if problem:
             _service_failed(ctx, "validate", name, problem)
             problems.append((name, problem))
@@ -242,8 +246,7 @@ def _deploy_service(ctx: Context, files: compose.ServiceFiles) -> None:
     if converge.is_current(files.name, ctx.config_hashes.get(files.name), ctx.plan.compose_command):
         _service_done(ctx, files.name, 0, "unchanged: its containers already run this config")
         return
-    argv = compose.up_argv(ctx.plan.compose_command, files)
-    result = procs.run(argv, ctx.timeout("compose_s"), cwd=files.service_dir)
+    result = images.up(ctx, files)
     _log_output(ctx, result.stdout + result.stderr)
     if not result.ok:
         message = "service %s: compose up failed: %s" % (files.name, result.reason())

@@ -18,6 +18,7 @@ command -v sshd >/dev/null || [ -x /usr/sbin/sshd ] || need+=(openssh-server)
 [ -x /bin/busybox ] && /bin/busybox --list | grep -x httpd >/dev/null || need+=(busybox-static)  # no -q: an early exit would SIGPIPE busybox and fail the pipe
 command -v git >/dev/null || need+=(git)
 command -v iptables >/dev/null || need+=(iptables)
+[ -x /usr/bin/docker-registry ] || need+=(docker-registry)  # the lab's image registry (tests/lab/registry.py)
 command -v unshare >/dev/null || need+=(util-linux)
 [ -x /usr/bin/python3 ] || need+=(python3)
 if [ ${#need[@]} -gt 0 ]; then

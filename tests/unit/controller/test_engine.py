@@ -88,6 +88,14 @@ def test_plan_goes_on_stdin_with_run_id() -> None:
     assert plan["compose_command"] == ["docker", "compose"] and plan["root"] == "/opt/homelab"
 
 
+def test_pull_option_overrides_the_inventory_for_the_run() -> None:
+    """--pull never reaches every host's plan over its inventory `pull`; unset, the host's own."""
+    fake = FakeHost(make_host("h"))
+    deploy([fake])
+    deploy([fake], pull="never")
+    assert [plan["pull"] for plan in fake.plans] == ["missing", "never"]
+
+
 def test_json_shape_is_exactly_design() -> None:
     """--json has exactly DESIGN.md's keys at both levels."""
     report = deploy([FakeHost(make_host("a")), FakeHost(make_host("b"), fail_service="db")])

@@ -76,3 +76,17 @@ def _fold(result, line: bytes) -> None:  # type: ignore[no-untyped-def]
     ev = parse_line(line)
     if ev is not None:
         apply(result, ev)
+
+
+def test_an_image_being_pulled_is_the_hosts_note_until_its_event() -> None:
+    """The pushed `pulling IMAGE for SVC` line is the host's note; image_pulled clears it."""
+    result = new_result(make_host("h"))
+    progress = parse_line(b"2026-01-01T00:00:00.000Z pulling reg/a:1 for web")
+    assert progress is not None and progress.event == "progress"
+    apply(result, progress)
+    assert result.note == "pulling reg/a:1 for web"
+    assert parse_line(b"2026-01-01T00:00:00.000Z web: healthy") is None
+    done = parse_line(struct(event="image_pulled", stage="prepare", image="reg/a:1").rstrip())
+    assert done is not None
+    apply(result, done)
+    assert result.note is None

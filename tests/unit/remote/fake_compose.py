@@ -9,14 +9,15 @@ where to log and what to do:
      "sleep": {"up": {"b": 30}},                 verb -> project -> seconds to sleep first
      "state": {"b": "exited"},                   what `ps` reports (default running)
      "health": {"b": "unhealthy"},               what `ps` reports as Health
-     "stdout": {"config": "SECRET=..."}}         verb -> what it prints on stdout
+     "stdout": {"config": "SECRET=..."},         verb -> what it prints on stdout
+     "unknown_flags": ["--pull"]}                flags it rejects, as docker-compose v1 does
 """
 
 import json
 import sys
 import time
 
-VERBS = ("up", "config", "ps", "logs", "down")
+VERBS = ("up", "config", "ps", "logs", "down", "pull", "build")
 
 
 def main() -> int:
@@ -27,6 +28,10 @@ def main() -> int:
     verb = next((a for a in args if a in VERBS), "")
     with open(control["log"], "a") as log:
         log.write(json.dumps({"project": project, "verb": verb, "argv": args}) + "\n")
+    for flag in control.get("unknown_flags", []):
+        if flag in args:
+            sys.stderr.write(f"unknown flag: {flag}\n")
+            return 1
     time.sleep(control.get("sleep", {}).get(verb, {}).get(project, 0))
     sys.stdout.write(control.get("stdout", {}).get(verb, ""))
     if project in control.get("fail", {}).get(verb, []):

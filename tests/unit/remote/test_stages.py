@@ -181,7 +181,7 @@ def test_validate_passes_override_and_env_file_to_config(fake_host: FakeHost) ->
     """config --quiet checks the merged definition with the host's override and .env."""
     folder = fake_host.add_service("alpha", env="A=1\n", override=True)
     fake_host.run()
-    argv = fake_host.calls("config")[0]["argv"]
+    argv = next(c["argv"] for c in fake_host.calls("config") if "--quiet" in c["argv"])
     config = fake_host.root / "config" / "alpha"
     assert argv == [
         "-p", "alpha",
