@@ -86,8 +86,16 @@ def test_a_push_host_without_git_deploys_and_an_unchanged_tree_sends_nothing(
     assert push_meta(fleet, second.report["run_id"])["bytes_sent"] == 0
     assert push_meta(fleet, second.report["run_id"])["files_sent"] == 0
 
+    unchanged_plan = fleet("plan", "--json", "--repo", str(repo))
+    push_plan = unchanged_plan.report["hosts"][HOST]["push"]
+    assert (push_plan["files"], push_plan["current"]) == ([], True), push_plan
+
     changed = busybox_compose() + "# one changed line\n"
     (repo / "services" / svc / "compose.yaml").write_text(changed)
+    changed_plan = fleet("plan", "--json", "--repo", str(repo))
+    assert changed_plan.code == 1, changed_plan.stdout + changed_plan.stderr
+    push_plan = changed_plan.report["hosts"][HOST]["push"]
+    assert push_plan["files"] == [f"services/{svc}/compose.yaml"], push_plan
     third = fleet("deploy", "--json", "--repo", str(repo))
     assert third.code == 0, third.stderr
     sent = push_meta(fleet, third.report["run_id"])
