@@ -434,7 +434,7 @@ def main() -> int:
             bench.counters.remove()
             bench.lab.stop()
     render(rows, console)
-    checks = verdicts(rows) + workload.real_verdicts(rows) + slowlink.slow_verdicts(rows)
+    checks = verdicts(rows) + workload.real_verdicts(rows)
     for what, held, figure in checks:
         console.print(f"  {'ok  ' if held else 'MISS'} {what}: {figure}")
     console.print(f"  push, unchanged tree, per host: {push}")

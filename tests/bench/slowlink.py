@@ -29,7 +29,6 @@ if TYPE_CHECKING:
 RTT_S = 0.3
 RATE_BYTES_S = 1_000_000 / 8
 SIZES = (1, 10)
-TARGET = 1.10
 
 
 def slow_rows(bench: Bench) -> list[Row]:
@@ -82,11 +81,3 @@ def _proxied_inventory(shape: Shape, via: dict[str, tuple[str, int]]) -> Path:
     path = shape.inventory.with_name(f"inventory-slow-{shape.hosts}.yml")
     path.write_text(yaml.safe_dump(data, sort_keys=False))
     return path
-
-
-def slow_verdicts(rows: list[Row]) -> list[tuple[str, bool, str]]:
-    return [
-        (f"{row.workload}: fleet/floor <= {TARGET}", row.ratio <= TARGET, f"{row.ratio:.2f}")
-        for row in rows
-        if row.workload.startswith("slow link")
-    ]
