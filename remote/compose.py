@@ -90,11 +90,6 @@ def config_argv(compose_command: List[str], files: ServiceFiles) -> List[str]:
     return [*project_argv(compose_command, files), "config", "--quiet"]
 
 
-def config_hash_argv(compose_command: List[str], files: ServiceFiles) -> List[str]:
-    """`config --quiet` that also prints `service hash` lines (hashes only, no values)."""
-    return [*config_argv(compose_command, files), "--hash", "*"]
-
-
 def ps_json_argv(compose_command: List[str], name: str) -> List[str]:
     return [*list(compose_command), "-p", name, "ps", "-a", "--format", "json"]
 

@@ -1,39 +1,38 @@
 """Is a service already what `up` would make it? Then deploy costs it one inspection.
 
-compose decides to recreate a container when its config hash (the merged definition,
-override and .env) differs from the container's `com.docker.compose.config-hash` label, or
-when its image reference now names another image. validate already ran compose's own
-`config --hash`; the engine's listing (remote/engine.py) says the rest. Anything not
-known for sure (no hashes, no engine socket) means: run `up`, as before.
+compose recreates a container when its config hash differs from the container's
+`com.docker.compose.config-hash` label, or when its image reference now names another
+image. Rather than ask compose for the hashes again (a second compose start per service),
+deploy compares the fingerprint of this run's merged configuration (remote/configs.py)
+with the one recorded the last time `up` succeeded, together with the hashes compose then
+gave the containers (R/.fleet/converged.json, a cache: without it, `up` runs). The
+engine's listing (remote/engine.py) says whether the containers still carry them. Anything
+not known for sure (no fingerprint, no record, no engine socket) means: run `up`.
 """
 
 from __future__ import annotations
 
-from remote import engine
+import os
+
+from remote import engine, jsonio
+from remote.state import atomic_write
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import Any, Callable, Dict, List, Optional
 
-
-def parse_hashes(output: str) -> Dict[str, str]:
-    """`config --hash '*'` prints one `service hash` line per compose service."""
-    hashes: Dict[str, str] = {}
-    for line in output.splitlines():
-        words = line.split()
-        if len(words) == 2 and len(words[1]) >= 32:
-            hashes[words[0]] = words[1]
-    return hashes
+RECORD_FILE = os.path.join(".fleet", "converged.json")
 
 
 def why_not_current(
     hashes: Dict[str, str],
     containers: List[Dict[str, Any]],
-    image_id: Callable[[str], Optional[str]] = engine.image_id,
+    image_id: Optional[Callable[[str], Optional[str]]] = None,
 ) -> Optional[str]:
     """None when every compose service runs with its config and image; else why not."""
     if not hashes:
         return "no config hashes"
+    image_id = image_id or engine.image_id
     seen = set()
     for container in containers:
         service = container.get("Service")
@@ -53,11 +52,58 @@ def why_not_current(
     return None
 
 
-def is_current(name: str, hashes: Optional[Dict[str, str]], compose_command: List[str]) -> bool:
-    """True only when the engine confirms project `name` is exactly as configured."""
-    if not hashes or not engine.serves(compose_command):
+def is_current(
+    root: str, name: str, fingerprint: Optional[str], compose_command: List[str]
+) -> bool:
+    """True only when the engine confirms project `name` runs what was recorded for
+    exactly this configuration."""
+    if fingerprint is None or not engine.serves(compose_command):
         return False
+    known = _read(root).get(name)
+    if not isinstance(known, dict) or known.get("fingerprint") != fingerprint:
+        return False
+    hashes = known.get("hashes")
     projects = engine.compose_containers()
-    if projects is None:
+    if not isinstance(hashes, dict) or projects is None:
         return False
     return why_not_current(hashes, projects.get(name, [])) is None
+
+
+def forget(root: str, name: str) -> None:
+    """Before `up`: whatever it leaves behind if it fails is not what was recorded."""
+    record = _read(root)
+    if record.pop(name, None) is not None:
+        _write(root, record)
+
+
+def remember(root: str, name: str, fingerprint: Optional[str], compose_command: List[str]) -> None:
+    """After `up` succeeded: the fingerprint, and the hashes compose gave the containers."""
+    if fingerprint is None or not engine.serves(compose_command):
+        return
+    projects = engine.compose_containers() or {}
+    hashes = {
+        str(c["Service"]): str(c["ConfigHash"])
+        for c in projects.get(name, [])
+        if c.get("Service") and c.get("ConfigHash")
+    }
+    if hashes:
+        record = _read(root)
+        record[name] = {"fingerprint": fingerprint, "hashes": hashes}
+        _write(root, record)
+
+
+def _read(root: str) -> Dict[str, Any]:
+    try:
+        with open(os.path.join(root, RECORD_FILE), "rb") as handle:
+            data = jsonio.loads(handle.read().decode("utf-8"))
+    except (OSError, ValueError):
+        return {}
+    return data if isinstance(data, dict) else {}
+
+
+def _write(root: str, record: Dict[str, Any]) -> None:
+    try:  # a cache: losing it (no fsync) only costs the next run an `up`
+        data = jsonio.dumps(record).encode("utf-8")
+        atomic_write(os.path.join(root, RECORD_FILE), data, durable=False)
+    except OSError:
+        pass

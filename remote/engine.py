@@ -17,7 +17,7 @@ from remote import jsonio
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from typing import Any, Dict, List, Optional
+    from typing import Any, Dict, List, Optional, Tuple
 
 DEFAULT_SOCKET = "/var/run/docker.sock"
 PROJECT_LABEL = "com.docker.compose.project"
@@ -50,9 +50,16 @@ def _quote(text: str) -> str:
 
 def get(path: str, timeout: float = TIMEOUT_S) -> Optional[Any]:
     """GET path from the engine; the decoded JSON, or None when it cannot be asked."""
+    status, body = request(path, timeout)
+    return body if status == 200 else None
+
+
+def request(path: str, timeout: float = TIMEOUT_S) -> Tuple[Optional[int], Any]:
+    """GET path: (HTTP status, decoded JSON body); (None, None) when there is no engine
+    to ask here (no local socket, no permission, no answer)."""
     where = socket_path()
     if where is None:
-        return None
+        return None, None
     import socket  # only here: it imports enum, which the runner's start does without
 
     sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
@@ -67,17 +74,17 @@ def get(path: str, timeout: float = TIMEOUT_S) -> Optional[Any]:
                 break
             chunks.append(data)
     except OSError:
-        return None
+        return None, None
     finally:
         sock.close()
     head, _, body = b"".join(chunks).partition(b"\r\n\r\n")
     parts = head.split(b" ", 2)
-    if len(parts) < 2 or parts[1] != b"200":
-        return None
+    if len(parts) < 2 or not parts[1].isdigit():
+        return None, None
     try:
-        return jsonio.loads(body.decode("utf-8", "replace"))
+        return int(parts[1]), jsonio.loads(body.decode("utf-8", "replace"))
     except ValueError:
-        return None
+        return int(parts[1]), None
 
 
 def compose_containers() -> Optional[Dict[str, List[Dict[str, Any]]]]:
@@ -115,3 +122,14 @@ def image_id(reference: str) -> Optional[str]:
     """The local image ID a reference names now; None when it is not on the host."""
     found = get("/images/%s/json" % _quote(reference))
     return str(found["Id"]) if isinstance(found, dict) and found.get("Id") else None
+
+
+def image(reference: str) -> Tuple[bool, Optional[Dict[str, Any]]]:
+    """(asked, the image's inspection or None when it is not on the host); asked is False
+    when the engine could not be asked here, and the caller asks the docker CLI."""
+    status, found = request("/images/%s/json" % _quote(reference))
+    if status == 200 and isinstance(found, dict):
+        return True, found
+    if status == 404:
+        return True, None
+    return False, None

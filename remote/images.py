@@ -14,7 +14,7 @@ from __future__ import annotations
 import os
 import time
 
-from remote import compose, jsonio, procs
+from remote import compose, configs, engine, jsonio, procs
 from remote.protocol import BUILD_PROGRESS, PULL_PROGRESS
 from remote.state import write_json
 
@@ -81,12 +81,13 @@ def parse_needs(config_json: str, default_policy: str) -> List[Need]:
 
 
 def service_needs(ctx: Context, files: compose.ServiceFiles) -> Tuple[List[Need], Optional[str]]:
-    argv = [*compose.project_argv(ctx.plan.compose_command, files), "config", "--format", "json"]
-    result = procs.run(argv, ctx.timeout("compose_s"), cwd=files.service_dir)
-    if not result.ok:
-        return [], result.reason()
+    config = configs.load(ctx, files)
+    if not config.result.ok:
+        return [], config.result.reason()
+    if config.json is None:
+        return [], "this compose cannot print its config as JSON"
     try:
-        return parse_needs(result.stdout, ctx.plan.pull), None
+        return parse_needs(config.json, ctx.plan.pull), None
     except (ValueError, AttributeError):
         return [], "compose config --format json printed no JSON object"
 
@@ -124,10 +125,15 @@ class Local(object):
         self.size = size
 
 
-def inspect(engine: List[str], image: str, timeout: float) -> Optional[Local]:
-    """The image as the host has it, or None when it is not on the host."""
+def inspect(engine_cli: List[str], image: str, timeout: float) -> Optional[Local]:
+    """The image as the host has it, or None when it is not on the host. Docker's own
+    socket answers in ~1 ms where `docker image inspect` starts the CLI (~30 ms)."""
+    if engine_cli == ["docker"]:
+        asked, found = engine.image(image)
+        if asked:
+            return _local(found.get("RepoDigests"), found.get("Size")) if found else None
     fmt = "{{json .RepoDigests}}\t{{.Size}}"
-    result = procs.run([*engine, "image", "inspect", "--format", fmt, image], timeout)
+    result = procs.run([*engine_cli, "image", "inspect", "--format", fmt, image], timeout)
     if not result.ok:
         return None
     digests, _, size = result.stdout.strip().partition("\t")
@@ -135,11 +141,15 @@ def inspect(engine: List[str], image: str, timeout: float) -> Optional[Local]:
         parsed = jsonio.loads(digests)
     except ValueError:
         parsed = []
+    return _local(parsed, int(size) if size.isdigit() else None)
+
+
+def _local(digests: Any, size: Any) -> Local:
     digest = None
-    for item in parsed if isinstance(parsed, list) else []:
+    for item in digests if isinstance(digests, list) else []:
         digest = str(item).rpartition("@")[2] or None
         break
-    return Local(digest, int(size) if size.isdigit() else None)
+    return Local(digest, size if isinstance(size, int) else None)
 
 
 def prepare_service(ctx: Context, files: compose.ServiceFiles, record: Record) -> str:
@@ -153,25 +163,25 @@ def prepare_service(ctx: Context, files: compose.ServiceFiles, record: Record) -
     if error is not None:
         ctx.log.say("%s: images not checked (compose config failed: %s)" % (files.name, error))
         return ""
-    engine = engine_command(ctx.plan.compose_command)
+    cli = engine_command(ctx.plan.compose_command)
     counts: Dict[str, int] = {}
     for need in needs:
-        status = _prepare_image(ctx, files, record, engine, need)
+        status = _prepare_image(ctx, files, record, cli, need)
         counts[status] = counts.get(status, 0) + 1
     return ", ".join("%d %s" % (n, status) for status, n in sorted(counts.items()))
 
 
 def _prepare_image(
-    ctx: Context, files: compose.ServiceFiles, record: Record, engine: List[str], need: Need
+    ctx: Context, files: compose.ServiceFiles, record: Record, cli: List[str], need: Need
 ) -> str:
     timeout = ctx.timeout("compose_s")
     if need.policy == "build" or need.build:
-        return _build(ctx, files, record, engine, need)
+        return _build(ctx, files, record, cli, need)
     if need.policy == "never":
         # No inspect: a `never` image costs prepare nothing (validate's compose config
         # and up itself say so if it is absent).
         return _emit(ctx, files, need, SKIPPED, None, None, "pull policy never: not pulled")
-    local = inspect(engine, need.image, timeout)
+    local = inspect(cli, need.image, timeout)
     if local is not None and need.image in record.pulled:
         return _emit(ctx, files, need, PRESENT, local, None, "pulled earlier in this run")
     if local is not None and need.policy == "missing":
@@ -187,11 +197,11 @@ def _prepare_image(
             files,
             need,
             PULLED,
-            inspect(engine, need.image, timeout),
+            inspect(cli, need.image, timeout),
             result.duration_ms,
             "pulled",
         )
-    return _pull_failed(ctx, files, record, need, inspect(engine, need.image, timeout), result)
+    return _pull_failed(ctx, files, record, need, inspect(cli, need.image, timeout), result)
 
 
 def _pull_failed(
@@ -219,12 +229,12 @@ def _pull_failed(
 
 
 def _build(
-    ctx: Context, files: compose.ServiceFiles, record: Record, engine: List[str], need: Need
+    ctx: Context, files: compose.ServiceFiles, record: Record, cli: List[str], need: Need
 ) -> str:
     ctx.log.say("%s%s for %s" % (BUILD_PROGRESS, need.image, files.name), push=True)
     argv = [*compose.project_argv(ctx.plan.compose_command, files), "build", "--quiet"]
     result = procs.run(argv + need.services, ctx.timeout("compose_s"), cwd=files.service_dir)
-    local = inspect(engine, need.image, ctx.timeout("compose_s"))
+    local = inspect(cli, need.image, ctx.timeout("compose_s"))
     if result.ok:
         return _emit(ctx, files, need, BUILT, local, result.duration_ms, "built")
     return _pull_failed(ctx, files, record, need, local, result)
@@ -257,9 +267,9 @@ def validate_problem(ctx: Context, name: str) -> Optional[str]:
     """Why service `name` cannot be deployed from what is on the host, or None.
     An image prepare could not get is looked for again: it may have come since."""
     missing = Record(ctx.state.dir).missing.get(name) or {}
-    engine = engine_command(ctx.plan.compose_command)
+    cli = engine_command(ctx.plan.compose_command)
     for image, cause in sorted(missing.items()):
-        if inspect(engine, image, ctx.timeout("compose_s")) is None:
+        if inspect(cli, image, ctx.timeout("compose_s")) is None:
             return "service %s: image %s is not on the host and could not be pulled: %s" % (
                 name,
                 image,

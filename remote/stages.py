@@ -9,7 +9,7 @@ from __future__ import annotations
 import os
 import time
 
-from remote import access, compose, converge, engine, envlink, images, procs
+from remote import access, compose, configs, converge, engine, envlink, images, procs
 from remote.events import RunLog
 from remote.plan import Plan
 from remote.state import State
@@ -55,8 +55,8 @@ class Context(object):
         self.resume = resume
         self.services = {name: PENDING for name in plan.services}
         self.current_service: Optional[str] = None
-        # compose's config hash per compose service, per service validate checked
-        self.config_hashes: Dict[str, Dict[str, str]] = {}
+        # each service's merged configuration, asked of compose once (remote/configs.py)
+        self.configs: Dict[str, configs.Config] = {}
         # Set by remote.releases.begin: a rollback run, and the release it deploys.
         self.rollback = False
         self.rollback_to: Optional[str] = None
@@ -166,15 +166,8 @@ def _validation_problem(ctx: Context, files: compose.ServiceFiles) -> Optional[s
             files.service_dir,
         )
     link_problem = _link_env(ctx, files)
-    # `--hash` adds compose's config hashes (never .env values) for deploy to compare
-    # with the running containers; a compose without it gets plain `config --quiet`.
-    argv = compose.config_hash_argv(ctx.plan.compose_command, files)
-    result = procs.run(argv, ctx.timeout("compose_s"), cwd=files.service_dir)
-    if not result.ok and not result.timed_out and _unknown_flag(result.stderr):
-        argv = compose.config_argv(ctx.plan.compose_command, files)
-        result = procs.run(argv, ctx.timeout("compose_s"), cwd=files.service_dir)
+    result = configs.load(ctx, files).result
     if result.ok:
-        ctx.config_hashes[files.name] = converge.parse_hashes(result.stdout)
         return None
     accepted = compose.accepted_project_name(files.name)
     hint = " (compose would accept the name %s)" % accepted if accepted else ""
@@ -204,11 +197,6 @@ def _link_env(ctx: Context, files: compose.ServiceFiles) -> str:
         )
         ctx.log.event("warning", stage="validate", service=files.name, message=message)
     return ""
-
-
-def _unknown_flag(stderr: str) -> bool:
-    text = stderr.lower()
-    return "unknown flag" in text or "no such option" in text or "unrecognized" in text
 
 
 def deploy(ctx: Context) -> str:
@@ -243,15 +231,19 @@ def _resume_point(ctx: Context) -> int:
 def _deploy_service(ctx: Context, files: compose.ServiceFiles) -> None:
     ctx.current_service = files.name
     ctx.log.event("service_started", stage="deploy", service=files.name)
-    if converge.is_current(files.name, ctx.config_hashes.get(files.name), ctx.plan.compose_command):
+    fingerprint = configs.load(ctx, files).fingerprint
+    command = ctx.plan.compose_command
+    if converge.is_current(ctx.root, files.name, fingerprint, command):
         _service_done(ctx, files.name, 0, "unchanged: its containers already run this config")
         return
+    converge.forget(ctx.root, files.name)
     result = images.up(ctx, files)
     _log_output(ctx, result.stdout + result.stderr)
     if not result.ok:
         message = "service %s: compose up failed: %s" % (files.name, result.reason())
         _service_failed(ctx, "deploy", files.name, message, result.duration_ms)
         raise StageFailed(message, files.name)
+    converge.remember(ctx.root, files.name, fingerprint, command)
     _service_done(ctx, files.name, result.duration_ms, None)
 
 

@@ -12,6 +12,7 @@ from tests.e2e.support import Fleet, struct_events
 from tests.lab import Lab, busybox_compose, project_container_ids
 
 MakeLab = Callable[[Iterable[str]], Lab]
+SUBCOMMANDS = {"config", "up", "pull", "build", "ps", "down", "logs"}
 
 pytestmark = pytest.mark.e2e
 
@@ -54,3 +55,36 @@ def test_only_what_changed_or_stopped_is_brought_up_again(
     assert project_container_ids(same) == before[same]
     assert project_container_ids(changed) != before[changed]  # recreated with the new command
     assert project_container_ids(stopped) == before[stopped]  # started again, running
+
+
+def test_compose_starts_once_per_service_when_nothing_changed(
+    make_lab: MakeLab, unique: str, tmp_path: Path
+) -> None:
+    """One `config --format json` per service serves prepare, validate and deploy: a
+    fresh deploy starts compose twice per service (config, up), an unchanged one once."""
+    lab = make_lab(["nas"])
+    services = [f"{s}-{unique}" for s in ("one", "two")]
+    for svc in services:
+        lab.add_service("nas", svc)
+    calls = tmp_path / "compose-calls"
+    wrapper = tmp_path / "bin" / "docker-compose"  # named so: the engine socket is asked
+    wrapper.parent.mkdir()
+    wrapper.write_text(
+        f'#!/bin/sh\necho "$*" >> {calls}\n'
+        'exec /usr/local/lib/docker/cli-plugins/docker-compose "$@"\n'
+    )
+    wrapper.chmod(0o755)
+    inventory = lab.write_inventory(tmp_path / "hosts.yml", nas={"compose_command": [str(wrapper)]})
+    fleet = Fleet(tmp_path / "state", inventory)
+
+    def subcommands() -> list[str]:
+        """compose's subcommand of each call since the last look (`-p S -f F ... config`)."""
+        lines = calls.read_text().splitlines() if calls.exists() else []
+        calls.unlink(missing_ok=True)
+        return sorted(next(w for w in line.split() if w in SUBCOMMANDS) for line in lines)
+
+    assert fleet("deploy", "--hosts", "all", "--json").code == 0
+    assert subcommands() == ["config", "config", "up", "up"]
+    assert fleet("deploy", "--hosts", "all", "--json").code == 0
+    assert subcommands() == ["config", "config"]
+    assert all(m.startswith("unchanged") for m in deploy_messages(lab, "nas").values())

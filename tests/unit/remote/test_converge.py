@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from remote import engine
-from remote.converge import parse_hashes, why_not_current
+from remote import converge, engine
+from remote.converge import why_not_current
 
 HASH_A, HASH_B = "a" * 64, "b" * 64
 
@@ -24,11 +24,6 @@ def container(service: str = "app", **extra: Any) -> dict[str, Any]:
 
 def image_id(reference: str) -> str | None:
     return {"lab/app:1": "sha256:1", "lab/db:1": "sha256:2"}.get(reference)
-
-
-def test_parse_hashes_reads_service_hash_lines_only() -> None:
-    text = f"app {HASH_A}\nWARN[0000] something\ndb {HASH_B}\n"
-    assert parse_hashes(text) == {"app": HASH_A, "db": HASH_B}
 
 
 def test_a_service_running_its_config_and_image_is_current() -> None:
@@ -74,3 +69,36 @@ def test_an_absent_socket_answers_none(monkeypatch: Any, tmp_path: Any) -> None:
     monkeypatch.setenv("DOCKER_HOST", f"unix://{tmp_path}/nothing.sock")
     assert engine.compose_containers() is None
     assert engine.image_id("lab/app:1") is None
+
+
+def test_the_record_skips_up_only_for_the_same_config_on_the_same_containers(
+    monkeypatch: Any, tmp_path: Any
+) -> None:
+    """remember after up; is_current needs the same fingerprint and containers that still
+    carry the recorded hashes; forget (before the next up) drops the record."""
+    (tmp_path / ".fleet").mkdir()
+    running = {"svc": [container()]}
+    monkeypatch.setattr(engine, "compose_containers", lambda: running)
+    monkeypatch.setattr(engine, "image_id", image_id)
+    docker = ["docker", "compose"]
+    root = str(tmp_path)
+    assert not converge.is_current(root, "svc", "f1", docker)  # nothing recorded yet
+    converge.remember(root, "svc", "f1", docker)
+    assert converge.is_current(root, "svc", "f1", docker)
+    assert not converge.is_current(root, "svc", "f2", docker)  # the config changed
+    assert not converge.is_current(root, "svc", None, docker)  # compose printed none
+    assert not converge.is_current(root, "svc", "f1", ["podman", "compose"])
+    running["svc"] = [container(ConfigHash=HASH_B)]  # recreated by hand, other config
+    assert not converge.is_current(root, "svc", "f1", docker)
+    running["svc"] = [container()]
+    converge.forget(root, "svc")
+    assert not converge.is_current(root, "svc", "f1", docker)
+
+
+def test_a_broken_record_only_costs_an_up(monkeypatch: Any, tmp_path: Any) -> None:
+    (tmp_path / ".fleet").mkdir()
+    (tmp_path / ".fleet" / "converged.json").write_text("{not json")
+    monkeypatch.setattr(engine, "compose_containers", lambda: {"svc": [container()]})
+    assert not converge.is_current(str(tmp_path), "svc", "f1", ["docker", "compose"])
+    converge.remember(str(tmp_path), "svc", "f1", ["docker", "compose"])
+    assert "f1" in (tmp_path / ".fleet" / "converged.json").read_text()

@@ -168,7 +168,7 @@ def test_validate_missing_definition_fails_before_anything_starts(fake_host: Fak
 
 
 def test_validate_compose_error_names_service_and_cause(fake_host: FakeHost) -> None:
-    """`compose config --quiet` failing fails validate with compose's own error."""
+    """`compose config` failing fails validate with compose's own error."""
     fake_host.add_service("alpha")
     fake_host.control = {"fail": {"config": ["alpha"]}, "stderr": "yaml: line 3: bad indent"}
     outcome = fake_host.run()
@@ -178,17 +178,20 @@ def test_validate_compose_error_names_service_and_cause(fake_host: FakeHost) -> 
 
 
 def test_validate_passes_override_and_env_file_to_config(fake_host: FakeHost) -> None:
-    """config --quiet checks the merged definition with the host's override and .env."""
+    """One `config --format json` per service checks the merged definition with the
+    host's override and .env, and serves prepare's images and deploy's fingerprint."""
     folder = fake_host.add_service("alpha", env="A=1\n", override=True)
     fake_host.run()
-    argv = next(c["argv"] for c in fake_host.calls("config") if "--quiet" in c["argv"])
+    configs = fake_host.calls("config")
+    assert len(configs) == 1
+    argv = configs[0]["argv"]
     config = fake_host.root / "config" / "alpha"
     assert argv == [
         "-p", "alpha",
         "-f", str(folder / "compose.yaml"),
         "-f", str(config / "docker-compose.override.yml"),
         "--env-file", str(config / ".env"),
-        "config", "--quiet", "--hash", "*",
+        "config", "--format", "json",
     ]  # fmt: skip
 
 
