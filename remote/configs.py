@@ -11,8 +11,6 @@ and never written or logged.
 
 from __future__ import annotations
 
-import hashlib
-
 from remote import compose, envlink, procs
 
 TYPE_CHECKING = False
@@ -38,6 +36,8 @@ class Config(object):
         """sha256 of the merged configuration: equal means `up` would get the same input."""
         if not self.result.ok or not self.json or not self.json.strip():
             return None
+        import hashlib  # only here: loading OpenSSL costs a runner's start ~4 ms
+
         return hashlib.sha256(self.json.encode("utf-8")).hexdigest()
 
 
