@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import os
 
-from remote import compose, procs
+from remote import compose, engine, procs
 from remote.jsonio import dumps, loads_object
 from remote.protocol import FLEET_DIR, STATE_DIR
 from remote.state import atomic_write, write_json
@@ -90,8 +90,16 @@ def record_release(ctx: Context, started: str, finished: str) -> str:
         "finished": finished,
         "revision": _target_revision(ctx, target) if target else source_revision(plan.repo),
         "rollback_of": target,
-        "services": {name: service_images(ctx, name) for name in plan.services},
+        "services": {},
     }
+    # One engine listing serves the services verify did not list (those with a
+    # healthcheck.sh): `compose ps` would start compose once per service.
+    if engine.serves(plan.compose_command) and any(n not in ctx.containers for n in plan.services):
+        listing = engine.compose_containers()
+        if listing is not None:
+            for name in plan.services:
+                ctx.containers.setdefault(name, listing.get(name, []))
+    record["services"] = {name: service_images(ctx, name) for name in plan.services}
     newest = list_releases(ctx.root)[:1]
     folder = releases_dir(ctx.root)
     if not os.path.isdir(folder):
