@@ -3,6 +3,14 @@
 Nothing is uploaded and nothing is changed: the probe is one POSIX sh script (every
 inventory value quoted once, here), framed between marker lines with a per-run nonce, so
 a login banner or a chatty .bashrc cannot be taken for its output.
+
+What a probe costs a host is almost all one program start: the compose plugin's (a 76 MB
+Go binary, ~40 ms of CPU; python3 --version, df and the sh around them cost a few ms, the
+SSH session itself as much as `fleet status`'s). So the plugin's answer is remembered on
+the controller (checkcache.py) with the binary's identity (`stat -L`: device, inode, size,
+mtime, ctime, path), and a probe told that identity runs the binary only when what it finds
+differs: the first check of a host, and any check after the binary changed, went missing
+from every plugin folder, lost its executable bit or stopped answering, asks it again.
 """
 
 from __future__ import annotations
@@ -10,12 +18,14 @@ from __future__ import annotations
 import asyncio
 import secrets
 import shlex
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from inventory import Host
 
+from .checkcache import CheckCache, ComposeSeen
 from .connectors import Connector, ConnectorFactory, LinkLost
 from .engine import session_setup
 from .hostrun import HostRun
@@ -65,6 +75,10 @@ fi
 """
 # `docker compose` is the docker CLI starting only to exec its plugin: run the plugin
 # itself when it is in one of docker's plugin folders (half the CPU, on every host at once).
+# Even so that start is most of a check's cost to a host, so its answer is remembered
+# (checkcache.py) with the binary's identity: {known} is the identity last seen to answer,
+# and only a binary that differs from it (or is new, or not a file stat can describe) is
+# run. The identity is taken before the run: a binary replaced meanwhile differs next time.
 PLUGIN_PROBE = """\
 c=
 for d in "$HOME/.docker/cli-plugins" /usr/local/lib/docker/cli-plugins \\
@@ -72,8 +86,21 @@ for d in "$HOME/.docker/cli-plugins" /usr/local/lib/docker/cli-plugins \\
   /usr/libexec/docker/cli-plugins; do
   [ -x "$d/docker-compose" ] && {{ c=$d/docker-compose; break; }}
 done
-if [ -n "$c" ]; then o=$("$c" version --short 2>&1); else o=$({compose} version --short 2>&1); fi
-item compose $?; printf '%s\\n' "$o"
+if [ -z "$c" ]; then o=$({compose} version --short 2>&1); item compose $?; printf '%s\\n' "$o"
+else
+  i=$(stat -L -c '%d %i %s %y %z' -- "$c" 2>/dev/null) && [ -n "$i" ] && i="$i $c" || i=
+  if [ -n "$i" ] && [ "$i" = {known} ]; then item compose cached; printf '%s\\n' "$i"
+  else
+    if [ -n "$i" ]; then
+      case $(od -A n -N 4 -t x1 -- "$c" 2>/dev/null) in
+        *'7f 45 4c 46'*) item plugin elf ;;
+        *) item plugin other ;;
+      esac
+      printf '%s\\n' "$i"
+    fi
+    o=$("$c" version --short 2>&1); item compose $?; printf '%s\\n' "$o"
+  fi
+fi
 """
 COMPOSE_PROBE = """o=$({compose} version --short 2>&1); item compose $?; printf '%s\\n' "$o"\n"""
 GIT_PROBE = (
@@ -102,6 +129,8 @@ class HostCheck:
     status: str = "ok"
     checks: dict[str, CheckItem] = field(default_factory=dict)
     error: str | None = None
+    # What the probe said, for the compose cache (not in --json); None: it said nothing.
+    answers: dict[str, Answer] | None = field(default=None, repr=False, compare=False)
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -133,21 +162,28 @@ def new_marker() -> str:
     return f"--- fleet-check-{secrets.token_hex(8)}"
 
 
-def probe_script(host: Host, marker: str) -> str:
-    """The probe for this host; each inventory value quoted once, here."""
+def probe_script(host: Host, marker: str, known: ComposeSeen | None = None) -> str:
+    """The probe for this host; each inventory value (and the cached identity) quoted
+    once, here. `known`: the compose plugin binary last seen to answer on this host."""
     return PROBE.format(
         m=shlex.quote(marker),
         root=shlex.quote(host.root),
-        compose=compose_probe(host.compose_command),
+        compose=compose_probe(host.compose_command, known),
         git=GIT_PROBE if host.source == "git" else "",
     )
 
 
-def compose_probe(command: Sequence[str]) -> str:
+def asks_the_plugin(host: Host) -> bool:
+    """The probe runs the compose plugin itself: only then is its answer cached."""
+    return tuple(host.compose_command) == ("docker", "compose")
+
+
+def compose_probe(command: Sequence[str], known: ComposeSeen | None = None) -> str:
     """The compose item of the probe: `<compose_command> version --short`, quoted once."""
     words = " ".join(shlex.quote(w) for w in command)
-    probe = PLUGIN_PROBE if tuple(command) == ("docker", "compose") else COMPOSE_PROBE
-    return probe.format(compose=words)
+    if tuple(command) != ("docker", "compose"):
+        return COMPOSE_PROBE.format(compose=words)
+    return PLUGIN_PROBE.format(compose=words, known=shlex.quote(known.binary if known else ""))
 
 
 @dataclass(frozen=True, slots=True)
@@ -262,10 +298,17 @@ def _docker(a: Answer | None, user: str) -> CheckItem:
     )
 
 
-def _compose(a: Answer | None, host: Host) -> CheckItem:
+def _compose(a: Answer | None, host: Host, known: ComposeSeen | None = None) -> CheckItem:
     command = " ".join(host.compose_command)
     if a is None:
         return CheckItem(False, "not checked", None)
+    if a.code == "cached":
+        if known is None or a.text != known.binary:  # the probe is only told what we hold
+            return CheckItem(False, "the probe answered from a cache not held here", "check again")
+        version = known.version.removeprefix("v")
+        when = time.strftime("%Y-%m-%d %H:%M", time.localtime(known.asked))
+        detail = f"{version} (the plugin binary is unchanged since it answered, {when})"
+        return CheckItem(True, detail, short=version)
     if a.code == "0" and a.text:
         return CheckItem(True, a.text.removeprefix("v"))
     if a.code in ("126", "127"):
@@ -285,8 +328,11 @@ def _git(a: Answer | None) -> CheckItem:
     return CheckItem(False, "git not found (the host's source is git)", fix)
 
 
-def judge(host: Host, answers: dict[str, Answer]) -> dict[str, CheckItem]:
-    """Every item of the probe as ok or failed with the fix."""
+def judge(
+    host: Host, answers: dict[str, Answer], known: ComposeSeen | None = None
+) -> dict[str, CheckItem]:
+    """Every item of the probe as ok or failed with the fix; `known` is what the probe was
+    told of the compose plugin (its answer stands for the binary when unchanged)."""
     user_answer = answers.get("user")
     user = host.user or (user_answer.text if user_answer else "") or "USER"
     checks = {
@@ -294,7 +340,7 @@ def judge(host: Host, answers: dict[str, Answer]) -> dict[str, CheckItem]:
         "root": _root(answers.get("root"), host, user),
         "disk": _disk(answers.get("disk")),
         "docker": _docker(answers.get("docker"), user),
-        "compose": _compose(answers.get("compose"), host),
+        "compose": _compose(answers.get("compose"), host, known),
     }
     if "root" in answers and answers["root"].code == "notdir":
         checks["disk"] = CheckItem(False, "not checked (root is not a folder)", None, "-")
@@ -334,14 +380,44 @@ def ssh_fix(problem: Problem, host: Host, inventory_arg: str | None = None) -> s
 # --- running it -----------------------------------------------------------------------
 
 
-async def check_host(host: Host, run: HostRun, inventory_arg: str | None = None) -> HostCheck:
+def update_cache(cache: CheckCache, host: Host, out: HostCheck, now: float) -> None:
+    """Remember the plugin's answer when an ELF binary gave it, forget it when the probe
+    found none or it failed; a probe that said nothing (unreachable, cut) changes nothing."""
+    answers = out.answers
+    if answers is None:
+        return
+    compose, plugin = answers.get("compose"), answers.get("plugin")
+    item = out.checks.get("compose")
+    if compose is not None and compose.code == "cached" and item is not None and item.ok:
+        return
+    if (
+        asks_the_plugin(host)
+        and compose is not None
+        and compose.code == "0"
+        and compose.text
+        and plugin is not None
+        and plugin.code == "elf"
+        and plugin.lines == (plugin.text,)  # one line, as the probe will compare it
+    ):
+        cache.remember(host, plugin.text, compose.text, now)
+    else:
+        cache.forget(host)
+
+
+async def check_host(
+    host: Host,
+    run: HostRun,
+    inventory_arg: str | None = None,
+    known: ComposeSeen | None = None,
+) -> HostCheck:
     """Connect, run the probe once, judge its answers."""
     out = HostCheck(host.name)
     marker = new_marker()
 
     async def probe(conn: Connector) -> None:
+        script = probe_script(host, marker, known)
         try:
-            res = await asyncio.wait_for(conn.run(probe_script(host, marker)), PROBE_TIMEOUT_S)
+            res = await asyncio.wait_for(conn.run(script), PROBE_TIMEOUT_S)
         except TimeoutError:
             out.error = f"the probe did not finish within {PROBE_TIMEOUT_S:g} s"
             return
@@ -355,7 +431,8 @@ async def check_host(host: Host, run: HostRun, inventory_arg: str | None = None)
                 stderr[-1] if stderr else "no message"
             )
             return
-        out.checks.update(judge(host, answers))
+        out.answers = answers
+        out.checks.update(judge(host, answers, known))
 
     result = await run.session(probe)
     if result.status is HostStatus.UNREACHABLE:
@@ -379,14 +456,17 @@ async def check(
     *,
     connectors: ConnectorFactory | None = None,
     inventory_arg: str | None = None,
+    cache: CheckCache | None = None,
 ) -> CheckReport:
-    """Check every host concurrently; one HostCheck each, never one exception for all."""
+    """Check every host concurrently; one HostCheck each, never one exception for all.
+    With a cache, a host's compose plugin runs only when its binary changed (saved here)."""
     runtime, settings = session_setup(options, "check", connectors=connectors)
     running = asyncio.Semaphore(max(1, options.concurrency))
 
     async def one(host: Host) -> HostCheck:
+        known = cache.known(host) if cache is not None and asks_the_plugin(host) else None
         async with running:
-            return await check_host(host, HostRun(host, settings, runtime), inventory_arg)
+            return await check_host(host, HostRun(host, settings, runtime), inventory_arg, known)
 
     outcomes = await asyncio.gather(*(one(h) for h in hosts), return_exceptions=True)
     results: dict[str, HostCheck] = {}
@@ -398,4 +478,8 @@ async def check(
                 host.name, "failed", error=f"internal error: {type(outcome).__name__}: {outcome}"
             )
         results[host.name] = outcome
+        if cache is not None:
+            update_cache(cache, host, outcome, time.time())
+    if cache is not None:
+        cache.save()
     return CheckReport(results)

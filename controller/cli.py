@@ -595,12 +595,18 @@ def check(
     """Can every host be deployed to? ssh, python3, root, disk, docker, compose, git."""
     with _frozen_imports():
         from . import check as checks
+        from .checkcache import CheckCache
 
     with _boundary():
         selected = _select(inventory, hosts)
         options = _options(concurrency, 0.0, connect_timeout, accept_new, False, handshakes)
         found = asyncio.run(
-            checks.check(selected, options, inventory_arg=_inventory_arg(inventory))
+            checks.check(
+                selected,
+                options,
+                inventory_arg=_inventory_arg(inventory),
+                cache=CheckCache.in_state_dir(state_dir()),
+            )
         )
         if as_json:
             sys.stdout.write(json.dumps(found.to_json()) + "\n")

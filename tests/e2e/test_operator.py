@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import subprocess
 import sys
 import time
 from collections.abc import Callable, Iterable
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -75,6 +77,63 @@ def test_check_names_the_bad_host_its_failed_items_and_their_fixes(
     assert table.code == 1
     assert "bad root:" in table.stdout and "fix:" in table.stdout
     assert "1/2 hosts ready" in table.stdout
+
+
+def _elf_plugin(home: Path, version: str) -> Path:
+    """An ELF compose plugin in the host's ~/.docker/cli-plugins whose answer the test
+    controls: a copy of /bin/sh runs `version` from the session's folder (the home), and
+    that script logs each call to ~/calls. Put in place as a package upgrade does."""
+    folder = home / ".docker" / "cli-plugins"
+    folder.mkdir(parents=True, exist_ok=True)
+    (home / "version").write_text(f'echo called >> calls\necho "v{version}"\n')
+    fresh = folder / "docker-compose.new"
+    shutil.copy(os.path.realpath("/bin/sh"), fresh)
+    fresh.replace(folder / "docker-compose")
+    return folder / "docker-compose"
+
+
+def _calls(home: Path) -> int:
+    log = home / "calls"
+    return len(log.read_text().splitlines()) if log.exists() else 0
+
+
+def test_check_runs_the_compose_plugin_again_only_when_its_binary_changed(
+    make_lab: MakeLab, tmp_path: Path
+) -> None:
+    """Over real sshd: the first check runs the plugin and the controller keeps its answer;
+    the next one does not run it; a replaced binary is run and its new version shown; one
+    no longer executable is never answered for (the system plugin answers instead)."""
+    lab = make_lab(["cached"])
+    home = lab.hosts["cached"].sshd_dir / "home"
+    plugin = _elf_plugin(home, "2.77.1")
+    inventory = lab.write_inventory(tmp_path / "hosts.yml", services={"cached": ["h18-d"]})
+    fleet = Fleet(tmp_path / "state", inventory)
+
+    def compose() -> dict[str, Any]:
+        result = fleet("check", "--json")
+        assert result.code == 0, result.stdout + result.stderr
+        return result.host("cached")["checks"]["compose"]  # type: ignore[no-any-return]
+
+    assert compose() == {"ok": True, "detail": "2.77.1", "fix": None}
+    assert _calls(home) == 1
+    assert (tmp_path / "state" / "fleet" / "check-cache.json").is_file()
+    cached = compose()
+    assert (
+        cached["ok"] and cached["detail"].startswith("2.77.1 (") and "unchanged" in cached["detail"]
+    )
+    assert _calls(home) == 1  # answered from the cache: the binary did not run
+
+    _elf_plugin(home, "2.78.0")
+    assert compose()["detail"] == "2.78.0"
+    assert _calls(home) == 2
+    assert compose()["detail"].startswith("2.78.0 (")
+    assert _calls(home) == 2
+
+    plugin.chmod(0o644)
+    system = compose()
+    assert system["ok"] and not system["detail"].startswith("2.78.0")
+    assert "unchanged" not in system["detail"]
+    assert _calls(home) == 2
 
 
 def test_check_of_a_host_with_an_unknown_key_says_how_to_trust_it(
