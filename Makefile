@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 LAB_DIR ?= .lab
 
 .DEFAULT_GOAL := help
-.PHONY: help install world test test-unit test-e2e lint format runner demo demo-down bench bench-compare clean
+.PHONY: help install world test test-unit test-e2e lint format runner demo demo-down bench bench-compare bench-scale clean
 
 help:  ## list the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
@@ -59,6 +59,9 @@ bench: world  ## the benchmark: fleet against the asyncssh floor, table + JSON i
 
 bench-compare: world  ## the benchmark plus pyinfra and Ansible on the same lab (1 and 10 hosts)
 	$(PY) -m tests.bench --compare 1,10
+
+bench-scale: world  ## the overhead workload and status at 1, 100 and 500 hosts (no real workload; writes bench-results/bench.json)
+	$(PY) -m tests.bench --hosts 1,100,500 --no-real --only overhead,status
 
 clean:  ## remove the venv, caches and build output
 	rm -rf $(VENV) .venv-compare dist build *.egg-info .pytest_cache .mypy_cache .ruff_cache
