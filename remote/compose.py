@@ -16,6 +16,8 @@ OVERRIDE_NAME = "docker-compose.override.yml"
 ENV_NAME = ".env"
 HEALTHCHECK_NAME = "healthcheck.sh"
 PROJECT_LABEL = "com.docker.compose.project"
+# How a compose without a flag says so (docker-compose v1, podman-compose).
+UNKNOWN_FLAG_WORDS = ("unknown flag", "no such option", "unrecognized")
 
 
 class ServiceFiles(object):
@@ -88,6 +90,12 @@ def up_argv(compose_command: List[str], files: ServiceFiles) -> List[str]:
 def config_argv(compose_command: List[str], files: ServiceFiles) -> List[str]:
     # --quiet: config would otherwise print the merged file, .env values interpolated.
     return [*project_argv(compose_command, files), "config", "--quiet"]
+
+
+def unknown_flag(stderr: str) -> bool:
+    """How a compose without a flag says so (docker-compose v1, podman-compose)."""
+    text = stderr.lower()
+    return any(word in text for word in UNKNOWN_FLAG_WORDS)
 
 
 def ps_json_argv(compose_command: List[str], name: str) -> List[str]:

@@ -19,9 +19,6 @@ if TYPE_CHECKING:
 
     from remote.stages import Context
 
-# How a compose without `config --format` (docker-compose v1) says so.
-UNKNOWN_FLAG_WORDS = ("unknown flag", "no such option", "unrecognized")
-
 
 class Config(object):
     """compose's answer for one service: `result` says whether compose accepts it;
@@ -65,12 +62,7 @@ def _ask(ctx: Context, files: compose.ServiceFiles) -> Config:
     result = procs.run(json_argv(ctx.plan.compose_command, files), timeout, cwd=files.service_dir)
     if result.ok:
         return Config(result, result.stdout)
-    if result.timed_out or not _unknown_flag(result.stderr):
+    if result.timed_out or not compose.unknown_flag(result.stderr):
         return Config(result, None)
     argv = compose.config_argv(ctx.plan.compose_command, files)
     return Config(procs.run(argv, timeout, cwd=files.service_dir), None)
-
-
-def _unknown_flag(stderr: str) -> bool:
-    text = stderr.lower()
-    return any(word in text for word in UNKNOWN_FLAG_WORDS)

@@ -121,8 +121,8 @@ def _container(item: Dict[str, Any]) -> Dict[str, Any]:
 
 def image_id(reference: str) -> Optional[str]:
     """The local image ID a reference names now; None when it is not on the host."""
-    found = get("/images/%s/json" % _quote(reference))
-    return str(found["Id"]) if isinstance(found, dict) and found.get("Id") else None
+    _, found = image(reference)
+    return str(found["Id"]) if found and found.get("Id") else None
 
 
 def image(reference: str) -> Tuple[bool, Optional[Dict[str, Any]]]:

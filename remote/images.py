@@ -34,8 +34,6 @@ POLICY_WORDS = {
     "never": "never",
     "build": "build",
 }
-# How a compose that has no `up --pull` says so (docker-compose v1, podman-compose).
-UNKNOWN_FLAG_WORDS = ("unknown flag", "unrecognized arguments", "no such option")
 
 
 class Need(object):
@@ -283,7 +281,7 @@ def up(ctx: Context, files: compose.ServiceFiles) -> procs.Result:
     v1, podman-compose) gets plain `up`: prepare already put every image in place."""
     argv = compose.up_argv(ctx.plan.compose_command, files)  # ends with --pull never
     result = procs.run(argv, ctx.timeout("compose_s"), cwd=files.service_dir)
-    if result.ok or not any(word in result.stderr.lower() for word in UNKNOWN_FLAG_WORDS):
+    if result.ok or not compose.unknown_flag(result.stderr):
         return result
     command = " ".join(ctx.plan.compose_command)
     ctx.log.say("%s has no `up --pull never`: running plain up" % command)

@@ -82,6 +82,7 @@ def record_release(ctx: Context, started: str, finished: str) -> str:
     """Write this run's release and last_good; keep the newest KEEP. Returns the path."""
     plan = ctx.plan
     target = rollback_target(ctx)
+    _list_unlisted(ctx)
     record: Dict[str, Any] = {
         "run_id": plan.run_id,
         "host": plan.host,
@@ -90,16 +91,8 @@ def record_release(ctx: Context, started: str, finished: str) -> str:
         "finished": finished,
         "revision": _target_revision(ctx, target) if target else source_revision(plan.repo),
         "rollback_of": target,
-        "services": {},
+        "services": {name: service_images(ctx, name) for name in plan.services},
     }
-    # One engine listing serves the services verify did not list (those with a
-    # healthcheck.sh): `compose ps` would start compose once per service.
-    if engine.serves(plan.compose_command) and any(n not in ctx.containers for n in plan.services):
-        listing = engine.compose_containers()
-        if listing is not None:
-            for name in plan.services:
-                ctx.containers.setdefault(name, listing.get(name, []))
-    record["services"] = {name: service_images(ctx, name) for name in plan.services}
     newest = list_releases(ctx.root)[:1]
     folder = releases_dir(ctx.root)
     if not os.path.isdir(folder):
@@ -110,6 +103,17 @@ def record_release(ctx: Context, started: str, finished: str) -> str:
     _tag_images(record, newest[0] if newest else None, ctx.timeout("compose_s"))
     _prune(ctx.root, ctx.timeout("compose_s"))
     return path
+
+
+def _list_unlisted(ctx: Context) -> None:
+    """One engine listing for the services verify did not list (those with a
+    healthcheck.sh): `compose ps` would start compose once per service."""
+    plan = ctx.plan
+    if engine.serves(plan.compose_command) and any(n not in ctx.containers for n in plan.services):
+        listing = engine.compose_containers()
+        if listing is not None:
+            for name in plan.services:
+                ctx.containers.setdefault(name, listing.get(name, []))
 
 
 def source_revision(repo: str) -> Dict[str, Optional[str]]:
