@@ -32,7 +32,7 @@ from .events import Event, apply, parse_line
 from .framing import Frame
 from .model import HostResult, HostStatus, Problem, ServiceState
 from .options import DEFAULT_CONNECT_TIMEOUT, DEFAULT_RECONNECT_TIMEOUT
-from .shell import NO_PYTHON, runner_command, runner_path, status_command
+from .shell import NO_PYTHON, inline_input, runner_command, runner_path, status_command
 from .transfer import TransferError
 
 OnUpdate = Callable[[HostResult, Event | None], None]
@@ -351,7 +351,11 @@ class HostRun:
         """Run a runner command through the guard; upload the archive on exit 97. Its
         stdout goes to the run's reader (stream), or to on_stdout (`fleet logs`)."""
         assert self.conn is not None and self.rt.runner is not None
-        command = runner_command(self.host.root, self.rt.runner.sha256, args)
+        inline = inline_input(stdin)
+        command = runner_command(
+            self.host.root, self.rt.runner.sha256, args, stdin if inline else None
+        )
+        stdin = None if inline else stdin
         on_stdout = self.reader.feed if stream else on_stdout
         res = await self._framed(command, stdin, on_stdout)
         if res.exit_status == Exit.NO_RUNNER:

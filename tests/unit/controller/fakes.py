@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from controller.connectors import CommandResult, ConnectError, LinkLost, OnData
 from controller.hostrun import Runner
 from controller.model import Problem
-from controller.shell import PYTHON
+from controller.shell import HEREDOC_END, PYTHON
 from inventory import Host
 from remote.events import make_event, struct_line
 from remote.lock import describe_holder
@@ -64,6 +64,15 @@ def run_log(
         out += struct(event="stage_completed", stage=stage, **ev)
     out += struct(event="run_completed", status="completed", **ev)
     return out
+
+
+def inline_input_of(command: str, stdin: bytes | None) -> tuple[str, bytes | None]:
+    """A runner command without its here-document, and what that held (or `stdin`)."""
+    lines = command.splitlines()
+    if lines[-1] != HEREDOC_END:
+        return command, stdin
+    # { GUARD LINES\n} <<'END'\nINPUT\nEND
+    return "\n".join(lines[:-3]).removeprefix("{ "), lines[-2].encode()
 
 
 @dataclass
@@ -131,7 +140,8 @@ class FakeHost:
             return CommandResult(0, self.snapshot().encode(), b"")
         if self.exit_override is not None:
             return CommandResult(self.exit_override, b"", b"python3: too old (3.6)\n")
-        # The last line: test -f ARCHIVE || exit 97; exec python3 -I -S ARCHIVE ARGS...
+        command, stdin = inline_input_of(command, stdin)
+        # The guard's last line: test -f ARCHIVE || exit 97; exec python3 -I -S ARCHIVE ARGS
         guard = command.splitlines()[-1]
         archive = guard.split("test -f ", 1)[1].split(" ", 1)[0]
         if shlex.split(archive)[0].rsplit("/", 1)[1] not in self.runners:

@@ -18,7 +18,14 @@ from controller.connectors import (
     classify_connect_error,
 )
 from controller.model import Problem
-from controller.shell import NO_RUNNER, runner_command, runner_path
+from controller.shell import (
+    HEREDOC_END,
+    INLINE_INPUT_MAX,
+    NO_RUNNER,
+    inline_input,
+    runner_command,
+    runner_path,
+)
 from tests.unit.controller.fakes import make_host
 
 HOST = make_host("h")
@@ -125,6 +132,23 @@ def test_runner_command_prefers_the_unpacked_copy(tmp_path: Path) -> None:
     unpacked.parent.mkdir()
     unpacked.write_text("import sys; print('unpacked', sys.argv[1:])")
     assert run().stdout == "unpacked ['status', \"it's\"]\n"
+
+
+def test_runner_command_gives_small_input_as_a_here_document(tmp_path: Path) -> None:
+    """A one-line plan rides inside the command; the shell expands nothing in it, and
+    both guard lines (and the exit 97) keep working."""
+    root, sha = str(tmp_path / "R"), "ef" * 32
+    plan = b'{"a": "$(touch /tmp/x) `id` \\\\ $HOME \'q\' FLEET_INPUT_END"}'
+    command = runner_command(root, sha, ["start", "--plan", "-"], plan)
+    run = lambda: subprocess.run(["sh", "-c", command], capture_output=True)  # noqa: E731
+    assert run().returncode == NO_RUNNER
+    archive = Path(runner_path(root, sha))
+    archive.parent.mkdir(parents=True)
+    archive.write_text("import sys; sys.stdout.write(sys.stdin.read())")
+    assert run().stdout == plan + b"\n"
+    for unfit in (b"x" * (INLINE_INPUT_MAX + 1), b"a\nb", "é".encode(), HEREDOC_END.encode()):
+        assert not inline_input(unfit)
+    assert inline_input(plan) and not inline_input(None)
 
 
 def test_local_connector_runs_streams_and_writes_atomically(tmp_path: Path) -> None:

@@ -18,7 +18,7 @@ from controller.errors import ExitStatus
 from controller.model import FleetReport, Problem
 from controller.options import EngineOptions
 from controller.preview import anything_changes, plan_json, would_change
-from tests.unit.controller.fakes import RUNNER, FakeFleet, FakeHost, make_host
+from tests.unit.controller.fakes import RUNNER, FakeFleet, FakeHost, inline_input_of, make_host
 
 
 def service(action: str = "unchanged", images: list[str] | None = None) -> dict[str, Any]:
@@ -41,7 +41,7 @@ class PlanHost(FakeHost):
         self.commands.append(command)
         if not self.runners:
             return CommandResult(97, b"", b"")
-        self.plans.append(json.loads(stdin or b"{}"))
+        self.plans.append(json.loads(inline_input_of(command, stdin)[1] or b"{}"))
         return CommandResult(0, json.dumps(self.answer).encode(), b"")
 
 
@@ -55,7 +55,7 @@ def test_plan_json_is_the_pinned_shape_and_unchanged_hosts_exit_0(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     """Two hosts with nothing to change: `planned`, the pinned keys, one connection each,
-    the plan on stdin, nothing to change."""
+    the plan inside the command, nothing to change."""
     fakes = [PlanHost(make_host(n), answer=host_preview(web=service())) for n in ("a", "b")]
     report = plan(list(fakes), monkeypatch)
     out = plan_json(report)
