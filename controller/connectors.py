@@ -239,6 +239,9 @@ class _KeyCache:
         return self._keys[path]
 
 
+PREFERRED_CIPHERS = "^aes128-gcm@openssh.com,aes256-gcm@openssh.com"
+
+
 class SshConnector:
     """One asyncssh connection per host, every command a channel on it."""
 
@@ -259,6 +262,10 @@ class SshConnector:
             "keepalive_count_max": self._options.keepalive_count_max,
             # Parsed once per process; never None: host key checking is never off.
             "known_hosts": self._book.get(KnownHostsBook.path_for(host)),
+            # AES-GCM first, then asyncssh's defaults: its chacha20-poly1305 costs the
+            # controller about 40 us a packet against 7 (OpenSSL's AES-GCM), several ms
+            # a host; both are what OpenSSH offers by default.
+            "encryption_algs": PREFERRED_CIPHERS,
         }
         if host.port is not None:
             kwargs["port"] = host.port

@@ -237,3 +237,28 @@ def test_unhealthy_service_fails_verify_within_the_verify_timeout(
     assert entry["diagnostics"] and entry["services"][good] == "completed"
     assert len(project_container_ids(good)) == 1
     assert result.elapsed < 60
+
+
+def test_connections_use_aes_gcm_when_the_host_offers_it(make_lab: MakeLab, tmp_path: Path) -> None:
+    """OpenSSH offers chacha20 first; fleet asks for AES-GCM (far cheaper in asyncssh) and
+    gets it, host key still checked."""
+    import asyncio
+
+    from controller.connectors import ConnectorFactoryImpl, SshConnector
+    from controller.options import ConnectOptions
+    from inventory import load_inventory
+
+    lab = make_lab(["h0"])
+    inventory = load_inventory(lab.write_inventory(tmp_path / "hosts.yml", {"h0": ["web"]}))
+
+    async def ciphers() -> tuple[str, str]:
+        conn = ConnectorFactoryImpl(ConnectOptions())(inventory.hosts[0])
+        assert isinstance(conn, SshConnector)
+        await conn.connect()
+        try:
+            ssh = conn._require()
+            return ssh.get_extra_info("send_cipher"), ssh.get_extra_info("recv_cipher")
+        finally:
+            await conn.close()
+
+    assert asyncio.run(ciphers()) == ("aes128-gcm@openssh.com", "aes128-gcm@openssh.com")
