@@ -273,13 +273,7 @@ def compare_rows(bench: Bench, sizes: list[int], fleet_times: dict[int, float]) 
     from tests.bench import compare
 
     bin_dir = compare.ensure_tools()
-    env = {
-        **bench.env,
-        "ANSIBLE_HOME": str(bench.workdir / "ansible"),
-        # Its own ControlMaster sockets: ones left by an earlier run lead to a lab gone.
-        "ANSIBLE_SSH_CONTROL_PATH_DIR": str(bench.workdir / "ansible-cp"),
-        "ANSIBLE_NOCOLOR": "1",
-    }
+    env = compare.tool_env(bench.env, bench.workdir)
     rows = []
     for n in sizes:
         inventory = bench.inventory(n, "ovh", "/bin/true")
@@ -288,8 +282,9 @@ def compare_rows(bench: Bench, sizes: list[int], fleet_times: dict[int, float]) 
             argv = bench.fleet("deploy", "-i", str(inventory), "--hosts", "all", "--json",
                                "--concurrency", str(n))  # fmt: skip
             fleet = measure(argv, bench.env).wall_s
-        for tool, build in (("pyinfra", compare.pyinfra_argv), ("ansible", compare.ansible_argv)):
-            sample = measure(build(bin_dir, inventory, bench.workdir), env)
+        targets, login = compare.stage_targets(inventory)
+        for tool, build in compare.TOOL_ARGV.items():
+            sample = measure(build(bin_dir, targets, login, bench.workdir), env)
             if sample.code != 0:
                 continue
             workload = f"vs {tool} (floor = {tool})"
@@ -439,7 +434,7 @@ def main() -> int:
                 rows += workload.real_rows(bench)
             if real and "slow" in only:
                 console.print("real workload over a 300 ms, 1 Mbit/s link (1 and 10 hosts) ...")
-                rows += slowlink.slow_rows(bench)
+                rows += slowlink.slow_rows(bench, compare=bool(compare_sizes))
             if compare_sizes:
                 console.print(f"pyinfra and Ansible, {args.compare} hosts ...")
                 fleet_times = {r.hosts: r.fleet_s for r in rows if r.workload == "overhead"}

@@ -10,8 +10,8 @@ from __future__ import annotations
 import shlex
 import subprocess
 import sys
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import yaml
 
@@ -31,32 +31,67 @@ def ensure_tools() -> Path:
     return bin_dir
 
 
-def _hosts(inventory: Path) -> tuple[dict[str, Any], dict[str, Any]]:
+@dataclass(frozen=True)
+class Login:
+    """How every tool logs in: the lab's user, key and known_hosts (host keys checked)."""
+
+    user: str
+    identity: str
+    known_hosts: str
+
+
+@dataclass(frozen=True)
+class Target:
+    """One host as a tool reaches it (directly or through a link proxy), and its commands."""
+
+    address: str
+    port: int
+    commands: list[str]
+
+
+def stage_targets(inventory: Path) -> tuple[dict[str, Target], Login]:
+    """The overhead workload: every host of the inventory with the floor's stage commands."""
     data = yaml.safe_load(inventory.read_text())
-    return data["hosts"], data.get("defaults", {})
+    defaults = data.get("defaults", {})
+    targets = {}
+    for name, host in data["hosts"].items():
+        settings = {**defaults, **host}
+        compose = shlex.split(settings.get("compose_command", "docker compose"))
+        root = settings.get("root", "/opt/homelab")
+        commands = stage_commands(root, list(settings["services"]), compose)
+        targets[name] = Target(host["address"], host.get("port", 22), commands)
+    login = Login(defaults["user"], defaults["identity"], defaults["known_hosts"])
+    return targets, login
 
 
-def _commands(host: dict[str, Any], defaults: dict[str, Any]) -> list[str]:
-    settings = {**defaults, **host}
-    compose = shlex.split(settings.get("compose_command", "docker compose"))
-    return stage_commands(settings.get("root", "/opt/homelab"), list(settings["services"]), compose)
+def tool_env(env: dict[str, str], workdir: Path) -> dict[str, str]:
+    """The bench's environment plus Ansible's own folders under `workdir` (a fresh one
+    means no ControlMaster socket from an earlier run: a cold start, like fleet's)."""
+    return {
+        **env,
+        "ANSIBLE_HOME": str(workdir / "ansible"),
+        "ANSIBLE_SSH_CONTROL_PATH_DIR": str(workdir / "ansible-cp"),
+        "ANSIBLE_NOCOLOR": "1",
+    }
 
 
-def pyinfra_argv(bin_dir: Path, inventory: Path, workdir: Path) -> list[str]:
-    """pyinfra INVENTORY DEPLOY: the stages as server.shell operations, all hosts at once."""
-    hosts, defaults = _hosts(inventory)
+def pyinfra_argv(
+    bin_dir: Path, targets: dict[str, Target], login: Login, workdir: Path
+) -> list[str]:
+    """pyinfra INVENTORY DEPLOY: each command a server.shell operation, all hosts at once."""
     entries = []
-    for name, host in hosts.items():
+    for name, target in targets.items():
         data = {
-            "ssh_hostname": host["address"],
-            "ssh_port": host.get("port", 22),
-            "ssh_user": defaults["user"],
-            "ssh_key": defaults["identity"],
-            "ssh_known_hosts_file": defaults["known_hosts"],
+            "ssh_hostname": target.address,
+            "ssh_port": target.port,
+            "ssh_user": login.user,
+            "ssh_key": login.identity,
+            "ssh_known_hosts_file": login.known_hosts,
             "ssh_strict_host_key_checking": "yes",
-            "stages": _commands(host, defaults),
+            "stages": target.commands,
         }
         entries.append((name, data))
+    workdir.mkdir(parents=True, exist_ok=True)
     (workdir / "pyinfra_inventory.py").write_text(f"lab = {entries!r}\n")
     (workdir / "pyinfra_deploy.py").write_text(
         "from pyinfra import host\n"
@@ -65,27 +100,29 @@ def pyinfra_argv(bin_dir: Path, inventory: Path, workdir: Path) -> list[str]:
         "    server.shell(name=f'stage {index}', commands=[command])\n"
     )
     return [
-        str(bin_dir / "pyinfra"), "-y", "--parallel", str(len(hosts)),
+        str(bin_dir / "pyinfra"), "-y", "--parallel", str(len(targets)),
         str(workdir / "pyinfra_inventory.py"), str(workdir / "pyinfra_deploy.py"),
     ]  # fmt: skip
 
 
-def ansible_argv(bin_dir: Path, inventory: Path, workdir: Path) -> list[str]:
-    """ansible-playbook, linear strategy, forks = N, one shell task per stage."""
-    hosts, defaults = _hosts(inventory)
-    ssh_args = f"-o UserKnownHostsFile={defaults['known_hosts']} -o StrictHostKeyChecking=yes"
+def ansible_argv(
+    bin_dir: Path, targets: dict[str, Target], login: Login, workdir: Path
+) -> list[str]:
+    """ansible-playbook, linear strategy, forks = N, one shell task per command."""
+    ssh_args = f"-o UserKnownHostsFile={login.known_hosts} -o StrictHostKeyChecking=yes"
     lab = {
         name: {
-            "ansible_host": host["address"],
-            "ansible_port": host.get("port", 22),
-            "ansible_user": defaults["user"],
-            "ansible_ssh_private_key_file": defaults["identity"],
+            "ansible_host": target.address,
+            "ansible_port": target.port,
+            "ansible_user": login.user,
+            "ansible_ssh_private_key_file": login.identity,
             "ansible_ssh_common_args": ssh_args,
             "ansible_python_interpreter": "/usr/bin/python3",
-            "stages": _commands(host, defaults),
+            "stages": target.commands,
         }
-        for name, host in hosts.items()
+        for name, target in targets.items()
     }
+    workdir.mkdir(parents=True, exist_ok=True)
     (workdir / "ansible_inventory.yml").write_text(yaml.safe_dump({"all": {"hosts": lab}}))
     stages = max(len(h["stages"]) for h in lab.values())
     tasks = [
@@ -96,5 +133,8 @@ def ansible_argv(bin_dir: Path, inventory: Path, workdir: Path) -> list[str]:
     (workdir / "ansible_play.yml").write_text(yaml.safe_dump(play, sort_keys=False))
     return [
         str(bin_dir / "ansible-playbook"), "-i", str(workdir / "ansible_inventory.yml"),
-        "-f", str(len(hosts)), str(workdir / "ansible_play.yml"),
+        "-f", str(len(targets)), str(workdir / "ansible_play.yml"),
     ]  # fmt: skip
+
+
+TOOL_ARGV = {"pyinfra": pyinfra_argv, "ansible": ansible_argv}

@@ -10,6 +10,7 @@ warm-up run uploads it), as it is for every deploy but a host's first.
 from __future__ import annotations
 
 import statistics
+import tempfile
 from collections.abc import Callable
 from contextlib import ExitStack
 from pathlib import Path
@@ -17,7 +18,8 @@ from typing import TYPE_CHECKING
 
 import yaml
 
-from tests.bench.workload import Shape, add_shape, run_floor
+from tests.bench.compare import TOOL_ARGV, Login, Target, tool_env
+from tests.bench.workload import Shape, add_shape, floor_command, run_floor
 from tests.lab.docker import remove_compose_projects
 from tests.lab.proxy import LinkProxy, free_address, trust_proxy
 
@@ -31,12 +33,18 @@ RATE_BYTES_S = 1_000_000 / 8
 SIZES = (1, 10)
 
 
-def slow_rows(bench: Bench) -> list[Row]:
-    """One row per size: fleet and the floor, fresh deploys, through the slow links."""
-    return [_slow_row(bench, n) for n in SIZES]
+def slow_rows(bench: Bench, compare: bool = False) -> list[Row]:
+    """Rows per size: fleet and the floor, fresh deploys, through the slow links; with
+    `compare`, pyinfra and Ansible running the floor's commands through the same links."""
+    bin_dir = None
+    if compare:
+        from tests.bench.compare import ensure_tools
+
+        bin_dir = ensure_tools()
+    return [row for n in SIZES for row in _slow_rows(bench, n, bin_dir)]
 
 
-def _slow_row(bench: Bench, n: int) -> Row:
+def _slow_rows(bench: Bench, n: int, tools_bin: Path | None) -> list[Row]:
     from tests.bench.__main__ import measure, timed_row
 
     shape = add_shape(bench, n, 1)
@@ -67,10 +75,50 @@ def _slow_row(bench: Bench, n: int) -> Row:
             lambda: counted("fleet", lambda: measure(deploy, bench.env)),
             lambda: counted("floor", lambda: run_floor(bench, shape, via)),
         )
+        row = timed_row(f"slow link {n}x1", n, fleet_runs, floor_runs)
+        row.round_trips_fleet = statistics.median(trips["fleet"])
+        row.round_trips_floor = statistics.median(trips["floor"])
+        rows = [row]
+        if tools_bin is not None:
+            for tool in TOOL_ARGV:
+                trips[tool] = []
+                sample = counted(
+                    tool, lambda tool=tool: _run_tool(bench, tool, tools_bin, shape, via)
+                )
+                rows.append(_tool_row(row, tool, sample, trips[tool][0]))
     remove_compose_projects(every)
-    row = timed_row(f"slow link {n}x1", n, fleet_runs, floor_runs)
-    row.round_trips_fleet = statistics.median(trips["fleet"])
-    row.round_trips_floor = statistics.median(trips["floor"])
+    return rows
+
+
+def _run_tool(
+    bench: Bench, tool: str, bin_dir: Path, shape: Shape, via: dict[str, tuple[str, int]]
+) -> Sample:
+    """One cold run of pyinfra or Ansible: the floor's command per host, through `via`."""
+    from tests.bench.__main__ import measure
+
+    lab = bench.lab
+    login = Login("root", str(lab.key), str(lab.known_hosts))
+    targets = {
+        name: Target(*via[name], [floor_command(svcs)]) for name, svcs in shape.projects.items()
+    }
+    workdir = Path(tempfile.mkdtemp(prefix=f"{tool}-", dir=bench.workdir))
+    return measure(TOOL_ARGV[tool](bin_dir, targets, login, workdir), tool_env(bench.env, workdir))
+
+
+def _tool_row(fleet: Row, tool: str, sample: Sample, trips: float) -> Row:
+    """fleet's slow-link figure against one run of a tool (its time the row's floor)."""
+    from tests.bench.__main__ import Row
+
+    failed = f" FAILED (exit {sample.code})" if sample.code != 0 else ""
+    row = Row(
+        f"slow {fleet.hosts}x1 vs {tool} (floor = {tool}){failed}",
+        fleet.hosts,
+        fleet_s=fleet.fleet_s,
+        floor_s=sample.wall_s,
+        floor_runs=[round(sample.wall_s, 3)],
+        round_trips_fleet=fleet.round_trips_fleet,
+        round_trips_floor=trips,
+    )
     return row
 
 
