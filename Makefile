@@ -60,8 +60,8 @@ bench: world  ## the benchmark: fleet against the asyncssh floor, table + JSON i
 bench-compare: world  ## the benchmark plus pyinfra and Ansible on the same lab (1 and 10 hosts)
 	$(PY) -m tests.bench --compare 1,10
 
-bench-scale: world  ## the overhead workload and status at 1, 100 and 500 hosts (no real workload; writes bench-results/bench.json)
-	$(PY) -m tests.bench --hosts 1,100,500 --no-real --only overhead,status
+bench-scale: world  ## the overhead workload and status at 1, 100 and 500 hosts (no real workload; writes bench-results/bench-scale.json)
+	$(PY) -m tests.bench --hosts 1,100,500 --no-real --only overhead,status --out bench-scale.json
 
 clean:  ## remove the venv, caches and build output
 	rm -rf $(VENV) .venv-compare dist build *.egg-info .pytest_cache .mypy_cache .ruff_cache

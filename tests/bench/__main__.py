@@ -386,6 +386,9 @@ def main() -> int:
     parser.add_argument("--hosts", default="1,10,50,100", help="the N to measure")
     parser.add_argument("--runs", type=int, default=3, help="timed runs per figure (median)")
     parser.add_argument(
+        "--out", default="bench.json", help="the results file's name, in bench-results/"
+    )
+    parser.add_argument(
         "--no-real", action="store_true", help="skip the real workload (busybox services)"
     )
     parser.add_argument(
@@ -452,7 +455,7 @@ def main() -> int:
         console.print(f"  {'ok  ' if held else 'MISS'} {what}: {figure}")
     if push is not None:
         console.print(f"  push, unchanged tree, per host: {push}")
-    out = RESULTS / "bench.json"
+    out = RESULTS / args.out
     results = {
         "machine": machine(),
         "rows": [
