@@ -12,6 +12,7 @@ No http.client (it imports the email package): a plain HTTP/1.0 GET, read to EOF
 from __future__ import annotations
 
 import os
+import time
 
 from remote import jsonio
 
@@ -24,6 +25,7 @@ PROJECT_LABEL = "com.docker.compose.project"
 SERVICE_LABEL = "com.docker.compose.service"
 HASH_LABEL = "com.docker.compose.config-hash"
 TIMEOUT_S = 10.0
+MAX_ANSWER_BYTES = 64 * 1024 * 1024  # a listing of thousands of containers is a few MB
 DOCKER_COMMANDS = ("docker", "docker-compose")
 _SAFE = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-._~/:@")
 
@@ -63,17 +65,26 @@ def request(path: str, timeout: float = TIMEOUT_S) -> Tuple[Optional[int], Any]:
     # _socket, not socket: the wrapper module imports enum and selectors (~5 ms a start).
     import _socket
 
+    # One deadline for the whole exchange: a socket timeout alone restarts at every
+    # byte, so an engine that trickles its answer could hold the run for ever.
+    deadline = time.monotonic() + timeout
     sock = _socket.socket(_socket.AF_UNIX, _socket.SOCK_STREAM)
     try:
         sock.settimeout(timeout)
         sock.connect(where)
         sock.sendall(("GET %s HTTP/1.0\r\nHost: docker\r\n\r\n" % path).encode("ascii"))
         chunks: List[bytes] = []
+        size = 0
         while True:
+            left = deadline - time.monotonic()
+            if left <= 0 or size > MAX_ANSWER_BYTES:
+                return None, None
+            sock.settimeout(left)
             data = sock.recv(65536)
             if not data:
                 break
             chunks.append(data)
+            size += len(data)
     except OSError:
         return None, None
     finally:
