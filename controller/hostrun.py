@@ -347,11 +347,15 @@ class HostRun:
         stdin: bytes | None = None,
         stream: bool = False,
         on_stdout: OnData | None = None,
+        json_input: bool = False,
     ) -> CommandResult:
         """Run a runner command through the guard; upload the archive on exit 97. Its
-        stdout goes to the run's reader (stream), or to on_stdout (`fleet logs`)."""
+        stdout goes to the run's reader (stream), or to on_stdout (`fleet logs`).
+        `json_input`: stdin is one JSON document (a plan), which a here-document's final
+        newline leaves as it is, so it may ride inside the command (shell.inline_input);
+        other input (a push manifest, whose bytes name a revision) stays on stdin."""
         assert self.conn is not None and self.rt.runner is not None
-        inline = inline_input(stdin)
+        inline = json_input and inline_input(stdin)
         command = runner_command(
             self.host.root, self.rt.runner.sha256, args, stdin if inline else None
         )
@@ -397,7 +401,7 @@ class HostRun:
             args.append("--resume")
         args += ["--plan", "-"]
         try:
-            res = await self._runner(args, self._plan(), stream=True)
+            res = await self._runner(args, self._plan(), stream=True, json_input=True)
         except LinkLost as err:
             self._note(f"link lost while starting: {err}")
             await self._reconnect()

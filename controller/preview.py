@@ -60,7 +60,7 @@ class PreviewRun(HostRun):
         await self._connect_first()
         args = ["preview", *self._root_args(), "--plan", "-"]
         try:
-            res = await self._runner(args, self._preview_plan())
+            res = await self._runner(args, self._preview_plan(), json_input=True)
         except LinkLost as err:
             self._fail(Problem.LINK_LOST, one_line(f"link lost during the plan: {err}"))
             return

@@ -31,7 +31,8 @@ HEREDOC_END = "FLEET_INPUT_END"
 
 
 def inline_input(data: bytes | None) -> bool:
-    """Can `data` be given as a here-document: one line of printable ASCII (JSON)."""
+    """Can `data` be given as a here-document: one line of ASCII. The reader gets it
+    with a newline added, so only for input where that changes nothing (JSON)."""
     return (
         data is not None
         and len(data) <= INLINE_INPUT_MAX
