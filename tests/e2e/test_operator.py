@@ -177,13 +177,20 @@ def test_logs_of_a_service_are_compose_lines_with_the_env_secret_masked(
     # closed), nothing is left running there.
     following = subprocess.Popen(
         fleet.argv("logs", "nas", "h18-echo", "--follow", "--tail", "1"),
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=fleet.env,
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+        env={**fleet.env, "PYTHONFAULTHANDLER": "1"},  # SIGABRT prints every thread's stack
     )  # fmt: skip
     try:
         assert following.stdout is not None
         assert "token=***" in following.stdout.readline().decode()
         following.send_signal(signal.SIGINT)
-        assert following.wait(timeout=30) == 0
+        try:
+            code = following.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            following.send_signal(signal.SIGABRT)
+            _, err = following.communicate(timeout=10)
+            pytest.fail("fleet logs --follow outlived Ctrl-C by 30 s:\n" + err.decode())
+        assert code == 0
     finally:
         following.kill()
         following.communicate()
