@@ -175,10 +175,13 @@ def test_logs_of_a_service_are_compose_lines_with_the_env_secret_masked(
 
     # --follow streams until Ctrl-C; then the host's compose logs ends too (the channel
     # closed), nothing is left running there.
+    # Ctrl-C as at a terminal: a shell's background job (CI run with `&`, nohup) inherits
+    # SIGINT ignored, and Python keeps it ignored, so restore the default for the child.
     following = subprocess.Popen(
         fleet.argv("logs", "nas", "h18-echo", "--follow", "--tail", "1"),
         stdout=subprocess.PIPE, stderr=subprocess.PIPE,
         env={**fleet.env, "PYTHONFAULTHANDLER": "1"},  # SIGABRT prints every thread's stack
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
     )  # fmt: skip
     try:
         assert following.stdout is not None
