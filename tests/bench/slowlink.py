@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING
 
 import yaml
 
-from tests.bench.compare import TOOL_ARGV, Login, Target, tool_env
+from tests.bench.compare import TOOL_ARGV, Login, Target, ensure_tools, tool_env
 from tests.bench.workload import Shape, add_shape, floor_command, run_floor
 from tests.lab.docker import remove_compose_projects
 from tests.lab.proxy import LinkProxy, free_address, trust_proxy
@@ -36,11 +36,7 @@ SIZES = (1, 10)
 def slow_rows(bench: Bench, compare: bool = False) -> list[Row]:
     """Rows per size: fleet and the floor, fresh deploys, through the slow links; with
     `compare`, pyinfra and Ansible running the floor's commands through the same links."""
-    bin_dir = None
-    if compare:
-        from tests.bench.compare import ensure_tools
-
-        bin_dir = ensure_tools()
+    bin_dir = ensure_tools() if compare else None
     return [row for n in SIZES for row in _slow_rows(bench, n, bin_dir)]
 
 
@@ -110,7 +106,7 @@ def _tool_row(fleet: Row, tool: str, sample: Sample, trips: float) -> Row:
     from tests.bench.__main__ import Row
 
     failed = f" FAILED (exit {sample.code})" if sample.code != 0 else ""
-    row = Row(
+    return Row(
         f"slow {fleet.hosts}x1 vs {tool} (floor = {tool}){failed}",
         fleet.hosts,
         fleet_s=fleet.fleet_s,
@@ -119,7 +115,6 @@ def _tool_row(fleet: Row, tool: str, sample: Sample, trips: float) -> Row:
         round_trips_fleet=fleet.round_trips_fleet,
         round_trips_floor=trips,
     )
-    return row
 
 
 def _proxied_inventory(shape: Shape, via: dict[str, tuple[str, int]]) -> Path:
