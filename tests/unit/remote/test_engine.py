@@ -27,7 +27,6 @@ def engine_socket(
     server.bind(str(path))
     server.listen(1)
     monkeypatch.setenv("DOCKER_HOST", f"unix://{path}")
-    threads: list[threading.Thread] = []
 
     def start(serve: Serve) -> None:
         def accept() -> None:
@@ -37,9 +36,7 @@ def engine_socket(
                 with contextlib.suppress(OSError):  # the client gave up: what tests want
                     serve(conn)
 
-        thread = threading.Thread(target=accept, daemon=True)
-        thread.start()
-        threads.append(thread)
+        threading.Thread(target=accept, daemon=True).start()
 
     yield start
     server.close()
