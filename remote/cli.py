@@ -14,8 +14,8 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import Callable, Dict, List, Optional
 
-    from remote.lock import RunLock
-    from remote.plan import Plan
+    from remote.run.lock import RunLock
+    from remote.run.job import Plan
 
 COMMANDS = (
     "run",
@@ -163,8 +163,8 @@ def main(argv: Optional[List[str]] = None) -> int:
 
 
 def cmd_run(options: Options, root: str) -> int:
-    from remote.plan import plan_path
-    from remote.run import execute
+    from remote.run.job import plan_path
+    from remote.run.driver import execute
 
     plan = _read_plan_or_none(options.plan or plan_path(root), root)
     if plan is None:
@@ -179,8 +179,8 @@ def cmd_run(options: Options, root: str) -> int:
 
 
 def cmd_start(options: Options, root: str) -> int:
-    from remote.detach import start_detached
-    from remote.run import execute
+    from remote.run.detach import start_detached
+    from remote.run.driver import execute
 
     plan = _read_plan_or_none(options.plan, root)
     if plan is None:
@@ -194,8 +194,8 @@ def cmd_start(options: Options, root: str) -> int:
 
 
 def cmd_follow(options: Options, root: str) -> int:
-    from remote.follow import ReaderGone, follow, silence_stdout
-    from remote.lock import holder_running
+    from remote.run.follow import ReaderGone, follow, silence_stdout
+    from remote.run.lock import holder_running
 
     lock_path = os.path.join(root, LOCK_FILE)
 
@@ -211,7 +211,7 @@ def cmd_follow(options: Options, root: str) -> int:
 
 
 def cmd_status(options: Options, root: str) -> int:
-    from remote.jsonio import dumps
+    from remote.kit.jsonio import dumps
     from remote.status import host_status
 
     sys.stdout.write(dumps(host_status(root)) + "\n")
@@ -239,7 +239,7 @@ def cmd_source(options: Options, root: str) -> int:
 
 def cmd_preview(options: Options, root: str) -> int:
     """Read-only: no lock taken, nothing under R/state, R/logs or R/.fleet written."""
-    from remote.jsonio import dumps
+    from remote.kit.jsonio import dumps
     from remote.preview import preview
 
     plan = _read_plan_or_none(options.plan, root)
@@ -284,7 +284,7 @@ _HANDLERS: Dict[str, Callable[[Options, str], int]] = {
 
 
 def _read_plan_or_none(source: str, root: str) -> Optional[Plan]:
-    from remote.plan import PlanError, load_plan, parse_plan
+    from remote.run.job import PlanError, load_plan, parse_plan
 
     try:
         if source == "-":
@@ -296,9 +296,9 @@ def _read_plan_or_none(source: str, root: str) -> Optional[Plan]:
 
 
 def _lock_or_none(root: str, plan: Plan) -> Optional[RunLock]:
-    from remote.events import iso_ts, make_event, struct_line, utc_now
-    from remote.lock import LockHeld, describe_holder
-    from remote.run import holder_info, new_lock
+    from remote.run.runlog import iso_ts, make_event, struct_line, utc_now
+    from remote.run.lock import LockHeld, describe_holder
+    from remote.run.driver import holder_info, new_lock
 
     lock = new_lock(root)
     try:
@@ -316,7 +316,7 @@ def _lock_or_none(root: str, plan: Plan) -> Optional[RunLock]:
 
 
 def _save_or_release(root: str, plan: Plan, lock: RunLock) -> None:
-    from remote.plan import save_plan
+    from remote.run.job import save_plan
 
     try:
         save_plan(root, plan)

@@ -12,10 +12,11 @@ from __future__ import annotations
 
 import os
 
-from remote import compose, jsonio, procs
-from remote.plan import Plan
+from remote.docker import compose
+from remote.kit import jsonio, procs
+from remote.run.job import Plan
 from remote.protocol import LOCK_FILE
-from remote.redact import Scrubber, scrubber_for
+from remote.docker.redact import Scrubber, scrubber_for
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -38,7 +39,7 @@ POLICY_WORDS.update({"never": "never", "build": "never"})
 
 def preview(root: str, plan: Plan) -> Dict[str, Any]:
     """The host's plan as one JSON-ready object (docs/internals.md, `preview`)."""
-    from remote.lock import holder_running
+    from remote.run.lock import holder_running
 
     result: Dict[str, Any] = {"host": plan.host}
     result["running"] = holder_running(os.path.join(root, LOCK_FILE))
@@ -370,7 +371,7 @@ def pull_reason(image: str, policy: str, local: Optional[Dict[str, Any]]) -> Opt
         return "may pull (its pull_policy refreshes it on a schedule)"
     if policy != "always":
         return None
-    from remote.registry import RegistryUnknown, digest_differs
+    from remote.docker.registry import RegistryUnknown, digest_differs
 
     try:
         return digest_differs(image, list(local.get("RepoDigests") or []))

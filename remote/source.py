@@ -15,8 +15,8 @@ import os
 import shutil
 import time
 
-from remote.jsonio import dumps, loads
-from remote.plan import is_service_name
+from remote.kit.jsonio import dumps, loads
+from remote.run.job import is_service_name
 from remote.protocol import FLEET_DIR, LOCK_FILE, STATE_DIR
 
 TYPE_CHECKING = False
@@ -268,7 +268,7 @@ def _place(obj: str, path: str, executable: bool) -> None:
 
 
 def refuse_if_running(root: str) -> None:
-    from remote.lock import holder_running
+    from remote.run.lock import holder_running
 
     holder = holder_running(os.path.join(root, LOCK_FILE))
     if holder is not None:

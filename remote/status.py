@@ -9,11 +9,11 @@ from __future__ import annotations
 
 import os
 
-from remote.jsonio import loads_object
-from remote.lock import pid_alive
-from remote.plan import Plan, PlanError, parse_plan, plan_path
+from remote.kit.jsonio import loads_object
+from remote.run.lock import pid_alive
+from remote.run.job import Plan, PlanError, parse_plan, plan_path
 from remote.protocol import INTERRUPTED, PLAN_FILE, STAGES, STATE_DIR
-from remote.state import State
+from remote.run.state import State
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:

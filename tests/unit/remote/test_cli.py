@@ -14,8 +14,8 @@ from typing import Any
 import pytest
 
 from remote import cli
-from remote.follow import follow
-from remote.lock import RunLock
+from remote.run.follow import follow
+from remote.run.lock import RunLock
 from remote.protocol import Exit
 from tests.unit.remote.conftest import REPO, FakeHost, runner_process, wait_for
 

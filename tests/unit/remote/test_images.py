@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from remote import images
+from remote.docker import images
 from remote.protocol import Exit
 from tests.unit.remote.conftest import FakeHost
 

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from remote.lock import LockHeld, RunLock, holder_running, pid_alive, read_holder
+from remote.run.lock import LockHeld, RunLock, holder_running, pid_alive, read_holder
 from remote.protocol import Exit
 from tests.unit.remote.conftest import FakeHost
 

@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from remote.plan import PlanError, parse_plan
+from remote.run.job import PlanError, parse_plan
 from remote.protocol import DEFAULT_TIMEOUTS, Exit
 from tests.unit.remote.conftest import FakeHost
 

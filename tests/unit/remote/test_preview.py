@@ -12,8 +12,8 @@ from typing import Any
 
 import pytest
 
-from remote import registry
-from remote.plan import parse_plan
+from remote.docker import registry
+from remote.run.job import parse_plan
 from remote.preview import changed_keys, git_preview, preview, pull_reason
 
 DIGEST = "sha256:" + "ab" * 32
@@ -212,7 +212,7 @@ def test_a_host_whose_docker_does_not_answer_may_pull(
 
 def test_a_plan_beside_a_running_deploy_reads_its_lock_and_leaves_it(tmp_path: Path) -> None:
     """The lock held by a run: the preview names the holder; the lock stays held, unchanged."""
-    from remote.lock import RunLock
+    from remote.run.lock import RunLock
 
     root = tmp_path / "R"
     (root / "state" / "deploy").mkdir(parents=True)

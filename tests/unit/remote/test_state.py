@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from remote import state as state_module
-from remote.state import State, atomic_write
+from remote.run import state as state_module
+from remote.run.state import State, atomic_write
 
 
 def test_atomic_write_replaces_content_and_leaves_no_temp_files(tmp_path: Path) -> None:

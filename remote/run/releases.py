@@ -10,16 +10,17 @@ from __future__ import annotations
 
 import os
 
-from remote import compose, engine, procs
-from remote.jsonio import dumps, loads_object
+from remote.docker import compose, engine_api
+from remote.kit import procs
+from remote.kit.jsonio import dumps, loads_object
 from remote.protocol import FLEET_DIR, STATE_DIR
-from remote.state import atomic_write, write_json
+from remote.run.state import atomic_write, write_json
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import Any, Dict, List, Optional, Set
 
-    from remote.stages import Context
+    from remote.run.stages import Context
 
 RELEASES_DIR = STATE_DIR + "/releases"
 LAST_GOOD_FILE = STATE_DIR + "/last_good"
@@ -109,8 +110,8 @@ def _list_unlisted(ctx: Context) -> None:
     """One engine listing for the services verify did not list (those with a
     healthcheck.sh): `compose ps` would start compose once per service."""
     plan = ctx.plan
-    if engine.serves(plan.compose_command) and any(n not in ctx.containers for n in plan.services):
-        listing = engine.compose_containers()
+    if engine_api.serves(plan.compose_command) and any(n not in ctx.containers for n in plan.services):
+        listing = engine_api.compose_containers()
         if listing is not None:
             for name in plan.services:
                 ctx.containers.setdefault(name, listing.get(name, []))

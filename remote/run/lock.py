@@ -6,7 +6,7 @@ import errno
 import fcntl
 import os
 
-from remote.jsonio import dumps, loads_object
+from remote.kit.jsonio import dumps, loads_object
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:

@@ -9,10 +9,11 @@ from __future__ import annotations
 import os
 import time
 
-from remote import access, compose, configs, converge, engine, envlink, images, procs
-from remote.events import RunLog
-from remote.plan import Plan
-from remote.state import State
+from remote.docker import access, compose, configs, converge, engine_api, envlink, images
+from remote.kit import procs
+from remote.run.runlog import RunLog
+from remote.run.job import Plan
+from remote.run.state import State
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -65,7 +66,7 @@ class Context(object):
 
     def files(self, name: str) -> compose.ServiceFiles:
         if self.rollback_to is not None:
-            from remote import releases
+            from remote.run import releases
 
             return releases.service_files(self, self.rollback_to, name)
         return compose.service_files(self.root, self.plan.repo, name)
@@ -79,7 +80,7 @@ def prepare(ctx: Context) -> str:
     if no_docker:
         raise StageFailed(no_docker)
     if ctx.rollback:  # no git pull, no image pulls: a rollback needs no network
-        from remote import releases
+        from remote.run import releases
 
         try:
             return releases.prepare(ctx)
@@ -271,10 +272,10 @@ def verify(ctx: Context) -> str:
     pending = list(ctx.plan.services)
     problems: Dict[str, str] = {}
     delay = FIRST_POLL_S
-    engine_serves = engine.serves(ctx.plan.compose_command)
+    engine_serves = engine_api.serves(ctx.plan.compose_command)
     while True:
         # One engine listing serves every service of this poll (None: ask compose).
-        listing = engine.compose_containers() if engine_serves else None
+        listing = engine_api.compose_containers() if engine_serves else None
         for name in list(pending):
             ctx.current_service = name
             problem = _service_problem(ctx, ctx.files(name), listing)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 
-from remote.jsonio import dumps, loads
+from remote.kit.jsonio import dumps, loads
 from remote.protocol import (
     DEFAULT_TIMEOUTS,
     PLAN_FILE,
@@ -14,7 +14,7 @@ from remote.protocol import (
     SERVICE_NAME_PATTERN,
     SOURCES,
 )
-from remote.state import atomic_write
+from remote.run.state import atomic_write
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:

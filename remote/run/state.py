@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 
-from remote.jsonio import dumps, loads_object
+from remote.kit.jsonio import dumps, loads_object
 from remote.protocol import LOCK_FILE, STAGES
 
 TYPE_CHECKING = False

@@ -14,15 +14,16 @@ from __future__ import annotations
 import os
 import time
 
-from remote import compose, configs, engine, jsonio, procs
+from remote.docker import compose, configs, engine_api
+from remote.kit import jsonio, procs
 from remote.protocol import BUILD_PROGRESS, PULL_PROGRESS
-from remote.state import write_json
+from remote.run.state import write_json
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import Any, Dict, List, Optional, Tuple
 
-    from remote.stages import Context
+    from remote.run.stages import Context
 
 IMAGES_FILE = "images.json"  # in the state folder: what this run pulled, what it could not
 PULLED, PRESENT, SKIPPED, BUILT, FAILED = "pulled", "present", "skipped", "built", "failed"
@@ -127,7 +128,7 @@ def inspect(engine_cli: List[str], image: str, timeout: float) -> Optional[Local
     """The image as the host has it, or None when it is not on the host. Docker's own
     socket answers in ~1 ms where `docker image inspect` starts the CLI (~30 ms)."""
     if engine_cli == ["docker"]:
-        asked, found = engine.image(image)
+        asked, found = engine_api.image(image)
         if asked:
             return _local(found.get("RepoDigests"), found.get("Size")) if found else None
     fmt = "{{json .RepoDigests}}\t{{.Size}}"

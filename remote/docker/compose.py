@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import os
 
-from remote import envlink, jsonio, procs
+from remote.docker import envlink
+from remote.kit import jsonio, procs
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:

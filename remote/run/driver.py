@@ -6,21 +6,22 @@ from __future__ import annotations
 import os
 import time
 
-from remote import releases, signals
-from remote.events import RunLog, create_exclusive, file_ts, iso_ts, utc_now
-from remote.lock import RunLock, describe_holder
-from remote.plan import Plan
+from remote.kit import signals
+from remote.run import releases
+from remote.run.runlog import RunLog, create_exclusive, file_ts, iso_ts, utc_now
+from remote.run.lock import RunLock, describe_holder
+from remote.run.job import Plan
 from remote.protocol import LOCK_FILE, LOG_DIR, STATE_DIR, Exit
-from remote.redact import scrubber_for
-from remote.stages import COMPLETED, SKIPPED, STAGE_ACTIONS, Context, StageFailed
-from remote.state import State
+from remote.docker.redact import scrubber_for
+from remote.run.stages import COMPLETED, SKIPPED, STAGE_ACTIONS, Context, StageFailed
+from remote.run.state import State
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from types import FrameType
     from typing import Any, Callable, Dict, List, Optional
 
-    from remote.events import Clock, Sink
+    from remote.run.runlog import Clock, Sink
 
 
 class Interrupted(BaseException):
@@ -229,7 +230,7 @@ class Run(object):
         self.state.set_current_stage("diagnose")
         self.log.event("stage_started", stage="diagnose")
         started = time.monotonic()
-        from remote import diagnostics  # only a failed run needs it
+        from remote.run import diagnostics
 
         try:
             path = diagnostics.collect(

@@ -4,15 +4,16 @@ from __future__ import annotations
 
 import os
 
-from remote import compose, procs
-from remote.events import create_exclusive, file_ts, iso_ts, utc_now
-from remote.stages import Context
+from remote.docker import compose
+from remote.kit import procs
+from remote.run.runlog import create_exclusive, file_ts, iso_ts, utc_now
+from remote.run.stages import Context
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import List, Optional
 
-    from remote.events import Clock
+    from remote.run.runlog import Clock
 
 LOG_LINES = 50
 RUN_LOG_LINES = 100

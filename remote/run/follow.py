@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import time
 
-from remote.events import parse_struct_line
+from remote.run.runlog import parse_struct_line
 from remote.protocol import TERMINAL_EVENTS, Exit
 
 TYPE_CHECKING = False

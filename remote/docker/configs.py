@@ -11,13 +11,14 @@ and never written or logged.
 
 from __future__ import annotations
 
-from remote import compose, envlink, procs
+from remote.docker import compose, envlink
+from remote.kit import procs
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import Dict, List, Optional
 
-    from remote.stages import Context
+    from remote.run.stages import Context
 
 
 class Config(object):

@@ -14,7 +14,7 @@ from __future__ import annotations
 import os
 import time
 
-from remote import jsonio
+from remote.kit import jsonio
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:

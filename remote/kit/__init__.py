@@ -1,0 +1,1 @@
+"""Standard-library helpers with no fleet knowledge: JSON, processes, signals, files."""
