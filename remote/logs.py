@@ -10,9 +10,9 @@ import os
 import select
 import signal
 
-from remote.kit import jsonio
 from remote.docker.compose import project_argv, service_files
 from remote.docker.redact import scrubber_for
+from remote.kit import jsonio
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:

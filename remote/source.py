@@ -16,15 +16,15 @@ import shutil
 import time
 
 from remote.kit.jsonio import dumps, loads
-from remote.run.job import is_service_name
 from remote.protocol import FLEET_DIR, LOCK_FILE, STATE_DIR
+from remote.run.job import is_service_name
+from remote.run.revisions import current_revision, revisions_dir
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import IO, Any, Dict, List, Optional, Set
 
 OBJECTS_DIR = FLEET_DIR + "/objects"
-REVISIONS_DIR = FLEET_DIR + "/revisions"
 MANIFEST_NAME = "manifest.json"
 # The line the controller looks for in the answer: anything a login shell prints before
 # it (a banner) is not mistaken for it.
@@ -210,20 +210,6 @@ def _receive_object(objects: str, header: bytes, stream: IO[bytes]) -> int:
 
 
 # --- revisions and the link -----------------------------------------------------------
-
-
-def revisions_dir(root: str) -> str:
-    return os.path.join(root, REVISIONS_DIR)
-
-
-def current_revision(root: str, repo: str) -> Optional[str]:
-    """The revision R/repo points at, or None (absent, a real folder, elsewhere)."""
-    if not os.path.islink(repo):
-        return None
-    target = os.path.realpath(repo)
-    if os.path.dirname(target) != os.path.realpath(revisions_dir(root)):
-        return None
-    return os.path.basename(target) if os.path.isdir(target) else None
 
 
 def build_revision(root: str, manifest: Manifest) -> str:

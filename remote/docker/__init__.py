@@ -1,1 +1,1 @@
-"""The Docker side of a host: the engine socket, compose argv, configs, images, secrets."""
+"""The Docker side: engine socket, compose, images, secrets."""

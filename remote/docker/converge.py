@@ -16,7 +16,7 @@ import os
 
 from remote.docker import engine_api
 from remote.kit import jsonio
-from remote.run.state import atomic_write
+from remote.kit.atomic import atomic_write
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:

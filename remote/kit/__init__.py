@@ -1,1 +1,1 @@
-"""Standard-library helpers with no fleet knowledge: JSON, processes, signals, files."""
+"""Stdlib helpers with no fleet knowledge."""

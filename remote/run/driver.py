@@ -6,14 +6,15 @@ from __future__ import annotations
 import os
 import time
 
-from remote.kit import signals
-from remote.run import releases
-from remote.run.runlog import RunLog, create_exclusive, file_ts, iso_ts, utc_now
-from remote.run.lock import RunLock, describe_holder
-from remote.run.job import Plan
-from remote.protocol import LOCK_FILE, LOG_DIR, STATE_DIR, Exit
 from remote.docker.redact import scrubber_for
-from remote.run.stages import COMPLETED, SKIPPED, STAGE_ACTIONS, Context, StageFailed
+from remote.kit import signals
+from remote.protocol import LOCK_FILE, LOG_DIR, STATE_DIR, Exit
+from remote.run import releases
+from remote.run.context import COMPLETED, SKIPPED, Context
+from remote.run.job import Job
+from remote.run.lock import RunLock, describe_holder
+from remote.run.runlog import RunLog, create_exclusive, file_ts, iso_ts, utc_now
+from remote.run.stages import STAGE_ACTIONS, StageFailed
 from remote.run.state import State
 
 TYPE_CHECKING = False
@@ -45,38 +46,38 @@ def new_lock(root: str) -> RunLock:
     return RunLock(os.path.join(root, LOCK_FILE))
 
 
-def holder_info(plan: Plan) -> Dict[str, Any]:
+def holder_info(job: Job) -> Dict[str, Any]:
     return {
-        "run_id": plan.run_id,
+        "run_id": job.run_id,
         "pid": os.getpid(),
         "started": iso_ts(utc_now()),
-        "host": plan.host,
+        "host": job.host,
     }
 
 
-def execute(root: str, plan: Plan, resume: bool, echo: Optional[Sink], lock: RunLock) -> int:
+def execute(root: str, job: Job, resume: bool, echo: Optional[Sink], lock: RunLock) -> int:
     """Run the stages under the held lock, release it, and return an Exit code."""
     try:
         with SignalGuard() as guard:
-            log = _open_log(root, plan, echo, utc_now)
+            log = _open_log(root, job, echo, utc_now)
             # Names this process (a detached run is not the one that took the lock) and
             # its log, so that `status` and a re-attach find them.
             lock.describe(dict(lock.holder, pid=os.getpid(), log=log.path))
             try:
-                return Run(root, plan, resume, log, guard, utc_now).go(lock.stale_holder)
+                return Run(root, job, resume, log, guard, utc_now).go(lock.stale_holder)
             finally:
                 log.close()
     finally:
         lock.release()
 
 
-def _open_log(root: str, plan: Plan, echo: Optional[Sink], clock: Clock) -> RunLog:
+def _open_log(root: str, job: Job, echo: Optional[Sink], clock: Clock) -> RunLog:
     log_dir = os.path.join(root, LOG_DIR)
     if not os.path.isdir(log_dir):
         os.makedirs(log_dir, 0o755)
     handle, path = create_exclusive(log_dir, "deploy_" + file_ts(clock()), ".log")
-    scrub = scrubber_for(root, plan.services, plan.host)
-    return RunLog(handle, path, plan.host, plan.run_id, echo, clock, scrub)
+    scrub = scrubber_for(root, job.services, job.host)
+    return RunLog(handle, path, job.host, job.run_id, echo, clock, scrub)
 
 
 class SignalGuard(object):
@@ -112,15 +113,15 @@ class Run(object):
     def __init__(
         self,
         root: str,
-        plan: Plan,
+        job: Job,
         resume: bool,
         log: RunLog,
         guard: SignalGuard,
         clock: Clock,
     ) -> None:
         self.state = State(os.path.join(root, STATE_DIR))
-        self.ctx = Context(root, plan, self.state, log, resume, log.scrub)
-        self.plan = plan
+        self.ctx = Context(root, job, self.state, log, resume, log.scrub)
+        self.job = job
         self.log = log
         self.guard = guard
         self.clock = clock
@@ -131,7 +132,7 @@ class Run(object):
 
     def go(self, stale_holder: Optional[Dict[str, Any]]) -> int:
         mode = "resuming" if self.ctx.resume else "fresh run"
-        kind = self.plan.kind
+        kind = self.job.kind
         if self.ctx.resume and kind == "deploy":
             kind = "resume"  # `fleet-runner.pyz --resume` by hand, on a saved deploy plan
         self.log.event(
@@ -139,7 +140,7 @@ class Run(object):
             status="running",
             kind=kind,
             path=self.log.path,
-            message="%s: %s" % (mode, ", ".join(self.plan.services)),
+            message="%s: %s" % (mode, ", ".join(self.job.services)),
         )
         if stale_holder:
             self.log.event(
@@ -148,7 +149,7 @@ class Run(object):
                 % describe_holder(stale_holder),
             )
         target = None
-        if self.plan.kind == "rollback" and not self.ctx.resume:
+        if self.job.kind == "rollback" and not self.ctx.resume:
             try:
                 target = releases.choose_for(self.ctx, self.state.read_summary())
             except releases.RollbackError as exc:
@@ -279,7 +280,7 @@ class Run(object):
             return
         self.log.event(
             "release_recorded", stage="complete", status=COMPLETED, path=path,
-            message="release %s recorded" % self.plan.run_id,
+            message="release %s recorded" % self.job.run_id,
         )  # fmt: skip
 
     def _finish_failed(self, failure: Failure) -> int:
@@ -320,8 +321,8 @@ class Run(object):
     def _write_summary(self, status: str, failure: Optional[Failure] = None) -> Dict[str, Any]:
         finished = None if status == "running" else self.clock()
         summary: Dict[str, Any] = {
-            "host": self.plan.host,
-            "run_id": self.plan.run_id,
+            "host": self.job.host,
+            "run_id": self.job.run_id,
             "status": status,
             "last_stage": self.last_stage,
             "failed_stage": failure.stage if failure else None,

@@ -56,7 +56,9 @@ def main() -> None:
         root = Path(tmp) / "R"
         archive = str(make_root(root))
         unpacked = archive[: -len(".pyz")] + ".d"
-        imports = f"import sys; sys.path.insert(0, {unpacked!r}); import remote.run.driver, remote.cli"
+        imports = (
+            f"import sys; sys.path.insert(0, {unpacked!r}); import remote.run.driver, remote.cli"
+        )
         spawns = (
             f"import sys; sys.path.insert(0, {unpacked!r}); from remote.kit import procs\n"
             "for _ in range(6): procs.run(['/bin/true'], 10)"

@@ -11,8 +11,8 @@ import threading
 import time
 from pathlib import Path
 
-from remote.run.lock import read_holder
 from remote.protocol import Exit
+from remote.run.lock import read_holder
 from tests.unit.remote.conftest import FakeHost, events_in, runner_process, wait_for
 
 

@@ -13,8 +13,8 @@ from typing import Any
 import pytest
 
 from remote.docker import registry
-from remote.run.job import parse_plan
 from remote.preview import changed_keys, git_preview, preview, pull_reason
+from remote.run.job import parse_job
 
 DIGEST = "sha256:" + "ab" * 32
 
@@ -183,7 +183,7 @@ def test_a_compose_that_prints_nothing_gives_create_and_writes_nothing(tmp_path:
     for svc in ("a", "b"):
         (root / "repo" / "services" / svc).mkdir(parents=True)
         (root / "repo" / "services" / svc / "compose.yaml").write_text("services: {}\n")
-    plan = parse_plan(
+    plan = parse_job(
         '{"version": 1, "host": "h", "run_id": "r", "services": ["a", "b", "c"],'
         ' "compose_command": ["/bin/true"]}',
         str(root),
@@ -220,7 +220,7 @@ def test_a_plan_beside_a_running_deploy_reads_its_lock_and_leaves_it(tmp_path: P
     lock.acquire({"run_id": "20260101T000000Z-aaaaaa", "pid": os.getpid(), "started": "t"})
     try:
         before = (root / "state" / "deploy" / "lock").read_bytes()
-        plan = parse_plan(
+        plan = parse_job(
             '{"version": 1, "host": "h", "run_id": "r", "services": ["a"],'
             ' "compose_command": ["/bin/true"]}',
             str(root),
@@ -246,7 +246,7 @@ def test_a_push_host_runs_no_git_and_carries_the_push_placeholder(tmp_path: Path
     """`source: push`: no git at all; `push` is there for the files a push would send."""
     root = tmp_path / "R"
     (root / "repo" / ".git").mkdir(parents=True)  # a checkout it must not touch
-    plan = parse_plan(
+    plan = parse_job(
         '{"version": 1, "host": "h", "run_id": "r", "services": ["a"], "source": "push",'
         ' "compose_command": ["/bin/true"]}',
         str(root),

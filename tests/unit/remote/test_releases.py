@@ -9,9 +9,9 @@ from typing import Any
 
 import pytest
 
-from remote.run import releases
 from remote.kit.procs import Result
 from remote.protocol import Exit
+from remote.run import releases
 from remote.run.state import State
 from tests.unit.remote.conftest import FakeHost
 
