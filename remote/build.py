@@ -89,7 +89,7 @@ def runtime_modules(source_dir: Optional[str] = None) -> List[str]:
     the package (`cli.py`, `run/stages.py`): every .py of it and its subpackages but this
     one. Walked in sorted order and sorted again, so the file system's order never shows."""
     source_dir = source_dir or package_dir()
-    found = []
+    found: List[str] = []
     for folder, subfolders, files in os.walk(source_dir):
         subfolders[:] = sorted(d for d in subfolders if _is_package(os.path.join(folder, d)))
         relative = os.path.relpath(folder, source_dir).replace(os.sep, "/")

@@ -5,8 +5,8 @@ from __future__ import annotations
 import json
 
 from remote.docker import images
-from remote.run import pulls
 from remote.protocol import Exit
+from remote.run import pulls
 from tests.unit.remote.conftest import FakeHost
 
 
