@@ -3,11 +3,11 @@
 compose recreates a container when its config hash differs from the container's
 `com.docker.compose.config-hash` label, or when its image reference now names another
 image. Rather than ask compose for the hashes again (a second compose start per service),
-deploy compares the fingerprint of this run's merged configuration (remote/configs.py)
-with the one recorded the last time `up` succeeded, together with the hashes compose then
-gave the containers (R/.fleet/converged.json, a cache: without it, `up` runs). The
-engine's listing (remote/engine_api.py) says whether the containers still carry them. Anything
-not known for sure (no fingerprint, no record, no engine socket) means: run `up`.
+deploy compares the fingerprint of this run's merged configuration (configs.py) with the
+one recorded the last time `up` succeeded, together with the hashes compose then gave the
+containers (R/.fleet/converged.json, a cache: without it, `up` runs). The engine's
+listing (engine_api.py) says whether the containers still carry them. Anything not
+known for sure (no fingerprint, no record, no engine socket) means: run `up`.
 """
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """The stages that change or check the host: prepare, validate, deploy, verify.
 
-(diagnose and complete close a run; remote/run/driver.py drives them.) Each stage returns a
-one-line message for its stage_completed event or raises StageFailed.
+(diagnose and complete close a run; run/driver.py drives them.) Each stage returns
+a one-line message for its stage_completed event or raises StageFailed.
 """
 
 from __future__ import annotations
@@ -142,7 +142,7 @@ def _validation_problem(ctx: Context, files: compose.ServiceFiles) -> Optional[s
 
 
 def _link_env(ctx: Context, files: compose.ServiceFiles) -> str:
-    """R/config/<svc>/.env as .env beside the definition (remote.envlink): "" or why not."""
+    """R/config/<svc>/.env as .env beside the definition (docker/envlink.py): "" or why not."""
     try:
         outcome = envlink.link_env(files.service_dir, files.env_file)
     except OSError as exc:

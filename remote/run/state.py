@@ -13,7 +13,7 @@ if TYPE_CHECKING:
     from typing import Any, Dict, List, Optional
 
 LOCK_NAME = os.path.basename(LOCK_FILE)
-# What a fresh run keeps besides its lock: the release history (remote/releases.py).
+# What a fresh run keeps besides its lock: the release history (remote/run/releases.py).
 KEPT_NAMES = (LOCK_NAME, "releases", "last_good")
 
 
