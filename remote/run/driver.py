@@ -8,9 +8,10 @@ import time
 
 from remote.docker.redact import scrubber_for
 from remote.kit import signals
-from remote.protocol import LOCK_FILE, LOG_DIR, STATE_DIR, Exit
+from remote.protocol import LOCK_FILE, LOG_DIR, STATE_DIR
 from remote.run import releases
 from remote.run.context import COMPLETED, SKIPPED, Context
+from remote.run.ending import Ending, Failure, ms_since
 from remote.run.job import Job
 from remote.run.lock import RunLock, describe_holder
 from remote.run.runlog import RunLog, create_exclusive, file_ts, iso_ts, utc_now
@@ -20,7 +21,7 @@ from remote.run.state import State
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from types import FrameType
-    from typing import Any, Callable, Dict, List, Optional
+    from typing import Any, Callable, Dict, Optional
 
     from remote.run.runlog import Clock, Sink
 
@@ -31,15 +32,6 @@ class Interrupted(BaseException):
     def __init__(self, signum: int) -> None:
         super(Interrupted, self).__init__(signals.name(signum))
         self.signame = signals.name(signum)
-
-
-class Failure(object):
-    """Where a run failed and why."""
-
-    def __init__(self, stage: str, service: Optional[str], message: str) -> None:
-        self.stage = stage
-        self.service = service
-        self.message = message
 
 
 def new_lock(root: str) -> RunLock:
@@ -124,11 +116,7 @@ class Run(object):
         self.job = job
         self.log = log
         self.guard = guard
-        self.clock = clock
-        self.started = clock()
-        self.started_monotonic = time.monotonic()
-        self.last_stage: Optional[str] = None
-        self.diagnostics_path: Optional[str] = None
+        self.end = Ending(self.ctx, clock)
 
     def go(self, stale_holder: Optional[Dict[str, Any]]) -> int:
         mode = "resuming" if self.ctx.resume else "fresh run"
@@ -153,28 +141,28 @@ class Run(object):
             try:
                 target = releases.choose_for(self.ctx, self.state.read_summary())
             except releases.RollbackError as exc:
-                return self._no_rollback(str(exc))
+                return self.end.no_rollback(str(exc))
         if not self.ctx.resume:
             self.state.clear()
         elif self.state.is_complete("complete"):
-            return self._already_complete()
+            return self.end.already_complete()
         else:
             # The earlier failure's diagnose marker: `status` must not list it as this
             # run's (diagnose runs on every failure, marker or not).
             self.state.unmark("diagnose")
         releases.begin(self.ctx, target)
-        self._write_summary("running")
+        self.end.write_summary("running")
         failure = self._run_stages()
         if failure is None:
-            return self._complete()
-        self._diagnose(failure)
-        return self._finish_failed(failure)
+            return self.end.complete()
+        self.end.diagnose(failure)
+        return self.end.failed(failure)
 
     def _run_stages(self) -> Optional[Failure]:
         self.guard.armed = True
         try:
             for stage, action in STAGE_ACTIONS.items():
-                self.last_stage = stage
+                self.end.last_stage = stage
                 if self.ctx.resume and self.state.is_complete(stage):
                     self.log.event("stage_skipped", stage=stage, status=SKIPPED)
                     self._mark_services_skipped(stage)
@@ -185,7 +173,7 @@ class Run(object):
             return None
         except Interrupted as exc:
             return self._stage_failed(
-                self.last_stage or "prepare", "interrupted by %s" % exc.signame
+                self.end.last_stage or "prepare", "interrupted by %s" % exc.signame
             )
         finally:
             self.guard.armed = False
@@ -208,7 +196,7 @@ class Run(object):
             "stage_completed",
             stage=stage,
             status=COMPLETED,
-            duration_ms=_ms_since(started),
+            duration_ms=ms_since(started),
             message=message,
         )
         return None
@@ -226,150 +214,3 @@ class Run(object):
         if stage == "deploy":
             for name in self.ctx.services:
                 self.ctx.services[name] = SKIPPED
-
-    def _diagnose(self, failure: Failure) -> None:
-        self.state.set_current_stage("diagnose")
-        self.log.event("stage_started", stage="diagnose")
-        started = time.monotonic()
-        from remote.run import diagnostics
-
-        try:
-            path = diagnostics.collect(
-                self.ctx, failure.stage, failure.service, _error(failure), self.clock
-            )
-        except Exception as exc:
-            self.log.event("warning", stage="diagnose", message="diagnostics failed: %s" % exc)
-            self.log.event("stage_failed", stage="diagnose", status="failed", message=str(exc))
-            return
-        self.diagnostics_path = path
-        self.log.event("diagnostics_collected", stage="diagnose", path=path)
-        self.state.mark_complete("diagnose")
-        self.log.event(
-            "stage_completed", stage="diagnose", status=COMPLETED, duration_ms=_ms_since(started)
-        )
-
-    def _complete(self) -> int:
-        self.last_stage = "complete"
-        self.state.set_current_stage("complete")
-        self.log.event("stage_started", stage="complete")
-        self._record_release()
-        self.state.mark_complete("complete")
-        self.log.event("stage_completed", stage="complete", status=COMPLETED)
-        return self._run_completed(None)
-
-    def _no_rollback(self, why: str) -> int:
-        """Nothing to roll back to: fail before the state is touched, so that the host's
-        last run (its summary, markers and resume) stands as it was."""
-        self.last_stage = "prepare"
-        failure = Failure("prepare", None, "rollback: %s" % why)
-        self.log.event("stage_failed", stage="prepare", status="failed", message=failure.message)
-        self.log.say("nothing was changed on this host: its state is the previous run's")
-        self.log.event(
-            "run_failed", stage="prepare", status="failed",
-            duration_ms=_ms_since(self.started_monotonic), message=_error(failure),
-        )  # fmt: skip
-        return Exit.FAILED
-
-    def _record_release(self) -> None:
-        """releases/<run_id>.json and last_good; a failure to record is a warning, since
-        the services themselves are deployed and healthy."""
-        try:
-            path = releases.record_release(self.ctx, iso_ts(self.started), iso_ts(self.clock()))
-        except Exception as exc:
-            self.log.event("warning", stage="complete", message="release not recorded: %s" % exc)
-            return
-        self.log.event(
-            "release_recorded", stage="complete", status=COMPLETED, path=path,
-            message="release %s recorded" % self.job.run_id,
-        )  # fmt: skip
-
-    def _finish_failed(self, failure: Failure) -> int:
-        summary = self._write_summary("failed", failure)
-        self._print_summary(summary)
-        self.log.event(
-            "run_failed",
-            stage=failure.stage,
-            service=failure.service,
-            status="failed",
-            duration_ms=_ms_since(self.started_monotonic),
-            message=_error(failure),
-            path=self.diagnostics_path,
-        )
-        return Exit.FAILED
-
-    def _already_complete(self) -> int:
-        previous = self.state.read_summary() or {}
-        self.last_stage = "complete"
-        for name in self.ctx.services:
-            self.ctx.services[name] = SKIPPED
-        return self._run_completed(
-            "already completed by run %s: nothing to do" % previous.get("run_id", "?")
-        )
-
-    def _run_completed(self, message: Optional[str]) -> int:
-        """Summary, then the run's last line: run_completed (message: service counts)."""
-        summary = self._write_summary(COMPLETED)
-        self._print_summary(summary)
-        self.log.event(
-            "run_completed",
-            status=COMPLETED,
-            duration_ms=_ms_since(self.started_monotonic),
-            message=message or _service_counts(summary["services"]),
-        )
-        return Exit.OK
-
-    def _write_summary(self, status: str, failure: Optional[Failure] = None) -> Dict[str, Any]:
-        finished = None if status == "running" else self.clock()
-        summary: Dict[str, Any] = {
-            "host": self.job.host,
-            "run_id": self.job.run_id,
-            "status": status,
-            "last_stage": self.last_stage,
-            "failed_stage": failure.stage if failure else None,
-            "failed_service": failure.service if failure else None,
-            "services": dict(self.ctx.services),
-            "log": self.log.path,
-            "diagnostics": self.diagnostics_path,
-            "error": self.log.scrub(_error(failure)) if failure else None,
-            "started": iso_ts(self.started),
-            "finished": iso_ts(finished) if finished else None,
-            "duration_s": round(time.monotonic() - self.started_monotonic, 3) if finished else None,
-        }
-        self.state.write_summary(summary)
-        return summary
-
-    def _print_summary(self, summary: Dict[str, Any]) -> None:
-        where = ""
-        if summary["failed_stage"]:
-            where = " (failed"
-            if summary["failed_service"]:
-                where += " at service %s" % summary["failed_service"]
-            where += ")"
-        lines = [
-            "---- host summary: %s ----" % summary["host"],
-            "status:      %s" % summary["status"],
-            "last stage:  %s%s" % (summary["last_stage"], where),
-            "services:    %s" % _service_counts(summary["services"]),
-            "log:         %s" % summary["log"],
-            "diagnostics: %s" % (summary["diagnostics"] or "none"),
-        ]
-        if summary["error"]:
-            lines.append("error:       %s" % summary["error"])
-        self.log.say("\n".join(lines))
-
-
-def _error(failure: Failure) -> str:
-    return "%s failed: %s" % (failure.stage, failure.message)
-
-
-def _service_counts(services: Dict[str, str]) -> str:
-    counts: List[str] = []
-    for status in ("completed", "skipped", "failed", "pending"):
-        count = sum(1 for value in services.values() if value == status)
-        if count:
-            counts.append("%d %s" % (count, status))
-    return ", ".join(counts)
-
-
-def _ms_since(started: float) -> int:
-    return int((time.monotonic() - started) * 1000)
