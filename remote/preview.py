@@ -13,6 +13,7 @@ from __future__ import annotations
 import os
 
 from remote.docker import compose
+from remote.docker.images import local_images
 from remote.docker.redact import Scrubber, scrubber_for
 from remote.kit import jsonio, procs
 from remote.protocol import LOCK_FILE
@@ -333,7 +334,7 @@ def _judge_images(services: List[_ServicePreview], job: Job) -> None:
             if isinstance(image, str) and image:
                 policy = pull_policy(definition, job.pull)
                 wanted.setdefault(image, []).append((service, policy))
-    local = local_images(sorted(wanted))
+    local = local_images(sorted(wanted), COMPOSE_S)
     for image, users in wanted.items():
         for service, policy in users:
             why = pull_reason(image, policy, local.get(image))
@@ -370,37 +371,6 @@ def pull_reason(image: str, policy: str, local: Optional[Dict[str, Any]]) -> Opt
         return digest_differs(image, list(local.get("RepoDigests") or []))
     except RegistryUnknown as exc:
         return "may pull (the registry did not tell its digest: %s)" % exc
-
-
-def local_images(images: List[str]) -> Dict[str, Dict[str, Any]]:
-    """`docker image inspect` of each image the host has; absent ones are left out."""
-    if not images:
-        return {}
-    found: Dict[str, Dict[str, Any]] = {}
-    res = procs.run(["docker", "image", "inspect", *images], COMPOSE_S)
-    if not res.ok and "no such image" not in res.stderr.lower():
-        # docker itself did not answer (absent, no access): nothing is known to be present.
-        why = "may pull (docker image inspect failed: %s)" % res.reason()
-        return {image: {"unknown": why} for image in images}
-    try:
-        listed = jsonio.loads(res.stdout) if res.stdout.strip() else []
-    except ValueError:
-        listed = []
-    for entry in listed if isinstance(listed, list) else []:
-        names = set(entry.get("RepoTags") or []) | set(entry.get("RepoDigests") or [])
-        for image in images:
-            if image in names or _normal(image) in names or entry.get("Id") == image:
-                found[image] = entry
-    return found
-
-
-def _normal(image: str) -> str:
-    """How docker lists an image named without a tag or with docker.io/library/."""
-    for prefix in ("docker.io/library/", "docker.io/"):
-        if image.startswith(prefix):
-            image = image[len(prefix) :]
-    last = image.rsplit("/", 1)[-1]
-    return image if ":" in last or "@" in last else image + ":latest"
 
 
 def _inspect_container(container_id: str) -> Any:

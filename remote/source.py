@@ -15,6 +15,7 @@ import os
 import shutil
 import time
 
+from remote.kit.atomic import ensure_dir
 from remote.kit.jsonio import dumps, loads
 from remote.protocol import FLEET_DIR, LOCK_FILE, STATE_DIR
 from remote.run.job import is_service_name
@@ -144,7 +145,7 @@ def receive(root: str, repo: str, stream: IO[bytes]) -> Dict[str, Any]:
     """`source-receive`: store the objects, build the revision, switch R/repo to it."""
     manifest = Manifest(_read_exact(stream, _read_length(stream), "the manifest"))
     objects = os.path.join(root, OBJECTS_DIR)
-    _makedirs(objects)
+    ensure_dir(objects)
     received = 0
     while True:
         header = stream.readline(200)
@@ -219,13 +220,13 @@ def build_revision(root: str, manifest: Manifest) -> str:
         return final
     temp = os.path.join(revisions_dir(root), ".%s.%d.tmp" % (manifest.rev, os.getpid()))
     shutil.rmtree(temp, ignore_errors=True)
-    _makedirs(temp)
+    ensure_dir(temp)
     objects = os.path.join(root, OBJECTS_DIR)
     for name in manifest.services:
-        _makedirs(os.path.join(temp, "services", name))
+        ensure_dir(os.path.join(temp, "services", name))
     for entry in manifest.entries:
         path = os.path.join(temp, *entry["path"].split("/"))
-        _makedirs(os.path.dirname(path))
+        ensure_dir(os.path.dirname(path))
         if entry["type"] == "symlink":
             os.symlink(entry["target"], path)
         else:
@@ -270,7 +271,7 @@ def switch(root: str, repo: str, rev: str) -> Optional[str]:
     if os.path.isdir(repo) and not os.path.islink(repo):
         moved = "%s.before-push-%s" % (repo, time.strftime("%Y%m%dT%H%M%SZ", time.gmtime()))
         os.rename(repo, moved)
-    _makedirs(os.path.dirname(repo))
+    ensure_dir(os.path.dirname(repo))
     target = os.path.relpath(os.path.join(revisions_dir(root), rev), os.path.dirname(repo))
     temp = "%s.%d.tmp" % (repo, os.getpid())
     if os.path.lexists(temp):
@@ -331,11 +332,6 @@ def _revision_hashes(folder: str, rev: str) -> Set[str]:
             return Manifest(handle.read()).hashes()
     except (OSError, SourceError):
         return set()
-
-
-def _makedirs(path: str) -> None:
-    if not os.path.isdir(path):
-        os.makedirs(path, 0o755)
 
 
 def answer_line(answer: Dict[str, Any]) -> str:

@@ -94,12 +94,7 @@ def remember(root: str, name: str, fingerprint: Optional[str], compose_command: 
 
 
 def _read(root: str) -> Dict[str, Any]:
-    try:
-        with open(os.path.join(root, RECORD_FILE), "rb") as handle:
-            data = jsonio.loads(handle.read().decode("utf-8"))
-    except (OSError, ValueError):
-        return {}
-    return data if isinstance(data, dict) else {}
+    return jsonio.read_object(os.path.join(root, RECORD_FILE)) or {}
 
 
 def _write(root: str, record: Dict[str, Any]) -> None:

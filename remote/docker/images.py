@@ -99,3 +99,34 @@ def _local(digests: Any, size: Any) -> Local:
         digest = str(item).rpartition("@")[2] or None
         break
     return Local(digest, size if isinstance(size, int) else None)
+
+
+def local_images(images: List[str], timeout: float) -> Dict[str, Dict[str, Any]]:
+    """`docker image inspect` of each image the host has; absent ones are left out."""
+    if not images:
+        return {}
+    found: Dict[str, Dict[str, Any]] = {}
+    res = procs.run(["docker", "image", "inspect", *images], timeout)
+    if not res.ok and "no such image" not in res.stderr.lower():
+        # docker itself did not answer (absent, no access): nothing is known to be present.
+        why = "may pull (docker image inspect failed: %s)" % res.reason()
+        return {image: {"unknown": why} for image in images}
+    try:
+        listed = jsonio.loads(res.stdout) if res.stdout.strip() else []
+    except ValueError:
+        listed = []
+    for entry in listed if isinstance(listed, list) else []:
+        names = set(entry.get("RepoTags") or []) | set(entry.get("RepoDigests") or [])
+        for image in images:
+            if image in names or _normal(image) in names or entry.get("Id") == image:
+                found[image] = entry
+    return found
+
+
+def _normal(image: str) -> str:
+    """How docker lists an image named without a tag or with docker.io/library/."""
+    for prefix in ("docker.io/library/", "docker.io/"):
+        if image.startswith(prefix):
+            image = image[len(prefix) :]
+    last = image.rsplit("/", 1)[-1]
+    return image if ":" in last or "@" in last else image + ":latest"

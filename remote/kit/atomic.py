@@ -42,5 +42,11 @@ def fsync_dir(directory: str) -> None:
         os.close(fd)
 
 
+def ensure_dir(path: str) -> None:
+    """The folder and its parents (0755), unless it exists."""
+    if not os.path.isdir(path):
+        os.makedirs(path, 0o755)
+
+
 def write_json(path: str, data: Any) -> None:
     atomic_write(path, (dumps(data, indent=2) + "\n").encode("utf-8"))

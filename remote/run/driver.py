@@ -8,6 +8,7 @@ import time
 
 from remote.docker.redact import scrubber_for
 from remote.kit import signals
+from remote.kit.atomic import ensure_dir
 from remote.protocol import LOCK_FILE, LOG_DIR, STATE_DIR
 from remote.run import releases
 from remote.run.context import COMPLETED, SKIPPED, Context
@@ -65,8 +66,7 @@ def execute(root: str, job: Job, resume: bool, echo: Optional[Sink], lock: RunLo
 
 def _open_log(root: str, job: Job, echo: Optional[Sink], clock: Clock) -> RunLog:
     log_dir = os.path.join(root, LOG_DIR)
-    if not os.path.isdir(log_dir):
-        os.makedirs(log_dir, 0o755)
+    ensure_dir(log_dir)
     handle, path = create_exclusive(log_dir, "deploy_" + file_ts(clock()), ".log")
     scrub = scrubber_for(root, job.services, job.host)
     return RunLog(handle, path, job.host, job.run_id, echo, clock, scrub)

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import os
 
-from remote.kit.atomic import write_json
+from remote.kit.atomic import ensure_dir, write_json
 from remote.kit.jsonio import loads
 from remote.protocol import (
     DEFAULT_TIMEOUTS,
@@ -97,8 +97,7 @@ def parse_job(text: str, root: str) -> Job:
 
 def save_job(root: str, job: Job) -> None:
     path = job_path(root)
-    if not os.path.isdir(os.path.dirname(path)):
-        os.makedirs(os.path.dirname(path), 0o755)
+    ensure_dir(os.path.dirname(path))
     write_json(path, job.raw)
 
 

@@ -16,7 +16,7 @@ from remote.protocol import BUILD_PROGRESS, PULL_PROGRESS
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from typing import Any, Dict, List, Optional, Tuple
+    from typing import Dict, List, Optional, Tuple
 
     from remote.run.context import Context
 
@@ -42,7 +42,7 @@ class Record(object):
 
     def __init__(self, state_dir: str) -> None:
         self.path = os.path.join(state_dir, IMAGES_FILE)
-        data = _read_json(self.path)
+        data = jsonio.read_object(self.path) or {}
         pulled = data.get("pulled")
         missing = data.get("missing")
         self.pulled: List[str] = list(pulled) if isinstance(pulled, list) else []
@@ -50,15 +50,6 @@ class Record(object):
 
     def save(self) -> None:
         write_json(self.path, {"pulled": self.pulled, "missing": self.missing})
-
-
-def _read_json(path: str) -> Dict[str, Any]:
-    try:
-        with open(path, "rb") as handle:
-            data = jsonio.loads(handle.read().decode("utf-8"))
-    except (OSError, ValueError):
-        return {}
-    return data if isinstance(data, dict) else {}
 
 
 def prepare_service(ctx: Context, files: compose.ServiceFiles, record: Record) -> str:

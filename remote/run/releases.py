@@ -12,8 +12,8 @@ import os
 
 from remote.docker import compose, engine_api
 from remote.kit import procs
-from remote.kit.atomic import atomic_write, write_json
-from remote.kit.jsonio import loads_object
+from remote.kit.atomic import atomic_write, ensure_dir, write_json
+from remote.kit.jsonio import read_object
 from remote.protocol import FLEET_DIR, STATE_DIR
 from remote.run.revisions import revisions_dir
 
@@ -61,11 +61,7 @@ def list_releases(root: str) -> List[Dict[str, Any]]:
 
 
 def read_release(root: str, run_id: str) -> Optional[Dict[str, Any]]:
-    try:
-        with open(os.path.join(releases_dir(root), run_id + ".json"), "rb") as handle:
-            return loads_object(handle.read())
-    except (OSError, ValueError):
-        return None
+    return read_object(os.path.join(releases_dir(root), run_id + ".json"))
 
 
 def last_good(root: str) -> Optional[str]:
@@ -93,8 +89,7 @@ def record_release(ctx: Context, started: str, finished: str) -> str:
     }
     newest = list_releases(ctx.root)[:1]
     folder = releases_dir(ctx.root)
-    if not os.path.isdir(folder):
-        os.makedirs(folder, 0o755)
+    ensure_dir(folder)
     path = os.path.join(folder, job.run_id + ".json")
     write_json(path, record)
     atomic_write(os.path.join(ctx.root, LAST_GOOD_FILE), (job.run_id + "\n").encode())
@@ -329,8 +324,7 @@ def _git_export(checkout: str, commit: str, dest: str, ctx: Context) -> None:
     import tarfile
 
     parent = os.path.dirname(dest)
-    if not os.path.isdir(parent):
-        os.makedirs(parent, 0o755)
+    ensure_dir(parent)
     temp = dest + ".tmp"
     shutil.rmtree(temp, ignore_errors=True)
     os.makedirs(temp)
@@ -350,8 +344,7 @@ def _git_export(checkout: str, commit: str, dest: str, ctx: Context) -> None:
 def _write_pins(ctx: Context, target: str, services: Dict[str, Any]) -> int:
     """One compose file per service (JSON is YAML) that sets each image to its ID."""
     folder = os.path.join(export_dir(ctx.root, target), "pins")
-    if not os.path.isdir(folder):
-        os.makedirs(folder, 0o755)
+    ensure_dir(folder)
     pinned = 0
     for name in ctx.job.services:
         images = services.get(name) or {}

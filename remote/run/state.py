@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 
 from remote.kit.atomic import atomic_write, fsync_dir, write_json
-from remote.kit.jsonio import loads_object
+from remote.kit.jsonio import read_object
 from remote.protocol import LOCK_FILE, STAGES
 
 TYPE_CHECKING = False
@@ -74,11 +74,7 @@ class State(object):
         return [stage for stage in STAGES if self.is_complete(stage)]
 
     def read_summary(self) -> Optional[Dict[str, Any]]:
-        try:
-            with open(self._path("summary.json"), "rb") as handle:
-                return loads_object(handle.read())
-        except OSError:
-            return None
+        return read_object(self._path("summary.json"))
 
     def write_summary(self, summary: Dict[str, Any]) -> None:
         write_json(self._path("summary.json"), summary)
