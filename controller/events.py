@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from remote.access import NO_DOCKER_ACCESS
-from remote.events import parse_struct_line
+from remote.docker.access import NO_DOCKER_ACCESS
 from remote.protocol import BUILD_PROGRESS, PULL_PROGRESS, REFUSED, TERMINAL_EVENTS
+from remote.run.runlog import parse_struct_line
 
 from .model import HostResult, HostStatus, Problem, ServiceState
 

@@ -85,10 +85,22 @@ def package_dir() -> str:
 
 
 def runtime_modules(source_dir: Optional[str] = None) -> List[str]:
-    """The package's modules the runner needs, sorted: every .py but this one."""
+    """The package's modules the runner needs, as sorted '/'-separated paths relative to
+    the package (`cli.py`, `run/stages.py`): every .py of it and its subpackages but this
+    one. Walked in sorted order and sorted again, so the file system's order never shows."""
     source_dir = source_dir or package_dir()
-    names = [n for n in os.listdir(source_dir) if n.endswith(".py") and n not in NOT_SHIPPED]
-    return sorted(names)
+    found: List[str] = []
+    for folder, subfolders, files in os.walk(source_dir):
+        subfolders[:] = sorted(d for d in subfolders if _is_package(os.path.join(folder, d)))
+        relative = os.path.relpath(folder, source_dir).replace(os.sep, "/")
+        prefix = "" if relative == "." else relative + "/"
+        found.extend(prefix + n for n in files if n.endswith(".py"))
+    return sorted(name for name in found if name not in NOT_SHIPPED)
+
+
+def _is_package(folder: str) -> bool:
+    """Only real subpackages ship: not __pycache__, not a stray folder without __init__."""
+    return os.path.isfile(os.path.join(folder, "__init__.py"))
 
 
 def build_runner(source_dir: Optional[str] = None) -> Tuple[bytes, str]:
@@ -96,7 +108,7 @@ def build_runner(source_dir: Optional[str] = None) -> Tuple[bytes, str]:
     source_dir = source_dir or package_dir()
     entries = [("__main__.py", MAIN)]
     for name in runtime_modules(source_dir):
-        with open(os.path.join(source_dir, name), "rb") as handle:
+        with open(os.path.join(source_dir, *name.split("/")), "rb") as handle:
             entries.append((PACKAGE + "/" + name, handle.read()))
     buffer = io.BytesIO()
     buffer.write(SHEBANG)

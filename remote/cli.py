@@ -14,8 +14,8 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import Callable, Dict, List, Optional
 
-    from remote.lock import RunLock
-    from remote.plan import Plan
+    from remote.run.job import Job
+    from remote.run.lock import RunLock
 
 COMMANDS = (
     "run",
@@ -163,39 +163,39 @@ def main(argv: Optional[List[str]] = None) -> int:
 
 
 def cmd_run(options: Options, root: str) -> int:
-    from remote.plan import plan_path
-    from remote.run import execute
+    from remote.run.driver import execute
+    from remote.run.job import job_path
 
-    plan = _read_plan_or_none(options.plan or plan_path(root), root)
-    if plan is None:
+    job = _read_job_or_none(options.plan or job_path(root), root)
+    if job is None:
         return Exit.USAGE
-    lock = _lock_or_none(root, plan)
+    lock = _lock_or_none(root, job)
     if lock is None:
         return Exit.LOCKED
-    if options.plan and os.path.abspath(options.plan) != plan_path(root):
+    if options.plan and os.path.abspath(options.plan) != job_path(root):
         # Saved so that a later `--resume` by hand continues this plan.
-        _save_or_release(root, plan, lock)
-    return execute(root, plan, options.resume, echo=sys.stdout.buffer, lock=lock)
+        _save_or_release(root, job, lock)
+    return execute(root, job, options.resume, echo=sys.stdout.buffer, lock=lock)
 
 
 def cmd_start(options: Options, root: str) -> int:
-    from remote.detach import start_detached
-    from remote.run import execute
+    from remote.run.detach import start_detached
+    from remote.run.driver import execute
 
-    plan = _read_plan_or_none(options.plan, root)
-    if plan is None:
+    job = _read_job_or_none(options.plan, root)
+    if job is None:
         return Exit.USAGE
     # The lock is taken here, before the fork, so that a refusal changes nothing.
-    lock = _lock_or_none(root, plan)
+    lock = _lock_or_none(root, job)
     if lock is None:
         return Exit.LOCKED
-    _save_or_release(root, plan, lock)
-    return start_detached(lock, lambda echo: execute(root, plan, options.resume, echo, lock))
+    _save_or_release(root, job, lock)
+    return start_detached(lock, lambda echo: execute(root, job, options.resume, echo, lock))
 
 
 def cmd_follow(options: Options, root: str) -> int:
-    from remote.follow import ReaderGone, follow, silence_stdout
-    from remote.lock import holder_running
+    from remote.run.follow import ReaderGone, follow, silence_stdout
+    from remote.run.lock import holder_running
 
     lock_path = os.path.join(root, LOCK_FILE)
 
@@ -211,7 +211,7 @@ def cmd_follow(options: Options, root: str) -> int:
 
 
 def cmd_status(options: Options, root: str) -> int:
-    from remote.jsonio import dumps
+    from remote.kit.jsonio import dumps
     from remote.status import host_status
 
     sys.stdout.write(dumps(host_status(root)) + "\n")
@@ -239,13 +239,13 @@ def cmd_source(options: Options, root: str) -> int:
 
 def cmd_preview(options: Options, root: str) -> int:
     """Read-only: no lock taken, nothing under R/state, R/logs or R/.fleet written."""
-    from remote.jsonio import dumps
+    from remote.kit.jsonio import dumps
     from remote.preview import preview
 
-    plan = _read_plan_or_none(options.plan, root)
-    if plan is None:
+    job = _read_job_or_none(options.plan, root)
+    if job is None:
         return Exit.USAGE
-    sys.stdout.write(dumps(preview(root, plan)) + "\n")
+    sys.stdout.write(dumps(preview(root, job)) + "\n")
     sys.stdout.flush()
     return Exit.OK
 
@@ -283,30 +283,30 @@ _HANDLERS: Dict[str, Callable[[Options, str], int]] = {
 }
 
 
-def _read_plan_or_none(source: str, root: str) -> Optional[Plan]:
-    from remote.plan import PlanError, load_plan, parse_plan
+def _read_job_or_none(source: str, root: str) -> Optional[Job]:
+    from remote.run.job import JobError, load_job, parse_job
 
     try:
         if source == "-":
-            return parse_plan(sys.stdin.read(), root)
-        return load_plan(source, root)
-    except PlanError as exc:
+            return parse_job(sys.stdin.read(), root)
+        return load_job(source, root)
+    except JobError as exc:
         _complain(str(exc))
         return None
 
 
-def _lock_or_none(root: str, plan: Plan) -> Optional[RunLock]:
-    from remote.events import iso_ts, make_event, struct_line, utc_now
-    from remote.lock import LockHeld, describe_holder
-    from remote.run import holder_info, new_lock
+def _lock_or_none(root: str, job: Job) -> Optional[RunLock]:
+    from remote.run.driver import holder_info, new_lock
+    from remote.run.lock import LockHeld, describe_holder
+    from remote.run.runlog import iso_ts, make_event, struct_line, utc_now
 
     lock = new_lock(root)
     try:
-        lock.acquire(holder_info(plan))
+        lock.acquire(holder_info(job))
     except LockHeld as exc:
         message = "this host is busy: %s holds its lock" % describe_holder(exc.holder)
         refused = make_event(
-            iso_ts(utc_now()), plan.host, plan.run_id, "run_failed", status=REFUSED, message=message
+            iso_ts(utc_now()), job.host, job.run_id, "run_failed", status=REFUSED, message=message
         )
         sys.stdout.write(struct_line(refused) + "\n")
         sys.stdout.flush()
@@ -315,11 +315,11 @@ def _lock_or_none(root: str, plan: Plan) -> Optional[RunLock]:
     return lock
 
 
-def _save_or_release(root: str, plan: Plan, lock: RunLock) -> None:
-    from remote.plan import save_plan
+def _save_or_release(root: str, job: Job, lock: RunLock) -> None:
+    from remote.run.job import save_job
 
     try:
-        save_plan(root, plan)
+        save_job(root, job)
     except BaseException:
         lock.release()
         raise

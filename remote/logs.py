@@ -10,9 +10,9 @@ import os
 import select
 import signal
 
-from remote import jsonio
-from remote.compose import project_argv, service_files
-from remote.redact import scrubber_for
+from remote.docker.compose import project_argv, service_files
+from remote.docker.redact import scrubber_for
+from remote.kit import jsonio
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:

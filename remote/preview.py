@@ -12,19 +12,18 @@ from __future__ import annotations
 
 import os
 
-from remote import compose, jsonio, procs
-from remote.plan import Plan
+from remote.docker import compose
+from remote.docker.images import local_images
+from remote.docker.redact import Scrubber, scrubber_for
+from remote.kit import jsonio, procs
 from remote.protocol import LOCK_FILE
-from remote.redact import Scrubber, scrubber_for
+from remote.run.job import Job
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import Any, Callable, Dict, List, Optional, Tuple
 
 CREATE, RECREATE, UNCHANGED, INVALID = "create", "recreate", "unchanged", "invalid"
-HASH_LABEL = "com.docker.compose.config-hash"
-IMAGE_LABEL = "com.docker.compose.image"
-SERVICE_LABEL = "com.docker.compose.service"
 UNREACHABLE = "remote unreachable: the local checkout would be deployed"
 DIVERGED = "diverged: the pull would fail"
 # gc and maintenance would rewrite the repo's objects: not while only looking.
@@ -36,37 +35,37 @@ POLICY_WORDS = {"if_not_present": "missing", "missing": "missing", "always": "al
 POLICY_WORDS.update({"never": "never", "build": "never"})
 
 
-def preview(root: str, plan: Plan) -> Dict[str, Any]:
+def preview(root: str, job: Job) -> Dict[str, Any]:
     """The host's plan as one JSON-ready object (docs/internals.md, `preview`)."""
-    from remote.lock import holder_running
+    from remote.run.lock import holder_running
 
-    result: Dict[str, Any] = {"host": plan.host}
+    result: Dict[str, Any] = {"host": job.host}
     result["running"] = holder_running(os.path.join(root, LOCK_FILE))
-    scrub = scrubber_for(root, plan.services)
-    if plan.source == "push":
+    scrub = scrubber_for(root, job.services)
+    if job.source == "push":
         result["git"] = {"state": "push", "message": "source: push: the host runs no git"}
-        result["push"] = push_preview(root, plan)
+        result["push"] = push_preview(root, job)
     else:
-        result["git"] = git_preview(plan.repo, plan.timeouts["git_pull_s"])
-    services = [_ServicePreview(root, plan, name, scrub) for name in plan.services]
-    _judge_images(services, plan)
+        result["git"] = git_preview(job.repo, job.timeouts["git_pull_s"])
+    services = [_ServicePreview(root, job, name, scrub) for name in job.services]
+    _judge_images(services, job)
     result["services"] = {s.name: s.report() for s in services}
     return result
 
 
-def push_preview(root: str, plan: Plan) -> Dict[str, Any]:
+def push_preview(root: str, job: Job) -> Dict[str, Any]:
     """The files a push would send: those of the controller's manifest whose content the
     host's object store lacks (source-need's answer, which only reads)."""
     from remote import source
 
-    if plan.raw.get("push_error"):
-        return {"files": None, "note": "the push cannot be made: %s" % plan.raw["push_error"]}
-    manifest = plan.raw.get("push_manifest")
+    if job.raw.get("push_error"):
+        return {"files": None, "note": "the push cannot be made: %s" % job.raw["push_error"]}
+    manifest = job.raw.get("push_manifest")
     if not isinstance(manifest, str):
         return {"files": None, "note": "the controller sent no manifest"}
     try:
         checked = source.Manifest(manifest.encode("utf-8"))
-        answer = source.need(root, plan.repo, checked.data)
+        answer = source.need(root, job.repo, checked.data)
     except source.SourceError as exc:
         return {"files": None, "note": str(exc)}
     missing = set(answer["missing"])
@@ -125,10 +124,10 @@ def _commit(line: str) -> Dict[str, str]:
 class _ServicePreview(object):
     """One service: its merged config, its containers, and what `up` would do to them."""
 
-    def __init__(self, root: str, plan: Plan, name: str, scrub: Scrubber) -> None:
+    def __init__(self, root: str, job: Job, name: str, scrub: Scrubber) -> None:
         self.name = name
-        self.plan = plan
-        self.files = compose.service_files(root, plan.repo, name)
+        self.job = job
+        self.files = compose.service_files(root, job.repo, name)
         self.scrub = scrub  # every .env value of the host's services, as validate masks
         self.action = UNCHANGED
         self.reason: Optional[str] = None
@@ -142,7 +141,7 @@ class _ServicePreview(object):
         self._inspect()
 
     def _timeout(self) -> float:
-        return min(self.plan.timeouts["compose_s"], COMPOSE_S)
+        return min(self.job.timeouts["compose_s"], COMPOSE_S)
 
     def _inspect(self) -> None:
         problem = self._load_config()
@@ -150,7 +149,7 @@ class _ServicePreview(object):
             self.action, self.reason = INVALID, self.scrub(problem)
             return
         self.containers, error = compose.list_containers(
-            self.plan.compose_command, self.name, self._timeout()
+            self.job.compose_command, self.name, self._timeout()
         )
         if error is not None:
             self.reason = self.scrub(error)
@@ -158,7 +157,8 @@ class _ServicePreview(object):
         self.orphans = sorted(
             compose.container_name(c)
             for c in self.containers
-            if services and _labels(c).get(SERVICE_LABEL) not in services
+            if services
+            and compose.labels_of(c.get("Labels")).get(compose.SERVICE_LABEL) not in services
         )
         if not self.containers:
             self.action = CREATE
@@ -172,7 +172,7 @@ class _ServicePreview(object):
         if files.definition is None:
             names = " or ".join(compose.DEFINITION_NAMES)
             return "service %s has no %s in %s" % (self.name, names, files.service_dir)
-        base = compose.project_argv(self.plan.compose_command, files)
+        base = compose.project_argv(self.job.compose_command, files)
         shown = procs.run([*base, "config", "--format", "json"], self._timeout(), files.service_dir)
         if not shown.ok:
             return "service %s: compose config failed: %s" % (self.name, shown.reason())
@@ -186,7 +186,7 @@ class _ServicePreview(object):
 
     def _load_hashes(self) -> None:
         """compose's config hash per compose service (only asked when containers exist)."""
-        base = compose.project_argv(self.plan.compose_command, self.files)
+        base = compose.project_argv(self.job.compose_command, self.files)
         argv = [*base, "config", "--hash", "*"]
         hashed = procs.run(argv, self._timeout(), self.files.service_dir)
         pairs = (line.split() for line in hashed.stdout.splitlines())
@@ -197,7 +197,11 @@ class _ServicePreview(object):
         if self.action != UNCHANGED:
             return
         for svc, definition in sorted(self.config.items()):
-            mine = [c for c in self.containers if _labels(c).get(SERVICE_LABEL) == svc]
+            mine = [
+                c
+                for c in self.containers
+                if compose.labels_of(c.get("Labels")).get(compose.SERVICE_LABEL) == svc
+            ]
             why = self._drift(svc, definition, mine, local, inspect)
             if why:
                 self.changes.append("%s: %s" % (svc, why))
@@ -221,14 +225,14 @@ class _ServicePreview(object):
     ) -> Optional[str]:
         if not mine:
             return "no container yet (up would create it)"
-        labels = _labels(mine[0])
+        labels = compose.labels_of(mine[0].get("Labels"))
         image = local.get(str(definition.get("image", "")))
         want = self.hashes.get(svc)
-        if want and labels.get(HASH_LABEL) != want:
+        if want and labels.get(compose.HASH_LABEL) != want:
             changed = changed_keys(definition, inspect(str(mine[0].get("ID", ""))), image)
             return "config changed: %s" % (", ".join(changed) or "compose's config hash differs")
         image_id = (image or {}).get("Id")
-        if image_id and labels.get(IMAGE_LABEL, image_id) != image_id:
+        if image_id and labels.get(compose.IMAGE_LABEL, image_id) != image_id:
             return "image: %s is another image on the host now" % definition.get("image")
         return None
 
@@ -247,15 +251,6 @@ class _ServicePreview(object):
 
 def _running(container: Dict[str, Any]) -> bool:
     return str(container.get("State", "")).lower() == "running"
-
-
-def _labels(container: Dict[str, Any]) -> Dict[str, str]:
-    """A container's labels: compose ps gives one comma-joined string, docker a dict."""
-    labels = container.get("Labels") or {}
-    if isinstance(labels, dict):
-        return {str(k): str(v) for k, v in labels.items()}
-    pairs = (part.split("=", 1) for part in str(labels).split(",") if "=" in part)
-    return {key: value for key, value in pairs}
 
 
 # --- what changed (key names only: values may be secrets) --------------------------------
@@ -330,16 +325,16 @@ def pull_policy(definition: Dict[str, Any], host_policy: str) -> str:
     return POLICY_WORDS.get(str(own), "refresh")
 
 
-def _judge_images(services: List[_ServicePreview], plan: Plan) -> None:
+def _judge_images(services: List[_ServicePreview], job: Job) -> None:
     """Which images prepare would pull, then recreate/unchanged for every service."""
     wanted: Dict[str, List[Tuple[_ServicePreview, str]]] = {}
     for service in services:
         for definition in service.config.values():
             image = definition.get("image")
             if isinstance(image, str) and image:
-                policy = pull_policy(definition, plan.pull)
+                policy = pull_policy(definition, job.pull)
                 wanted.setdefault(image, []).append((service, policy))
-    local = local_images(sorted(wanted))
+    local = local_images(sorted(wanted), COMPOSE_S)
     for image, users in wanted.items():
         for service, policy in users:
             why = pull_reason(image, policy, local.get(image))
@@ -370,43 +365,12 @@ def pull_reason(image: str, policy: str, local: Optional[Dict[str, Any]]) -> Opt
         return "may pull (its pull_policy refreshes it on a schedule)"
     if policy != "always":
         return None
-    from remote.registry import RegistryUnknown, digest_differs
+    from remote.docker.registry import RegistryUnknown, digest_differs
 
     try:
         return digest_differs(image, list(local.get("RepoDigests") or []))
     except RegistryUnknown as exc:
         return "may pull (the registry did not tell its digest: %s)" % exc
-
-
-def local_images(images: List[str]) -> Dict[str, Dict[str, Any]]:
-    """`docker image inspect` of each image the host has; absent ones are left out."""
-    if not images:
-        return {}
-    found: Dict[str, Dict[str, Any]] = {}
-    res = procs.run(["docker", "image", "inspect", *images], COMPOSE_S)
-    if not res.ok and "no such image" not in res.stderr.lower():
-        # docker itself did not answer (absent, no access): nothing is known to be present.
-        why = "may pull (docker image inspect failed: %s)" % res.reason()
-        return {image: {"unknown": why} for image in images}
-    try:
-        listed = jsonio.loads(res.stdout) if res.stdout.strip() else []
-    except ValueError:
-        listed = []
-    for entry in listed if isinstance(listed, list) else []:
-        names = set(entry.get("RepoTags") or []) | set(entry.get("RepoDigests") or [])
-        for image in images:
-            if image in names or _normal(image) in names or entry.get("Id") == image:
-                found[image] = entry
-    return found
-
-
-def _normal(image: str) -> str:
-    """How docker lists an image named without a tag or with docker.io/library/."""
-    for prefix in ("docker.io/library/", "docker.io/"):
-        if image.startswith(prefix):
-            image = image[len(prefix) :]
-    last = image.rsplit("/", 1)[-1]
-    return image if ":" in last or "@" in last else image + ":latest"
 
 
 def _inspect_container(container_id: str) -> Any:

@@ -27,7 +27,7 @@ LOCK_FILE = "state/deploy/lock"
 
 PLAN_VERSION = 1
 
-# A plan's optional words (DESIGN.md); the first of each is its default.
+# A plan's optional words (docs/design.md); the first of each is its default.
 PULL_POLICIES = ("missing", "always", "never")
 SOURCES = ("git", "push")
 RUN_KINDS = ("deploy", "resume", "rollback")
@@ -54,7 +54,7 @@ class Exit(object):
 # Timeouts a plan may set (seconds); a plan's partial `timeouts` takes these for the rest.
 DEFAULT_TIMEOUTS = {"git_pull_s": 20, "compose_s": 600, "healthcheck_s": 60, "verify_s": 60}
 
-# A service name (DESIGN.md); it is also the compose project name.
+# A service name (docs/design.md); it is also the compose project name.
 SERVICE_NAME_PATTERN = r"[A-Za-z0-9][A-Za-z0-9._-]*"
 
 # `status` of a summary.json that says `running` while no process holds the lock.

@@ -15,16 +15,17 @@ import os
 import shutil
 import time
 
-from remote.jsonio import dumps, loads
-from remote.plan import is_service_name
+from remote.kit.atomic import ensure_dir
+from remote.kit.jsonio import dumps, loads
 from remote.protocol import FLEET_DIR, LOCK_FILE, STATE_DIR
+from remote.run.job import is_service_name
+from remote.run.revisions import current_revision, revisions_dir
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import IO, Any, Dict, List, Optional, Set
 
 OBJECTS_DIR = FLEET_DIR + "/objects"
-REVISIONS_DIR = FLEET_DIR + "/revisions"
 MANIFEST_NAME = "manifest.json"
 # The line the controller looks for in the answer: anything a login shell prints before
 # it (a banner) is not mistaken for it.
@@ -144,7 +145,7 @@ def receive(root: str, repo: str, stream: IO[bytes]) -> Dict[str, Any]:
     """`source-receive`: store the objects, build the revision, switch R/repo to it."""
     manifest = Manifest(_read_exact(stream, _read_length(stream), "the manifest"))
     objects = os.path.join(root, OBJECTS_DIR)
-    _makedirs(objects)
+    ensure_dir(objects)
     received = 0
     while True:
         header = stream.readline(200)
@@ -212,20 +213,6 @@ def _receive_object(objects: str, header: bytes, stream: IO[bytes]) -> int:
 # --- revisions and the link -----------------------------------------------------------
 
 
-def revisions_dir(root: str) -> str:
-    return os.path.join(root, REVISIONS_DIR)
-
-
-def current_revision(root: str, repo: str) -> Optional[str]:
-    """The revision R/repo points at, or None (absent, a real folder, elsewhere)."""
-    if not os.path.islink(repo):
-        return None
-    target = os.path.realpath(repo)
-    if os.path.dirname(target) != os.path.realpath(revisions_dir(root)):
-        return None
-    return os.path.basename(target) if os.path.isdir(target) else None
-
-
 def build_revision(root: str, manifest: Manifest) -> str:
     """R/.fleet/revisions/<rev>/ whole, or not at all (built aside, renamed into place)."""
     final = os.path.join(revisions_dir(root), manifest.rev)
@@ -233,13 +220,13 @@ def build_revision(root: str, manifest: Manifest) -> str:
         return final
     temp = os.path.join(revisions_dir(root), ".%s.%d.tmp" % (manifest.rev, os.getpid()))
     shutil.rmtree(temp, ignore_errors=True)
-    _makedirs(temp)
+    ensure_dir(temp)
     objects = os.path.join(root, OBJECTS_DIR)
     for name in manifest.services:
-        _makedirs(os.path.join(temp, "services", name))
+        ensure_dir(os.path.join(temp, "services", name))
     for entry in manifest.entries:
         path = os.path.join(temp, *entry["path"].split("/"))
-        _makedirs(os.path.dirname(path))
+        ensure_dir(os.path.dirname(path))
         if entry["type"] == "symlink":
             os.symlink(entry["target"], path)
         else:
@@ -268,7 +255,7 @@ def _place(obj: str, path: str, executable: bool) -> None:
 
 
 def refuse_if_running(root: str) -> None:
-    from remote.lock import holder_running
+    from remote.run.lock import holder_running
 
     holder = holder_running(os.path.join(root, LOCK_FILE))
     if holder is not None:
@@ -284,7 +271,7 @@ def switch(root: str, repo: str, rev: str) -> Optional[str]:
     if os.path.isdir(repo) and not os.path.islink(repo):
         moved = "%s.before-push-%s" % (repo, time.strftime("%Y%m%dT%H%M%SZ", time.gmtime()))
         os.rename(repo, moved)
-    _makedirs(os.path.dirname(repo))
+    ensure_dir(os.path.dirname(repo))
     target = os.path.relpath(os.path.join(revisions_dir(root), rev), os.path.dirname(repo))
     temp = "%s.%d.tmp" % (repo, os.getpid())
     if os.path.lexists(temp):
@@ -345,11 +332,6 @@ def _revision_hashes(folder: str, rev: str) -> Set[str]:
             return Manifest(handle.read()).hashes()
     except (OSError, SourceError):
         return set()
-
-
-def _makedirs(path: str) -> None:
-    if not os.path.isdir(path):
-        os.makedirs(path, 0o755)
 
 
 def answer_line(answer: Dict[str, Any]) -> str:

@@ -9,11 +9,11 @@ from __future__ import annotations
 
 import os
 
-from remote.jsonio import loads_object
-from remote.lock import pid_alive
-from remote.plan import Plan, PlanError, parse_plan, plan_path
+from remote.kit.jsonio import loads_object
 from remote.protocol import INTERRUPTED, PLAN_FILE, STAGES, STATE_DIR
-from remote.state import State
+from remote.run.job import Job, JobError, job_path, parse_job
+from remote.run.lock import pid_alive
+from remote.run.state import State
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -96,7 +96,7 @@ def read_snapshot(root: str) -> Snapshot:
         except OSError:
             pass
     try:
-        with open(plan_path(root), "rb") as handle:
+        with open(job_path(root), "rb") as handle:
             files["plan"] = handle.read().decode("utf-8", "replace")
     except OSError:
         pass
@@ -113,18 +113,18 @@ def status_from_snapshot(root: str, snapshot: Snapshot) -> Dict[str, Any]:
     files = snapshot.files
     summary = _json_object(files.get("summary.json"))
     holder = _json_object(files.get("lock")) if snapshot.holder_alive else None
-    plan = _plan(files.get("plan"), root)
+    job = _job(files.get("plan"), root)
     if summary is not None and summary.get("status") == "running" and holder is None:
         summary = dict(summary, status=INTERRUPTED)
     return {
-        "host": _host_name(plan, summary),
+        "host": _host_name(job, summary),
         "root": root,
         "current_stage": _word(files.get("current_stage")),
         "completed_stages": [s for s in STAGES if s in snapshot.markers],
         "last_service": _word(files.get("last_service")),
         "running": _running(holder, summary),
         "last_run": summary,
-        "plan": {"run_id": plan.run_id, "services": plan.services} if plan else None,
+        "plan": {"run_id": job.run_id, "services": job.services} if job else None,
     }
 
 
@@ -136,12 +136,12 @@ def _json_object(text: Optional[str]) -> Optional[Dict[str, Any]]:
     return loads_object(text.encode("utf-8")) if text else None
 
 
-def _plan(text: Optional[str], root: str) -> Optional[Plan]:
+def _job(text: Optional[str], root: str) -> Optional[Job]:
     if text is None:
         return None
     try:
-        return parse_plan(text, root)
-    except PlanError:
+        return parse_job(text, root)
+    except JobError:
         return None
 
 
@@ -159,9 +159,9 @@ def _running(
     }
 
 
-def _host_name(plan: Optional[Plan], summary: Optional[Dict[str, Any]]) -> str:
-    if plan is not None:
-        return plan.host
+def _host_name(job: Optional[Job], summary: Optional[Dict[str, Any]]) -> str:
+    if job is not None:
+        return job.host
     if summary is not None and isinstance(summary.get("host"), str):
         return str(summary["host"])
     return os.uname().nodename

@@ -56,9 +56,11 @@ def main() -> None:
         root = Path(tmp) / "R"
         archive = str(make_root(root))
         unpacked = archive[: -len(".pyz")] + ".d"
-        imports = f"import sys; sys.path.insert(0, {unpacked!r}); import remote.run, remote.cli"
+        imports = (
+            f"import sys; sys.path.insert(0, {unpacked!r}); import remote.run.driver, remote.cli"
+        )
         spawns = (
-            f"import sys; sys.path.insert(0, {unpacked!r}); from remote import procs\n"
+            f"import sys; sys.path.insert(0, {unpacked!r}); from remote.kit import procs\n"
             "for _ in range(6): procs.run(['/bin/true'], 10)"
         )
         subprocess.run([*PYTHON, archive, "status"], env=env, capture_output=True)  # unpacks
@@ -68,7 +70,7 @@ def main() -> None:
             "runner status": [*PYTHON, main, "status", "--root", str(root)],
             "python start": [*PYTHON, "-c", "pass"],
             "python start + runner imports": [*PYTHON, "-c", imports],
-            "python start + 6 spawns (remote.procs)": [*PYTHON, "-c", spawns],
+            "python start + 6 spawns (remote.kit.procs)": [*PYTHON, "-c", spawns],
             "sh with the floor's commands": [
                 "sh",
                 "-c",

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from controller.options import ConnectOptions
-from remote.events import parse_struct_line
+from remote.run.runlog import parse_struct_line
 from tests.lab import Lab
 from tests.lab.procs import kill_tree
 

@@ -12,9 +12,9 @@ from controller.hostrun import Runner
 from controller.model import Problem
 from controller.shell import HEREDOC_END, PYTHON
 from inventory import Host
-from remote.events import make_event, struct_line
-from remote.lock import describe_holder
 from remote.protocol import REFUSED, Exit
+from remote.run.lock import describe_holder
+from remote.run.runlog import make_event, struct_line
 from remote.status import SNAPSHOT_HEADER
 
 RUNNER = Runner(data=b"PK-fake-runner-archive", sha256="ab" * 32)

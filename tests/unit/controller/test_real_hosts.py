@@ -19,7 +19,7 @@ from controller.model import FleetReport, HostStatus, Problem
 from controller.options import EngineOptions
 from controller.transfer import TransferError
 from controller.view import next_command
-from remote.access import NO_DOCKER_ACCESS
+from remote.docker.access import NO_DOCKER_ACCESS
 from tests.unit.controller.fakes import RUNNER, FakeFleet, FakeHost, make_host
 
 BANNER = b"Welcome to DSM 7.2\n@@fleet-notyours-begin@@\nno newline at the end: "

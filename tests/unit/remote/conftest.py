@@ -16,7 +16,7 @@ from typing import Any, TypeVar
 import pytest
 
 from remote import cli
-from remote.events import parse_struct_line
+from remote.run.runlog import parse_struct_line
 
 REPO = Path(__file__).resolve().parents[3]
 FAKE_COMPOSE = Path(__file__).with_name("fake_compose.py")

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from remote import access
+from remote.docker import access
 
 
 def test_unreadable_socket_names_the_user_and_the_fix(

@@ -14,9 +14,9 @@ from typing import Any
 import pytest
 
 from remote import cli
-from remote.follow import follow
-from remote.lock import RunLock
 from remote.protocol import Exit
+from remote.run.follow import follow
+from remote.run.lock import RunLock
 from tests.unit.remote.conftest import REPO, FakeHost, runner_process, wait_for
 
 # ---- follow ------------------------------------------------------------------------------

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import json
 
-from remote import compose
-from remote.compose import ServiceFiles
+from remote.docker import compose
+from remote.docker.compose import ServiceFiles
 
 FILES = ServiceFiles(
     "web",

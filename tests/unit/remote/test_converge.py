@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from remote import converge, engine
-from remote.converge import why_not_current
+from remote.docker import converge, engine_api
+from remote.docker.converge import why_not_current
 
 HASH_A, HASH_B = "a" * 64, "b" * 64
 
@@ -51,24 +51,24 @@ def test_no_containers_at_all_is_not_current() -> None:
 
 
 def test_the_engine_is_asked_only_for_dockers_own_compose() -> None:
-    assert engine.serves(["docker", "compose"])
-    assert engine.serves(["/usr/bin/docker-compose"])
-    assert not engine.serves(["podman", "compose"])
-    assert not engine.serves(["/opt/homelab/bin/slow-compose"])
+    assert engine_api.serves(["docker", "compose"])
+    assert engine_api.serves(["/usr/bin/docker-compose"])
+    assert not engine_api.serves(["podman", "compose"])
+    assert not engine_api.serves(["/opt/homelab/bin/slow-compose"])
 
 
 def test_a_remote_docker_host_is_not_asked(monkeypatch: Any) -> None:
     monkeypatch.setenv("DOCKER_HOST", "tcp://10.0.0.1:2375")
-    assert engine.socket_path() is None
-    assert engine.get("/containers/json") is None
+    assert engine_api.socket_path() is None
+    assert engine_api.get("/containers/json") is None
     monkeypatch.setenv("DOCKER_HOST", "unix:///run/user/1000/docker.sock")
-    assert engine.socket_path() == "/run/user/1000/docker.sock"
+    assert engine_api.socket_path() == "/run/user/1000/docker.sock"
 
 
 def test_an_absent_socket_answers_none(monkeypatch: Any, tmp_path: Any) -> None:
     monkeypatch.setenv("DOCKER_HOST", f"unix://{tmp_path}/nothing.sock")
-    assert engine.compose_containers() is None
-    assert engine.image_id("lab/app:1") is None
+    assert engine_api.compose_containers() is None
+    assert engine_api.image_id("lab/app:1") is None
 
 
 def test_the_record_skips_up_only_for_the_same_config_on_the_same_containers(
@@ -78,8 +78,8 @@ def test_the_record_skips_up_only_for_the_same_config_on_the_same_containers(
     carry the recorded hashes; forget (before the next up) drops the record."""
     (tmp_path / ".fleet").mkdir()
     running = {"svc": [container()]}
-    monkeypatch.setattr(engine, "compose_containers", lambda: running)
-    monkeypatch.setattr(engine, "image_id", image_id)
+    monkeypatch.setattr(engine_api, "compose_containers", lambda: running)
+    monkeypatch.setattr(engine_api, "image_id", image_id)
     docker = ["docker", "compose"]
     root = str(tmp_path)
     assert not converge.is_current(root, "svc", "f1", docker)  # nothing recorded yet
@@ -98,7 +98,7 @@ def test_the_record_skips_up_only_for_the_same_config_on_the_same_containers(
 def test_a_broken_record_only_costs_an_up(monkeypatch: Any, tmp_path: Any) -> None:
     (tmp_path / ".fleet").mkdir()
     (tmp_path / ".fleet" / "converged.json").write_text("{not json")
-    monkeypatch.setattr(engine, "compose_containers", lambda: {"svc": [container()]})
+    monkeypatch.setattr(engine_api, "compose_containers", lambda: {"svc": [container()]})
     assert not converge.is_current(str(tmp_path), "svc", "f1", ["docker", "compose"])
     converge.remember(str(tmp_path), "svc", "f1", ["docker", "compose"])
     assert "f1" in (tmp_path / ".fleet" / "converged.json").read_text()

@@ -11,8 +11,8 @@ import threading
 import time
 from pathlib import Path
 
-from remote.lock import read_holder
 from remote.protocol import Exit
+from remote.run.lock import read_holder
 from tests.unit.remote.conftest import FakeHost, events_in, runner_process, wait_for
 
 
@@ -124,7 +124,7 @@ def test_start_goes_on_when_its_reader_goes_away(three_services: FakeHost) -> No
 def test_echo_never_blocks_and_delivers_everything_in_order() -> None:
     """A full pipe (a stalled link) does not block the run; what did not fit is sent
     later, in order, and `finish` waits for the reader to take the rest."""
-    from remote.detach import Echo
+    from remote.run.detach import Echo
 
     read_fd, write_fd = os.pipe()
     echo = Echo(write_fd)
@@ -145,7 +145,7 @@ def test_echo_never_blocks_and_delivers_everything_in_order() -> None:
 
 def test_echo_goes_quiet_when_the_reader_is_gone() -> None:
     """EPIPE: no exception reaches the run, and nothing more is written."""
-    from remote.detach import Echo
+    from remote.run.detach import Echo
 
     read_fd, write_fd = os.pipe()
     os.close(read_fd)

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from remote import envlink
-from remote.compose import accepted_project_name
+from remote.docker import envlink
+from remote.docker.compose import accepted_project_name
 
 
 def git(repo: Path, *args: str) -> str:

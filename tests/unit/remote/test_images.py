@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import json
 
-from remote import images
+from remote.docker import images
 from remote.protocol import Exit
+from remote.run import pulls
 from tests.unit.remote.conftest import FakeHost
 
 
@@ -64,11 +65,11 @@ def test_the_engine_follows_the_compose_command() -> None:
 
 def test_the_record_keeps_what_this_run_pulled(tmp_path) -> None:  # type: ignore[no-untyped-def]
     """images.json survives a restart of the run: a resume reads what was pulled."""
-    record = images.Record(str(tmp_path))
+    record = pulls.Record(str(tmp_path))
     record.pulled.append("reg/a:1")
     record.missing["b"] = {"reg/b:1": "connection refused"}
     record.save()
-    again = images.Record(str(tmp_path))
+    again = pulls.Record(str(tmp_path))
     assert again.pulled == ["reg/a:1"] and again.missing == {"b": {"reg/b:1": "connection refused"}}
 
 

@@ -12,9 +12,9 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from remote import jsonio
-from remote.plan import is_service_name
+from remote.kit import jsonio
 from remote.protocol import SERVICE_NAME_PATTERN
+from remote.run.job import is_service_name
 from tests.unit.remote.conftest import REPO
 
 VALUES = st.recursive(
@@ -52,7 +52,8 @@ def test_the_runner_starts_without_the_heavy_modules() -> None:
     heavy += ["typing"]
     code = (
         f"import sys; sys.path.insert(0, {str(REPO)!r})\n"
-        "import remote.cli, remote.run, remote.detach, remote.follow, remote.status\n"
+        "import remote.cli, remote.run.driver, remote.run.detach, remote.run.follow\n"
+        "import remote.status\n"
         f"print(sorted(set({heavy!r}) & set(sys.modules)))"
     )
     out = subprocess.run(

@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from remote.lock import LockHeld, RunLock, holder_running, pid_alive, read_holder
 from remote.protocol import Exit
+from remote.run.lock import LockHeld, RunLock, holder_running, pid_alive, read_holder
 from tests.unit.remote.conftest import FakeHost
 
 HOLDER = {"run_id": "20261127T040000Z-000001", "pid": os.getpid(), "started": "t0", "host": "nas"}

@@ -12,9 +12,9 @@ from typing import Any
 
 import pytest
 
-from remote import registry
-from remote.plan import parse_plan
+from remote.docker import registry
 from remote.preview import changed_keys, git_preview, preview, pull_reason
+from remote.run.job import parse_job
 
 DIGEST = "sha256:" + "ab" * 32
 
@@ -183,7 +183,7 @@ def test_a_compose_that_prints_nothing_gives_create_and_writes_nothing(tmp_path:
     for svc in ("a", "b"):
         (root / "repo" / "services" / svc).mkdir(parents=True)
         (root / "repo" / "services" / svc / "compose.yaml").write_text("services: {}\n")
-    plan = parse_plan(
+    plan = parse_job(
         '{"version": 1, "host": "h", "run_id": "r", "services": ["a", "b", "c"],'
         ' "compose_command": ["/bin/true"]}',
         str(root),
@@ -202,17 +202,17 @@ def test_a_host_whose_docker_does_not_answer_may_pull(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """docker image inspect cannot run: every image `may pull`, with the cause."""
-    from remote.preview import local_images
+    from remote.docker.images import local_images
 
     monkeypatch.setenv("PATH", str(tmp_path))  # no docker on PATH
-    local = local_images(["app:1"])
+    local = local_images(["app:1"], 60.0)
     why = pull_reason("app:1", "missing", local.get("app:1"))
     assert why is not None and why.startswith("may pull (docker image inspect failed"), why
 
 
 def test_a_plan_beside_a_running_deploy_reads_its_lock_and_leaves_it(tmp_path: Path) -> None:
     """The lock held by a run: the preview names the holder; the lock stays held, unchanged."""
-    from remote.lock import RunLock
+    from remote.run.lock import RunLock
 
     root = tmp_path / "R"
     (root / "state" / "deploy").mkdir(parents=True)
@@ -220,7 +220,7 @@ def test_a_plan_beside_a_running_deploy_reads_its_lock_and_leaves_it(tmp_path: P
     lock.acquire({"run_id": "20260101T000000Z-aaaaaa", "pid": os.getpid(), "started": "t"})
     try:
         before = (root / "state" / "deploy" / "lock").read_bytes()
-        plan = parse_plan(
+        plan = parse_job(
             '{"version": 1, "host": "h", "run_id": "r", "services": ["a"],'
             ' "compose_command": ["/bin/true"]}',
             str(root),
@@ -246,7 +246,7 @@ def test_a_push_host_runs_no_git_and_carries_the_push_placeholder(tmp_path: Path
     """`source: push`: no git at all; `push` is there for the files a push would send."""
     root = tmp_path / "R"
     (root / "repo" / ".git").mkdir(parents=True)  # a checkout it must not touch
-    plan = parse_plan(
+    plan = parse_job(
         '{"version": 1, "host": "h", "run_id": "r", "services": ["a"], "source": "push",'
         ' "compose_command": ["/bin/true"]}',
         str(root),

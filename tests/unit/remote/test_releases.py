@@ -9,10 +9,10 @@ from typing import Any
 
 import pytest
 
-from remote import releases
-from remote.procs import Result
+from remote.kit.procs import Result
 from remote.protocol import Exit
-from remote.state import State
+from remote.run import releases
+from remote.run.state import State
 from tests.unit.remote.conftest import FakeHost
 
 OLD = "20261101T000000Z-aaaaaa"

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from remote.redact import Scrubber, env_pairs, env_values, secrets_of
+from remote.docker.redact import Scrubber, env_pairs, env_values, secrets_of
 from tests.unit.remote.conftest import FakeHost
 
 SECRET = "hunter2-Sup3rSecret"

@@ -7,8 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from remote import state as state_module
-from remote.state import State, atomic_write
+from remote.kit import atomic as state_module
+from remote.kit.atomic import atomic_write
+from remote.run.state import State
 
 
 def test_atomic_write_replaces_content_and_leaves_no_temp_files(tmp_path: Path) -> None:

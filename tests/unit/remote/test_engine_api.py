@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from remote import engine
+from remote.docker import engine_api
 
 Serve = Callable[[socket.socket], None]
 
@@ -44,7 +44,7 @@ def engine_socket(
 
 def test_an_answer_is_decoded(engine_socket: Callable[[Serve], None]) -> None:
     engine_socket(lambda c: c.sendall(b'HTTP/1.0 200 OK\r\n\r\n{"Id": "sha256:ab"}'))
-    assert engine.request("/images/x/json", timeout=5) == (200, {"Id": "sha256:ab"})
+    assert engine_api.request("/images/x/json", timeout=5) == (200, {"Id": "sha256:ab"})
 
 
 def test_a_trickling_engine_is_given_up_on_at_the_deadline(
@@ -60,7 +60,7 @@ def test_a_trickling_engine_is_given_up_on_at_the_deadline(
 
     engine_socket(trickle)
     start = time.monotonic()
-    assert engine.request("/containers/json", timeout=0.3) == (None, None)
+    assert engine_api.request("/containers/json", timeout=0.3) == (None, None)
     assert time.monotonic() - start < 1.0
 
 
@@ -69,7 +69,7 @@ def test_a_silent_engine_and_no_engine_are_none(
 ) -> None:
     engine_socket(lambda c: time.sleep(2))
     start = time.monotonic()
-    assert engine.request("/containers/json", timeout=0.3) == (None, None)
+    assert engine_api.request("/containers/json", timeout=0.3) == (None, None)
     assert time.monotonic() - start < 1.0
     monkeypatch.setenv("DOCKER_HOST", f"unix://{tmp_path / 'absent.sock'}")
-    assert engine.request("/containers/json") == (None, None)
+    assert engine_api.request("/containers/json") == (None, None)

@@ -10,30 +10,28 @@ from __future__ import annotations
 
 import os
 
-from remote import compose, engine, procs
-from remote.jsonio import dumps, loads_object
+from remote.docker import compose, engine_api
+from remote.kit import procs
+from remote.kit.atomic import atomic_write, ensure_dir, write_json
+from remote.kit.jsonio import read_object
 from remote.protocol import FLEET_DIR, STATE_DIR
-from remote.state import atomic_write, write_json
+from remote.run.revisions import revisions_dir
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import Any, Dict, List, Optional, Set
 
-    from remote.stages import Context
+    from remote.run.context import Context
 
 RELEASES_DIR = STATE_DIR + "/releases"
 LAST_GOOD_FILE = STATE_DIR + "/last_good"
 # The target of a rollback run, written when it starts: a resume rolls back to the same one.
 TARGET_NAME = "rollback_target"
 EXPORTS_DIR = FLEET_DIR + "/releases"  # R/.fleet/releases/<run_id>/: a rollback's files
-PUSH_REVISIONS_DIR = FLEET_DIR + "/revisions"  # R/.fleet/revisions/<rev>/ (push source)
 KEEP = 10
 # Images of kept releases are tagged so that `docker image prune` (dangling) keeps them
 # when their own tag has moved on.
 TAG_REPOSITORY = "fleet-release/"
-SERVICE_LABEL = "com.docker.compose.service"
-CONFIG_HASH_LABEL = "com.docker.compose.config-hash"
-IMAGE_LABEL = "com.docker.compose.image"  # the image ID, set by compose v2 on its containers
 
 
 class RollbackError(Exception):
@@ -63,11 +61,7 @@ def list_releases(root: str) -> List[Dict[str, Any]]:
 
 
 def read_release(root: str, run_id: str) -> Optional[Dict[str, Any]]:
-    try:
-        with open(os.path.join(releases_dir(root), run_id + ".json"), "rb") as handle:
-            return loads_object(handle.read())
-    except (OSError, ValueError):
-        return None
+    return read_object(os.path.join(releases_dir(root), run_id + ".json"))
 
 
 def last_good(root: str) -> Optional[str]:
@@ -80,26 +74,25 @@ def last_good(root: str) -> Optional[str]:
 
 def record_release(ctx: Context, started: str, finished: str) -> str:
     """Write this run's release and last_good; keep the newest KEEP. Returns the path."""
-    plan = ctx.plan
+    job = ctx.job
     target = rollback_target(ctx)
     _list_unlisted(ctx)
     record: Dict[str, Any] = {
-        "run_id": plan.run_id,
-        "host": plan.host,
-        "kind": "rollback" if target else plan.kind,
+        "run_id": job.run_id,
+        "host": job.host,
+        "kind": "rollback" if target else job.kind,
         "started": started,
         "finished": finished,
-        "revision": _target_revision(ctx, target) if target else source_revision(plan.repo),
+        "revision": _target_revision(ctx, target) if target else source_revision(job.repo),
         "rollback_of": target,
-        "services": {name: service_images(ctx, name) for name in plan.services},
+        "services": {name: service_images(ctx, name) for name in job.services},
     }
     newest = list_releases(ctx.root)[:1]
     folder = releases_dir(ctx.root)
-    if not os.path.isdir(folder):
-        os.makedirs(folder, 0o755)
-    path = os.path.join(folder, plan.run_id + ".json")
+    ensure_dir(folder)
+    path = os.path.join(folder, job.run_id + ".json")
     write_json(path, record)
-    atomic_write(os.path.join(ctx.root, LAST_GOOD_FILE), (plan.run_id + "\n").encode())
+    atomic_write(os.path.join(ctx.root, LAST_GOOD_FILE), (job.run_id + "\n").encode())
     _tag_images(record, newest[0] if newest else None, ctx.timeout("compose_s"))
     _prune(ctx.root, ctx.timeout("compose_s"))
     return path
@@ -108,11 +101,13 @@ def record_release(ctx: Context, started: str, finished: str) -> str:
 def _list_unlisted(ctx: Context) -> None:
     """One engine listing for the services verify did not list (those with a
     healthcheck.sh): `compose ps` would start compose once per service."""
-    plan = ctx.plan
-    if engine.serves(plan.compose_command) and any(n not in ctx.containers for n in plan.services):
-        listing = engine.compose_containers()
+    job = ctx.job
+    if engine_api.serves(job.compose_command) and any(
+        n not in ctx.containers for n in job.services
+    ):
+        listing = engine_api.compose_containers()
         if listing is not None:
-            for name in plan.services:
+            for name in job.services:
                 ctx.containers.setdefault(name, listing.get(name, []))
 
 
@@ -140,25 +135,16 @@ def service_images(ctx: Context, name: str) -> Dict[str, Dict[str, str]]:
     containers = ctx.containers.get(name)
     if containers is None:
         containers, _ = compose.list_containers(
-            ctx.plan.compose_command, name, ctx.timeout("compose_s")
+            ctx.job.compose_command, name, ctx.timeout("compose_s")
         )
     found: Dict[str, Dict[str, str]] = {}
     for container in containers:
-        labels = _labels(container.get("Labels"))
-        service = str(container.get("Service") or labels.get(SERVICE_LABEL) or "")
-        image = labels.get(IMAGE_LABEL) or _image_of(container, ctx.timeout("compose_s"))
+        labels = compose.labels_of(container.get("Labels"))
+        service = str(container.get("Service") or labels.get(compose.SERVICE_LABEL) or "")
+        image = labels.get(compose.IMAGE_LABEL) or _image_of(container, ctx.timeout("compose_s"))
         if service and image:
-            found[service] = {"image": image, "config_hash": labels.get(CONFIG_HASH_LABEL, "")}
+            found[service] = {"image": image, "config_hash": labels.get(compose.HASH_LABEL, "")}
     return found
-
-
-def _labels(value: Any) -> Dict[str, str]:
-    """`ps --format json` gives labels as one `k=v,k=v` string (a value with a comma, like
-    config_files, leaves pieces without `=`, which are not the keys wanted here)."""
-    if isinstance(value, dict):
-        return {str(k): str(v) for k, v in value.items()}
-    pairs = (piece.split("=", 1) for piece in str(value or "").split(",") if "=" in piece)
-    return {key: val for key, val in pairs}
 
 
 def _image_of(container: Dict[str, Any], timeout: float) -> Optional[str]:
@@ -251,7 +237,7 @@ def choose_target(root: str, requested: Optional[str], previous_run: Optional[st
 def choose_for(ctx: Context, previous: Optional[Dict[str, Any]]) -> str:
     """A fresh rollback's target, from its plan and `previous` (the summary of the run
     before it); raises RollbackError when there is none."""
-    requested = ctx.plan.raw.get("rollback_to")
+    requested = ctx.job.raw.get("rollback_to")
     if requested is not None and not isinstance(requested, str):
         raise RollbackError("plan key 'rollback_to' must be a run id, not %r" % (requested,))
     previous_run = (previous or {}).get("run_id")
@@ -270,7 +256,9 @@ def begin(ctx: Context, target: Optional[str]) -> None:
         atomic_write(path, (target + "\n").encode())
     if os.path.exists(path):
         ctx.rollback = True
-        ctx.rollback_to = rollback_target(ctx)
+        target = rollback_target(ctx)
+        if target is not None:
+            ctx.release_files = lambda name: service_files(ctx, target, name)
 
 
 def rollback_target(ctx: Context) -> Optional[str]:
@@ -309,7 +297,7 @@ def repo_for(ctx: Context, target: str) -> str:
     record = read_release(ctx.root, target) or {}
     revision = record.get("revision") or {}
     if revision.get("source") == "push":
-        return os.path.join(ctx.root, PUSH_REVISIONS_DIR, str(revision.get("id")))
+        return os.path.join(revisions_dir(ctx.root), str(revision.get("id")))
     return os.path.join(export_dir(ctx.root, target), "repo")
 
 
@@ -336,8 +324,7 @@ def _git_export(checkout: str, commit: str, dest: str, ctx: Context) -> None:
     import tarfile
 
     parent = os.path.dirname(dest)
-    if not os.path.isdir(parent):
-        os.makedirs(parent, 0o755)
+    ensure_dir(parent)
     temp = dest + ".tmp"
     shutil.rmtree(temp, ignore_errors=True)
     os.makedirs(temp)
@@ -357,10 +344,9 @@ def _git_export(checkout: str, commit: str, dest: str, ctx: Context) -> None:
 def _write_pins(ctx: Context, target: str, services: Dict[str, Any]) -> int:
     """One compose file per service (JSON is YAML) that sets each image to its ID."""
     folder = os.path.join(export_dir(ctx.root, target), "pins")
-    if not os.path.isdir(folder):
-        os.makedirs(folder, 0o755)
+    ensure_dir(folder)
     pinned = 0
-    for name in ctx.plan.services:
+    for name in ctx.job.services:
         images = services.get(name) or {}
         if not images:
             continue
@@ -370,7 +356,7 @@ def _write_pins(ctx: Context, target: str, services: Dict[str, Any]) -> int:
                 for compose_service, info in images.items()
             }
         }
-        atomic_write(pin_path(ctx.root, target, name), (dumps(body, indent=2) + "\n").encode())
+        write_json(pin_path(ctx.root, target, name), body)
         pinned += 1
     return pinned
 

@@ -14,16 +14,14 @@ from __future__ import annotations
 import os
 import time
 
-from remote import jsonio
+from remote.docker.compose import HASH_LABEL, PROJECT_LABEL, SERVICE_LABEL
+from remote.kit import jsonio
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import Any, Dict, List, Optional, Tuple
 
 DEFAULT_SOCKET = "/var/run/docker.sock"
-PROJECT_LABEL = "com.docker.compose.project"
-SERVICE_LABEL = "com.docker.compose.service"
-HASH_LABEL = "com.docker.compose.config-hash"
 TIMEOUT_S = 10.0
 MAX_ANSWER_BYTES = 64 * 1024 * 1024  # a listing of thousands of containers is a few MB
 DOCKER_COMMANDS = ("docker", "docker-compose")

@@ -1,7 +1,7 @@
 """The stages that change or check the host: prepare, validate, deploy, verify.
 
-(diagnose and complete close a run; remote.run drives them.) Each stage returns a
-one-line message for its stage_completed event or raises StageFailed.
+(diagnose and complete close a run; run/driver.py drives them.) Each stage returns
+a one-line message for its stage_completed event or raises StageFailed.
 """
 
 from __future__ import annotations
@@ -9,10 +9,11 @@ from __future__ import annotations
 import os
 import time
 
-from remote import access, compose, configs, converge, engine, envlink, images, procs
-from remote.events import RunLog
-from remote.plan import Plan
-from remote.state import State
+from remote.docker import access, compose, converge, engine_api, envlink
+from remote.kit import procs
+from remote.run import pulls
+from remote.run.context import COMPLETED, FAILED, SKIPPED, Context
+from remote.run.revisions import current_revision
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -23,7 +24,6 @@ FIRST_POLL_S = 0.2
 MAX_POLL_S = 2.0
 # A poll that only asks the engine's socket costs ~1 ms: it may stay frequent.
 ENGINE_POLL_S = 0.3
-COMPLETED, SKIPPED, FAILED, PENDING = "completed", "skipped", "failed", "pending"
 
 
 class StageFailed(Exception):
@@ -35,62 +35,23 @@ class StageFailed(Exception):
         self.service = service
 
 
-class Context(object):
-    """What the stages of one run share: the plan, the state, the log, the outcome."""
-
-    def __init__(
-        self,
-        root: str,
-        plan: Plan,
-        state: State,
-        log: RunLog,
-        resume: bool,
-        scrub: Callable[[str], str],
-    ) -> None:
-        self.root = root
-        self.scrub = scrub
-        self.plan = plan
-        self.state = state
-        self.log = log
-        self.resume = resume
-        self.services = {name: PENDING for name in plan.services}
-        self.current_service: Optional[str] = None
-        # each service's merged configuration, asked of compose once (remote/configs.py)
-        self.configs: Dict[str, configs.Config] = {}
-        # Set by remote.releases.begin: a rollback run, and the release it deploys.
-        self.rollback = False
-        self.rollback_to: Optional[str] = None
-        # verify's last listing of each project: complete records the release from it.
-        self.containers: Dict[str, List[Dict[str, Any]]] = {}
-
-    def files(self, name: str) -> compose.ServiceFiles:
-        if self.rollback_to is not None:
-            from remote import releases
-
-            return releases.service_files(self, self.rollback_to, name)
-        return compose.service_files(self.root, self.plan.repo, name)
-
-    def timeout(self, key: str) -> float:
-        return self.plan.timeouts[key]
-
-
 def prepare(ctx: Context) -> str:
-    no_docker = access.docker_problem(ctx.plan.compose_command)
+    no_docker = access.docker_problem(ctx.job.compose_command)
     if no_docker:
         raise StageFailed(no_docker)
     if ctx.rollback:  # no git pull, no image pulls: a rollback needs no network
-        from remote import releases
+        from remote.run import releases
 
         try:
             return releases.prepare(ctx)
         except releases.RollbackError as exc:
             raise StageFailed("rollback: %s" % exc) from None
-    return "%s; %s" % (_git_pull(ctx), images.prepare(ctx))
+    return "%s; %s" % (_git_pull(ctx), pulls.prepare(ctx))
 
 
 def _git_pull(ctx: Context) -> str:
-    repo = ctx.plan.repo
-    if ctx.plan.source == "push":
+    repo = ctx.job.repo
+    if ctx.job.source == "push":
         return _pushed_revision(ctx)
     if not os.path.isdir(repo):
         ctx.log.event("warning", stage="prepare", message="the repo %s does not exist" % repo)
@@ -112,28 +73,26 @@ def _git_pull(ctx: Context) -> str:
 def _pushed_revision(ctx: Context) -> str:
     """A push host runs no git: it deploys the revision the controller last switched
     R/repo to (remote/source.py), and says which."""
-    from remote.source import current_revision
-
-    rev = current_revision(ctx.root, ctx.plan.repo)
+    rev = current_revision(ctx.root, ctx.job.repo)
     if rev is None:
         ctx.log.event(
             "warning",
             stage="prepare",
-            message="source push: %s is not a pushed revision" % ctx.plan.repo,
+            message="source push: %s is not a pushed revision" % ctx.job.repo,
         )
-        return "source push: no pushed revision at %s" % ctx.plan.repo
+        return "source push: no pushed revision at %s" % ctx.job.repo
     return "source push: deploying revision %s" % rev
 
 
 def validate(ctx: Context) -> str:
     problems: List[Tuple[str, str]] = []
-    for name in ctx.plan.services:
-        problem = _validation_problem(ctx, ctx.files(name)) or images.validate_problem(ctx, name)
+    for name in ctx.job.services:
+        problem = _validation_problem(ctx, ctx.files(name)) or pulls.validate_problem(ctx, name)
         if problem:
             _service_failed(ctx, "validate", name, problem)
             problems.append((name, problem))
     _fail_if_any(problems)
-    return "%d services valid" % len(ctx.plan.services)
+    return "%d services valid" % len(ctx.job.services)
 
 
 def _service_failed(
@@ -166,7 +125,7 @@ def _validation_problem(ctx: Context, files: compose.ServiceFiles) -> Optional[s
             files.service_dir,
         )
     link_problem = _link_env(ctx, files)
-    result = configs.load(ctx, files).result
+    result = ctx.config(files).result
     if result.ok:
         return None
     accepted = compose.accepted_project_name(files.name)
@@ -183,7 +142,7 @@ def _validation_problem(ctx: Context, files: compose.ServiceFiles) -> Optional[s
 
 
 def _link_env(ctx: Context, files: compose.ServiceFiles) -> str:
-    """R/config/<svc>/.env as .env beside the definition (remote.envlink): "" or why not."""
+    """R/config/<svc>/.env as .env beside the definition (docker/envlink.py): "" or why not."""
     try:
         outcome = envlink.link_env(files.service_dir, files.env_file)
     except OSError as exc:
@@ -201,7 +160,7 @@ def _link_env(ctx: Context, files: compose.ServiceFiles) -> str:
 
 def deploy(ctx: Context) -> str:
     skip_through = _resume_point(ctx)
-    for index, name in enumerate(ctx.plan.services):
+    for index, name in enumerate(ctx.job.services):
         if index <= skip_through:
             ctx.services[name] = SKIPPED
             ctx.log.event(
@@ -222,22 +181,22 @@ def _resume_point(ctx: Context) -> int:
     last = ctx.state.last_service
     if not ctx.resume or last is None:
         return -1
-    if last not in ctx.plan.services:
+    if last not in ctx.job.services:
         ctx.log.say("last_service %s is not in this plan: deploying every service" % last)
         return -1
-    return ctx.plan.services.index(last)
+    return ctx.job.services.index(last)
 
 
 def _deploy_service(ctx: Context, files: compose.ServiceFiles) -> None:
     ctx.current_service = files.name
     ctx.log.event("service_started", stage="deploy", service=files.name)
-    fingerprint = configs.load(ctx, files).fingerprint
-    command = ctx.plan.compose_command
+    fingerprint = ctx.config(files).fingerprint
+    command = ctx.job.compose_command
     if converge.is_current(ctx.root, files.name, fingerprint, command):
         _service_done(ctx, files.name, 0, "unchanged: its containers already run this config")
         return
     converge.forget(ctx.root, files.name)
-    result = images.up(ctx, files)
+    result = pulls.up(ctx, files)
     _log_output(ctx, result.stdout + result.stderr)
     if not result.ok:
         message = "service %s: compose up failed: %s" % (files.name, result.reason())
@@ -268,13 +227,13 @@ def verify(ctx: Context) -> str:
     where they say what this run did to each service."""
     started = time.monotonic()
     deadline = started + ctx.timeout("verify_s")
-    pending = list(ctx.plan.services)
+    pending = list(ctx.job.services)
     problems: Dict[str, str] = {}
     delay = FIRST_POLL_S
-    engine_serves = engine.serves(ctx.plan.compose_command)
+    engine_serves = engine_api.serves(ctx.job.compose_command)
     while True:
         # One engine listing serves every service of this poll (None: ask compose).
-        listing = engine.compose_containers() if engine_serves else None
+        listing = engine_api.compose_containers() if engine_serves else None
         for name in list(pending):
             ctx.current_service = name
             problem = _service_problem(ctx, ctx.files(name), listing)
@@ -293,7 +252,7 @@ def verify(ctx: Context) -> str:
     for name, problem in failures:
         _service_failed(ctx, "verify", name, problem, int((time.monotonic() - started) * 1000))
     _fail_if_any(failures)
-    return "%d services healthy" % len(ctx.plan.services)
+    return "%d services healthy" % len(ctx.job.services)
 
 
 def _unhealthy(ctx: Context, name: str, problem: str) -> str:
@@ -331,7 +290,7 @@ def _containers_problem(
         containers = listing.get(files.name, [])
     else:
         containers, error = compose.list_containers(
-            ctx.plan.compose_command, files.name, ctx.timeout("compose_s")
+            ctx.job.compose_command, files.name, ctx.timeout("compose_s")
         )
         if error:
             return error

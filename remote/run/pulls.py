@@ -1,12 +1,6 @@
 """Images in prepare: pull (or build) each service's images as its pull policy says, so
 that nothing after prepare needs the network; validate then refuses an image that is
-neither on the host nor was pullable.
-
-What compose's merged configuration (definition, override, .env) names is read from
-`config --format json`, keeping only each service's image, pull_policy and build: the
-rest (environment values) is never logged. Pulls go through compose itself
-(`pull --quiet SERVICE`); presence, digest and size are asked of the engine behind
-the compose_command (docker, or podman for podman compose).
+neither on the host nor was pullable. Pulls go through compose (`pull --quiet SERVICE`).
 """
 
 from __future__ import annotations
@@ -14,78 +8,30 @@ from __future__ import annotations
 import os
 import time
 
-from remote import compose, configs, engine, jsonio, procs
+from remote.docker import compose
+from remote.docker.images import Local, Need, engine_command, inspect, parse_needs
+from remote.kit import jsonio, procs
+from remote.kit.atomic import write_json
 from remote.protocol import BUILD_PROGRESS, PULL_PROGRESS
-from remote.state import write_json
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from typing import Any, Dict, List, Optional, Tuple
+    from typing import Dict, List, Optional, Tuple
 
-    from remote.stages import Context
+    from remote.run.context import Context
 
 IMAGES_FILE = "images.json"  # in the state folder: what this run pulled, what it could not
 PULLED, PRESENT, SKIPPED, BUILT, FAILED = "pulled", "present", "skipped", "built", "failed"
-# compose's spellings of the policies, as fleet's three words (and build).
-POLICY_WORDS = {
-    "always": "always",
-    "missing": "missing",
-    "if_not_present": "missing",
-    "never": "never",
-    "build": "build",
-}
-
-
-class Need(object):
-    """One image a fleet service needs, with the policy that applies to it."""
-
-    def __init__(self, image: str, policy: str, services: List[str], build: bool) -> None:
-        self.image = image
-        self.policy = policy  # always | missing | never | build
-        self.services = services  # the compose services that use it
-        self.build = build
-
-
-def engine_command(compose_command: List[str]) -> List[str]:
-    """The engine CLI behind a compose command: podman for podman compose, else docker."""
-    first = os.path.basename(compose_command[0]) if compose_command else ""
-    return ["podman"] if first.startswith("podman") else ["docker"]
-
-
-def parse_needs(config_json: str, default_policy: str) -> List[Need]:
-    """The images of `config --format json` output; a service's own pull_policy wins."""
-    text = config_json.strip()
-    if not text:
-        return []  # a compose_command that prints nothing (the bench's /bin/true)
-    config = jsonio.loads(text)
-    services = config.get("services") if isinstance(config, dict) else None
-    needs: Dict[str, Need] = {}
-    for name, service in sorted((services or {}).items()):
-        if not isinstance(service, dict):
-            continue
-        build = bool(service.get("build"))
-        image = service.get("image") or ("%s-%s" % (config.get("name", ""), name))
-        policy = POLICY_WORDS.get(str(service.get("pull_policy") or ""), default_policy)
-        if build and not service.get("pull_policy"):
-            policy = "build"
-        if not build and not service.get("image"):
-            continue
-        need = needs.get(image)
-        if need is None:
-            needs[image] = Need(str(image), policy, [name], build)
-        else:
-            need.services.append(name)
-    return list(needs.values())
 
 
 def service_needs(ctx: Context, files: compose.ServiceFiles) -> Tuple[List[Need], Optional[str]]:
-    config = configs.load(ctx, files)
+    config = ctx.config(files)
     if not config.result.ok:
         return [], config.result.reason()
     if config.json is None:
         return [], "this compose cannot print its config as JSON"
     try:
-        return parse_needs(config.json, ctx.plan.pull), None
+        return parse_needs(config.json, ctx.job.pull), None
     except (ValueError, AttributeError):
         return [], "compose config --format json printed no JSON object"
 
@@ -96,7 +42,7 @@ class Record(object):
 
     def __init__(self, state_dir: str) -> None:
         self.path = os.path.join(state_dir, IMAGES_FILE)
-        data = _read_json(self.path)
+        data = jsonio.read_object(self.path) or {}
         pulled = data.get("pulled")
         missing = data.get("missing")
         self.pulled: List[str] = list(pulled) if isinstance(pulled, list) else []
@@ -104,50 +50,6 @@ class Record(object):
 
     def save(self) -> None:
         write_json(self.path, {"pulled": self.pulled, "missing": self.missing})
-
-
-def _read_json(path: str) -> Dict[str, Any]:
-    try:
-        with open(path, "rb") as handle:
-            data = jsonio.loads(handle.read().decode("utf-8"))
-    except (OSError, ValueError):
-        return {}
-    return data if isinstance(data, dict) else {}
-
-
-class Local(object):
-    """What the engine knows of an image on this host."""
-
-    def __init__(self, digest: Optional[str], size: Optional[int]) -> None:
-        self.digest = digest
-        self.size = size
-
-
-def inspect(engine_cli: List[str], image: str, timeout: float) -> Optional[Local]:
-    """The image as the host has it, or None when it is not on the host. Docker's own
-    socket answers in ~1 ms where `docker image inspect` starts the CLI (~30 ms)."""
-    if engine_cli == ["docker"]:
-        asked, found = engine.image(image)
-        if asked:
-            return _local(found.get("RepoDigests"), found.get("Size")) if found else None
-    fmt = "{{json .RepoDigests}}\t{{.Size}}"
-    result = procs.run([*engine_cli, "image", "inspect", "--format", fmt, image], timeout)
-    if not result.ok:
-        return None
-    digests, _, size = result.stdout.strip().partition("\t")
-    try:
-        parsed = jsonio.loads(digests)
-    except ValueError:
-        parsed = []
-    return _local(parsed, int(size) if size.isdigit() else None)
-
-
-def _local(digests: Any, size: Any) -> Local:
-    digest = None
-    for item in digests if isinstance(digests, list) else []:
-        digest = str(item).rpartition("@")[2] or None
-        break
-    return Local(digest, size if isinstance(size, int) else None)
 
 
 def prepare_service(ctx: Context, files: compose.ServiceFiles, record: Record) -> str:
@@ -161,7 +63,7 @@ def prepare_service(ctx: Context, files: compose.ServiceFiles, record: Record) -
     if error is not None:
         ctx.log.say("%s: images not checked (compose config failed: %s)" % (files.name, error))
         return ""
-    cli = engine_command(ctx.plan.compose_command)
+    cli = engine_command(ctx.job.compose_command)
     counts: Dict[str, int] = {}
     for need in needs:
         status = _prepare_image(ctx, files, record, cli, need)
@@ -185,7 +87,7 @@ def _prepare_image(
     if local is not None and need.policy == "missing":
         return _emit(ctx, files, need, PRESENT, local, None, "on the host")
     ctx.log.say("%s%s for %s" % (PULL_PROGRESS, need.image, files.name), push=True)
-    argv = [*compose.project_argv(ctx.plan.compose_command, files), "pull", "--quiet"]
+    argv = [*compose.project_argv(ctx.job.compose_command, files), "pull", "--quiet"]
     result = procs.run(argv + need.services[:1], timeout, cwd=files.service_dir)
     if result.ok:
         record.pulled.append(need.image)
@@ -230,7 +132,7 @@ def _build(
     ctx: Context, files: compose.ServiceFiles, record: Record, cli: List[str], need: Need
 ) -> str:
     ctx.log.say("%s%s for %s" % (BUILD_PROGRESS, need.image, files.name), push=True)
-    argv = [*compose.project_argv(ctx.plan.compose_command, files), "build", "--quiet"]
+    argv = [*compose.project_argv(ctx.job.compose_command, files), "build", "--quiet"]
     result = procs.run(argv + need.services, ctx.timeout("compose_s"), cwd=files.service_dir)
     local = inspect(cli, need.image, ctx.timeout("compose_s"))
     if result.ok:
@@ -265,7 +167,7 @@ def validate_problem(ctx: Context, name: str) -> Optional[str]:
     """Why service `name` cannot be deployed from what is on the host, or None.
     An image prepare could not get is looked for again: it may have come since."""
     missing = Record(ctx.state.dir).missing.get(name) or {}
-    cli = engine_command(ctx.plan.compose_command)
+    cli = engine_command(ctx.job.compose_command)
     for image, cause in sorted(missing.items()):
         if inspect(cli, image, ctx.timeout("compose_s")) is None:
             return "service %s: image %s is not on the host and could not be pulled: %s" % (
@@ -279,11 +181,11 @@ def validate_problem(ctx: Context, name: str) -> Optional[str]:
 def up(ctx: Context, files: compose.ServiceFiles) -> procs.Result:
     """`up -d --remove-orphans --pull never`; a compose without `--pull` (docker-compose
     v1, podman-compose) gets plain `up`: prepare already put every image in place."""
-    argv = compose.up_argv(ctx.plan.compose_command, files)  # ends with --pull never
+    argv = compose.up_argv(ctx.job.compose_command, files)  # ends with --pull never
     result = procs.run(argv, ctx.timeout("compose_s"), cwd=files.service_dir)
     if result.ok or not compose.unknown_flag(result.stderr):
         return result
-    command = " ".join(ctx.plan.compose_command)
+    command = " ".join(ctx.job.compose_command)
     ctx.log.say("%s has no `up --pull never`: running plain up" % command)
     return procs.run(argv[:-2], ctx.timeout("compose_s"), cwd=files.service_dir)
 
@@ -293,7 +195,7 @@ def prepare(ctx: Context) -> str:
     started = time.monotonic()
     record = Record(ctx.state.dir)
     parts = []
-    for name in ctx.plan.services:
+    for name in ctx.job.services:
         account = prepare_service(ctx, ctx.files(name), record)
         if account:
             parts.append("%s: %s" % (name, account))

@@ -5,8 +5,8 @@ from __future__ import annotations
 import os
 import time
 
-from remote.events import parse_struct_line
 from remote.protocol import TERMINAL_EVENTS, Exit
+from remote.run.runlog import parse_struct_line
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:

@@ -66,6 +66,15 @@ def loads_object(data: Optional[bytes]) -> Optional[Dict[str, Any]]:
     return value if isinstance(value, dict) else None
 
 
+def read_object(path: str) -> Optional[Dict[str, Any]]:
+    """The JSON object in file `path`; None as loads_object says, or when it cannot be read."""
+    try:
+        with open(path, "rb") as handle:
+            return loads_object(handle.read())
+    except OSError:
+        return None
+
+
 def dumps(value: Any, indent: Optional[int] = None) -> str:
     """Compact JSON (no spaces), or with indent: one item per line, as json.dumps."""
     if not HAVE_C:

@@ -6,7 +6,8 @@ import errno
 import fcntl
 import os
 
-from remote.jsonio import dumps, loads_object
+from remote.kit.atomic import ensure_dir
+from remote.kit.jsonio import dumps, read_object
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -33,11 +34,7 @@ def describe_holder(holder: Optional[Dict[str, Any]]) -> str:
 
 def read_holder(path: str) -> Optional[Dict[str, Any]]:
     """The holder info in the lock file; None when empty (released) or unreadable."""
-    try:
-        with open(path, "rb") as handle:
-            return loads_object(handle.read())
-    except OSError:
-        return None
+    return read_object(path)
 
 
 def pid_alive(pid: Any) -> bool:
@@ -87,8 +84,7 @@ class RunLock(object):
         """Take the lock or raise LockHeld. A holder left behind by a dead process is
         remembered in `stale_holder` so that the run can say it took over."""
         directory = os.path.dirname(self.path)
-        if not os.path.isdir(directory):
-            os.makedirs(directory, 0o755)
+        ensure_dir(directory)
         fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)

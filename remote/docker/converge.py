@@ -3,19 +3,20 @@
 compose recreates a container when its config hash differs from the container's
 `com.docker.compose.config-hash` label, or when its image reference now names another
 image. Rather than ask compose for the hashes again (a second compose start per service),
-deploy compares the fingerprint of this run's merged configuration (remote/configs.py)
-with the one recorded the last time `up` succeeded, together with the hashes compose then
-gave the containers (R/.fleet/converged.json, a cache: without it, `up` runs). The
-engine's listing (remote/engine.py) says whether the containers still carry them. Anything
-not known for sure (no fingerprint, no record, no engine socket) means: run `up`.
+deploy compares the fingerprint of this run's merged configuration (configs.py) with the
+one recorded the last time `up` succeeded, together with the hashes compose then gave the
+containers (R/.fleet/converged.json, a cache: without it, `up` runs). The engine's
+listing (engine_api.py) says whether the containers still carry them. Anything not
+known for sure (no fingerprint, no record, no engine socket) means: run `up`.
 """
 
 from __future__ import annotations
 
 import os
 
-from remote import engine, jsonio
-from remote.state import atomic_write
+from remote.docker import engine_api
+from remote.kit import jsonio
+from remote.kit.atomic import atomic_write
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -32,7 +33,7 @@ def why_not_current(
     """None when every compose service runs with its config and image; else why not."""
     if not hashes:
         return "no config hashes"
-    image_id = image_id or engine.image_id
+    image_id = image_id or engine_api.image_id
     seen = set()
     for container in containers:
         service = container.get("Service")
@@ -57,13 +58,13 @@ def is_current(
 ) -> bool:
     """True only when the engine confirms project `name` runs what was recorded for
     exactly this configuration."""
-    if fingerprint is None or not engine.serves(compose_command):
+    if fingerprint is None or not engine_api.serves(compose_command):
         return False
     known = _read(root).get(name)
     if not isinstance(known, dict) or known.get("fingerprint") != fingerprint:
         return False
     hashes = known.get("hashes")
-    projects = engine.compose_containers()
+    projects = engine_api.compose_containers()
     if not isinstance(hashes, dict) or projects is None:
         return False
     return why_not_current(hashes, projects.get(name, [])) is None
@@ -78,9 +79,9 @@ def forget(root: str, name: str) -> None:
 
 def remember(root: str, name: str, fingerprint: Optional[str], compose_command: List[str]) -> None:
     """After `up` succeeded: the fingerprint, and the hashes compose gave the containers."""
-    if fingerprint is None or not engine.serves(compose_command):
+    if fingerprint is None or not engine_api.serves(compose_command):
         return
-    projects = engine.compose_containers() or {}
+    projects = engine_api.compose_containers() or {}
     hashes = {
         str(c["Service"]): str(c["ConfigHash"])
         for c in projects.get(name, [])
@@ -93,12 +94,7 @@ def remember(root: str, name: str, fingerprint: Optional[str], compose_command: 
 
 
 def _read(root: str) -> Dict[str, Any]:
-    try:
-        with open(os.path.join(root, RECORD_FILE), "rb") as handle:
-            data = jsonio.loads(handle.read().decode("utf-8"))
-    except (OSError, ValueError):
-        return {}
-    return data if isinstance(data, dict) else {}
+    return jsonio.read_object(os.path.join(root, RECORD_FILE)) or {}
 
 
 def _write(root: str, record: Dict[str, Any]) -> None:

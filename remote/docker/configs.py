@@ -11,13 +11,12 @@ and never written or logged.
 
 from __future__ import annotations
 
-from remote import compose, envlink, procs
+from remote.docker import compose, envlink
+from remote.kit import procs
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from typing import Dict, List, Optional
-
-    from remote.stages import Context
+    from typing import List, Optional
 
 
 class Config(object):
@@ -42,27 +41,18 @@ def json_argv(compose_command: List[str], files: compose.ServiceFiles) -> List[s
     return [*compose.project_argv(compose_command, files), "config", "--format", "json"]
 
 
-def load(ctx: Context, files: compose.ServiceFiles) -> Config:
-    """The service's config, from this run's cache or from compose (once)."""
-    cache: Dict[str, Config] = ctx.configs
-    found = cache.get(files.name)
-    if found is None:
-        found = cache[files.name] = _ask(ctx, files)
-    return found
-
-
-def _ask(ctx: Context, files: compose.ServiceFiles) -> Config:
+def ask(compose_command: List[str], files: compose.ServiceFiles, timeout: float) -> Config:
+    """compose's merged config of one service (the run keeps it: Context.config)."""
     try:
         # R/config/<svc>/.env must be in place before compose reads the definition;
         # validate links it again and reports what went wrong.
         envlink.link_env(files.service_dir, files.env_file)
     except OSError:
         pass
-    timeout = ctx.timeout("compose_s")
-    result = procs.run(json_argv(ctx.plan.compose_command, files), timeout, cwd=files.service_dir)
+    result = procs.run(json_argv(compose_command, files), timeout, cwd=files.service_dir)
     if result.ok:
         return Config(result, result.stdout)
     if result.timed_out or not compose.unknown_flag(result.stderr):
         return Config(result, None)
-    argv = compose.config_argv(ctx.plan.compose_command, files)
+    argv = compose.config_argv(compose_command, files)
     return Config(procs.run(argv, timeout, cwd=files.service_dir), None)

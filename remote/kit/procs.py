@@ -11,7 +11,7 @@ import os
 import select
 import time
 
-from remote import signals
+from remote.kit import signals
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:

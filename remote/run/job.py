@@ -1,10 +1,12 @@
-"""The host's plan (services, settings, run id): load, validate, save."""
+"""The runner's job (services, settings, run id): load, validate, save. On hosts and
+the wire it is still "the plan" (R/.fleet/plan.json, --plan): a contract with hosts."""
 
 from __future__ import annotations
 
 import os
 
-from remote.jsonio import dumps, loads
+from remote.kit.atomic import ensure_dir, write_json
+from remote.kit.jsonio import loads
 from remote.protocol import (
     DEFAULT_TIMEOUTS,
     PLAN_FILE,
@@ -14,7 +16,6 @@ from remote.protocol import (
     SERVICE_NAME_PATTERN,
     SOURCES,
 )
-from remote.state import atomic_write
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -25,12 +26,12 @@ NAME_FIRST = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789"
 NAME_REST = frozenset(NAME_FIRST + "._-")
 
 
-class PlanError(Exception):
-    """The plan is missing, unreadable or invalid."""
+class JobError(Exception):
+    """The plan (the job as given) is missing, unreadable or invalid."""
 
 
-class Plan(object):
-    """A validated plan; `raw` is the plan as given, saved unchanged."""
+class Job(object):
+    """A validated job; `raw` is the plan JSON as given, saved unchanged."""
 
     def __init__(
         self,
@@ -57,29 +58,30 @@ class Plan(object):
         self.kind = kind  # deploy | resume | rollback (the controller's word for the run)
 
 
-def plan_path(root: str) -> str:
+def job_path(root: str) -> str:
+    """R/.fleet/plan.json, where the job of the latest run is saved."""
     return os.path.join(root, PLAN_FILE)
 
 
-def load_plan(path: str, root: str) -> Plan:
+def load_job(path: str, root: str) -> Job:
     try:
         with open(path, "rb") as handle:
             text = handle.read().decode("utf-8")
     except OSError as exc:
-        raise PlanError("cannot read the plan %s: %s" % (path, exc.strerror)) from None
-    return parse_plan(text, root)
+        raise JobError("cannot read the plan %s: %s" % (path, exc.strerror)) from None
+    return parse_job(text, root)
 
 
-def parse_plan(text: str, root: str) -> Plan:
+def parse_job(text: str, root: str) -> Job:
     try:
         raw = loads(text)
     except ValueError as exc:
-        raise PlanError("the plan is not valid JSON: %s" % exc) from None
+        raise JobError("the plan is not valid JSON: %s" % exc) from None
     if not isinstance(raw, dict):
-        raise PlanError("the plan must be a JSON object")
+        raise JobError("the plan must be a JSON object")
     if raw.get("version") != PLAN_VERSION:
-        raise PlanError("plan version %r is not %d" % (raw.get("version"), PLAN_VERSION))
-    return Plan(
+        raise JobError("plan version %r is not %d" % (raw.get("version"), PLAN_VERSION))
+    return Job(
         host=_text(raw, "host"),
         run_id=_text(raw, "run_id"),
         repo=_repo(raw, root),
@@ -93,17 +95,16 @@ def parse_plan(text: str, root: str) -> Plan:
     )
 
 
-def save_plan(root: str, plan: Plan) -> None:
-    path = plan_path(root)
-    if not os.path.isdir(os.path.dirname(path)):
-        os.makedirs(os.path.dirname(path), 0o755)
-    atomic_write(path, (dumps(plan.raw, indent=2) + "\n").encode("utf-8"))
+def save_job(root: str, job: Job) -> None:
+    path = job_path(root)
+    ensure_dir(os.path.dirname(path))
+    write_json(path, job.raw)
 
 
 def _text(raw: Dict[str, Any], key: str) -> str:
     value = raw.get(key)
     if not isinstance(value, str) or not value.strip():
-        raise PlanError("plan key %r must be a non-empty string" % key)
+        raise JobError("plan key %r must be a non-empty string" % key)
     return value
 
 
@@ -111,7 +112,7 @@ def _word(raw: Dict[str, Any], key: str, choices: Tuple[str, ...]) -> str:
     """An optional key with a fixed set of values; absent means the first."""
     value = raw.get(key, choices[0])
     if value not in choices:
-        raise PlanError("plan key %r must be one of %s, not %r" % (key, ", ".join(choices), value))
+        raise JobError("plan key %r must be one of %s, not %r" % (key, ", ".join(choices), value))
     return str(value)
 
 
@@ -120,7 +121,7 @@ def _repo(raw: Dict[str, Any], root: str) -> str:
     if repo is None:
         return os.path.join(root, "repo")
     if not isinstance(repo, str) or not repo:
-        raise PlanError("plan key 'repo' must be a path")
+        raise JobError("plan key 'repo' must be a path")
     return repo
 
 
@@ -131,12 +132,12 @@ def is_service_name(name: str) -> bool:
 
 def _services(value: Any) -> List[str]:
     if not isinstance(value, list) or not value:
-        raise PlanError("plan key 'services' must be a non-empty list")
+        raise JobError("plan key 'services' must be a non-empty list")
     for name in value:
         if not isinstance(name, str) or not is_service_name(name):
-            raise PlanError("service name %r is not %s" % (name, SERVICE_NAME_PATTERN))
+            raise JobError("service name %r is not %s" % (name, SERVICE_NAME_PATTERN))
     if len(set(value)) != len(value):
-        raise PlanError("plan lists a service twice")
+        raise JobError("plan lists a service twice")
     return list(value)
 
 
@@ -147,18 +148,18 @@ def _compose_command(value: Any) -> List[str]:
         value = shlex.split(value)
     argv = value
     if not isinstance(argv, list) or not argv or not all(isinstance(a, str) for a in argv):
-        raise PlanError("plan key 'compose_command' must be a non-empty list of strings")
+        raise JobError("plan key 'compose_command' must be a non-empty list of strings")
     return list(argv)
 
 
 def _timeouts(value: Any) -> Dict[str, float]:
     if not isinstance(value, dict):
-        raise PlanError("plan key 'timeouts' must be an object")
+        raise JobError("plan key 'timeouts' must be an object")
     timeouts: Dict[str, float] = dict(DEFAULT_TIMEOUTS)
     for key, seconds in value.items():
         if key not in DEFAULT_TIMEOUTS:
-            raise PlanError("unknown timeout %r (known: %s)" % (key, ", ".join(DEFAULT_TIMEOUTS)))
+            raise JobError("unknown timeout %r (known: %s)" % (key, ", ".join(DEFAULT_TIMEOUTS)))
         if isinstance(seconds, bool) or not isinstance(seconds, (int, float)) or seconds <= 0:
-            raise PlanError("timeout %r must be a positive number of seconds" % key)
+            raise JobError("timeout %r must be a positive number of seconds" % key)
         timeouts[key] = seconds
     return timeouts

@@ -85,7 +85,7 @@ def _anonymous_token(challenge: str, repo: str, timeout: float) -> str:
     import urllib.parse
     import urllib.request
 
-    from remote.jsonio import loads
+    from remote.kit.jsonio import loads
 
     if not challenge.lower().startswith("bearer "):
         raise RegistryUnknown("the registry wants credentials")

@@ -6,8 +6,8 @@ import json
 
 import pytest
 
-from remote.plan import PlanError, parse_plan
 from remote.protocol import DEFAULT_TIMEOUTS, Exit
+from remote.run.job import JobError, parse_job
 from tests.unit.remote.conftest import FakeHost
 
 BASE = {
@@ -20,7 +20,7 @@ BASE = {
 
 
 def parse(**changes: object):
-    return parse_plan(json.dumps(dict(BASE, **changes)), "/opt/homelab")
+    return parse_job(json.dumps(dict(BASE, **changes)), "/opt/homelab")
 
 
 def test_defaults_fill_missing_timeouts_and_repo() -> None:
@@ -59,15 +59,15 @@ def test_compose_command_string_is_split() -> None:
 )
 def test_invalid_plans_are_refused(changes: dict, needle: str) -> None:
     """Each broken field is named in the error."""
-    with pytest.raises(PlanError) as error:
+    with pytest.raises(JobError) as error:
         parse(**changes)
     assert needle in str(error.value)
 
 
 def test_not_json_is_refused() -> None:
-    """Garbage on stdin is a PlanError, not a traceback."""
-    with pytest.raises(PlanError, match="not valid JSON"):
-        parse_plan("{nope", "/r")
+    """Garbage on stdin is a JobError, not a traceback."""
+    with pytest.raises(JobError, match="not valid JSON"):
+        parse_job("{nope", "/r")
 
 
 def test_start_with_a_bad_plan_exits_usage_and_writes_nothing(fake_host: FakeHost) -> None:

@@ -5,14 +5,14 @@ from __future__ import annotations
 import os
 import sys
 
-from remote.procs import exit_code
+from remote.kit.procs import exit_code
 from remote.protocol import Exit
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import Callable, Optional
 
-    from remote.lock import RunLock
+    from remote.run.lock import RunLock
 
 STDOUT, STDERR = 1, 2
 

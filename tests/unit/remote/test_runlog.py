@@ -8,7 +8,7 @@ import json
 import re
 from pathlib import Path
 
-from remote.events import (
+from remote.run.runlog import (
     RunLog,
     create_exclusive,
     iso_ts,

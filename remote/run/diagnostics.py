@@ -4,15 +4,16 @@ from __future__ import annotations
 
 import os
 
-from remote import compose, procs
-from remote.events import create_exclusive, file_ts, iso_ts, utc_now
-from remote.stages import Context
+from remote.docker import compose
+from remote.kit import procs
+from remote.run.context import Context
+from remote.run.runlog import create_exclusive, file_ts, iso_ts, utc_now
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import List, Optional
 
-    from remote.events import Clock
+    from remote.run.runlog import Clock
 
 LOG_LINES = 50
 RUN_LOG_LINES = 100
@@ -31,7 +32,7 @@ def collect(
     """Write the diagnostics file and return its path."""
     moment = clock()
     sections = [_header(ctx, moment, failed_stage, failed_service, error)]
-    for name in _failed_first(ctx.plan.services, failed_service):
+    for name in _failed_first(ctx.job.services, failed_service):
         sections += _service_sections(ctx, name)
     sections.append(_section("disk (df -h)", _command_output(["df", "-h"])))
     sections.append(_section("memory (/proc/meminfo)", _meminfo()))
@@ -55,8 +56,8 @@ def _header(
 ) -> str:
     lines = [
         "fleet diagnostics",
-        "host:           %s" % ctx.plan.host,
-        "run:            %s" % ctx.plan.run_id,
+        "host:           %s" % ctx.job.host,
+        "run:            %s" % ctx.job.run_id,
         "collected:      %s" % iso_ts(moment),
         "failed stage:   %s" % failed_stage,
         "failed service: %s" % (failed_service or "-"),
@@ -74,7 +75,7 @@ def _failed_first(services: List[str], failed: Optional[str]) -> List[str]:
 
 def _service_sections(ctx: Context, name: str) -> List[str]:
     files = ctx.files(name)
-    compose_command = ctx.plan.compose_command
+    compose_command = ctx.job.compose_command
     status = _command_output(compose.ps_table_argv(compose_command, name))
     logs = _command_output(compose.logs_argv(compose_command, files, LOG_LINES))
     return [

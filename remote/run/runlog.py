@@ -6,7 +6,7 @@ import errno
 import os
 import time
 
-from remote.jsonio import dumps, loads_object
+from remote.kit.jsonio import dumps, loads_object
 from remote.protocol import STRUCT_PREFIX
 
 TYPE_CHECKING = False

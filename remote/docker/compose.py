@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import os
 
-from remote import envlink, jsonio, procs
+from remote.docker import envlink
+from remote.kit import jsonio, procs
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -15,9 +16,23 @@ DEFINITION_NAMES = ("compose.yaml", "docker-compose.yml")
 OVERRIDE_NAME = "docker-compose.override.yml"
 ENV_NAME = ".env"
 HEALTHCHECK_NAME = "healthcheck.sh"
+# The labels compose puts on its containers.
 PROJECT_LABEL = "com.docker.compose.project"
+SERVICE_LABEL = "com.docker.compose.service"
+HASH_LABEL = "com.docker.compose.config-hash"
+IMAGE_LABEL = "com.docker.compose.image"  # the image ID (compose v2)
 # How a compose without a flag says so (docker-compose v1, podman-compose).
 UNKNOWN_FLAG_WORDS = ("unknown flag", "no such option", "unrecognized")
+
+
+def labels_of(value: Any) -> Dict[str, str]:
+    """A container's labels: a dict from docker, one `k=v,k=v` string from `ps --format
+    json` (a value with a comma, like config_files, leaves pieces without `=`, which are
+    not the keys wanted here)."""
+    if isinstance(value, dict):
+        return {str(k): str(v) for k, v in value.items()}
+    pairs = (piece.split("=", 1) for piece in str(value or "").split(",") if "=" in piece)
+    return {key: val for key, val in pairs}
 
 
 class ServiceFiles(object):

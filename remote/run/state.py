@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import os
 
-from remote.jsonio import dumps, loads_object
+from remote.kit.atomic import atomic_write, fsync_dir, write_json
+from remote.kit.jsonio import read_object
 from remote.protocol import LOCK_FILE, STAGES
 
 TYPE_CHECKING = False
@@ -12,43 +13,8 @@ if TYPE_CHECKING:
     from typing import Any, Dict, List, Optional
 
 LOCK_NAME = os.path.basename(LOCK_FILE)
-# What a fresh run keeps besides its lock: the release history (remote/releases.py).
+# What a fresh run keeps besides its lock: the release history (remote/run/releases.py).
 KEPT_NAMES = (LOCK_NAME, "releases", "last_good")
-
-
-def atomic_write(path: str, data: bytes, durable: bool = True) -> None:
-    """Temp file in the same folder, fsync, rename: a crash leaves either the old file
-    or the new one, never half of one. `durable` fsyncs the folder too, so that the
-    rename itself survives a power cut."""
-    directory = os.path.dirname(path) or "."
-    # Named by our pid: a leftover of that name is from a dead process, safe to reuse.
-    temp = os.path.join(directory, ".%s.%d.tmp" % (os.path.basename(path), os.getpid()))
-    fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.chmod(temp, 0o644)
-        os.replace(temp, path)
-    except BaseException:
-        if os.path.exists(temp):
-            os.unlink(temp)
-        raise
-    if durable:
-        fsync_dir(directory)
-
-
-def fsync_dir(directory: str) -> None:
-    fd = os.open(directory, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
-def write_json(path: str, data: Any) -> None:
-    atomic_write(path, (dumps(data, indent=2) + "\n").encode("utf-8"))
 
 
 class State(object):
@@ -108,11 +74,7 @@ class State(object):
         return [stage for stage in STAGES if self.is_complete(stage)]
 
     def read_summary(self) -> Optional[Dict[str, Any]]:
-        try:
-            with open(self._path("summary.json"), "rb") as handle:
-                return loads_object(handle.read())
-        except OSError:
-            return None
+        return read_object(self._path("summary.json"))
 
     def write_summary(self, summary: Dict[str, Any]) -> None:
         write_json(self._path("summary.json"), summary)

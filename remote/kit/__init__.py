@@ -1,0 +1,1 @@
+"""Stdlib helpers with no fleet knowledge."""

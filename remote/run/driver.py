@@ -1,0 +1,216 @@
+"""One run on this host: take the lock, set up state and log, run the stages, then
+diagnose (on failure) and complete. Always ends the log with run_completed or run_failed."""
+
+from __future__ import annotations
+
+import os
+import time
+
+from remote.docker.redact import scrubber_for
+from remote.kit import signals
+from remote.kit.atomic import ensure_dir
+from remote.protocol import LOCK_FILE, LOG_DIR, STATE_DIR
+from remote.run import releases
+from remote.run.context import COMPLETED, SKIPPED, Context
+from remote.run.ending import Ending, Failure, ms_since
+from remote.run.job import Job
+from remote.run.lock import RunLock, describe_holder
+from remote.run.runlog import RunLog, create_exclusive, file_ts, iso_ts, utc_now
+from remote.run.stages import STAGE_ACTIONS, StageFailed
+from remote.run.state import State
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from types import FrameType
+    from typing import Any, Callable, Dict, Optional
+
+    from remote.run.runlog import Clock, Sink
+
+
+class Interrupted(BaseException):
+    """A signal asked the run to stop; the current stage fails cleanly."""
+
+    def __init__(self, signum: int) -> None:
+        super(Interrupted, self).__init__(signals.name(signum))
+        self.signame = signals.name(signum)
+
+
+def new_lock(root: str) -> RunLock:
+    return RunLock(os.path.join(root, LOCK_FILE))
+
+
+def holder_info(job: Job) -> Dict[str, Any]:
+    return {
+        "run_id": job.run_id,
+        "pid": os.getpid(),
+        "started": iso_ts(utc_now()),
+        "host": job.host,
+    }
+
+
+def execute(root: str, job: Job, resume: bool, echo: Optional[Sink], lock: RunLock) -> int:
+    """Run the stages under the held lock, release it, and return an Exit code."""
+    try:
+        with SignalGuard() as guard:
+            log = _open_log(root, job, echo, utc_now)
+            # Names this process (a detached run is not the one that took the lock) and
+            # its log, so that `status` and a re-attach find them.
+            lock.describe(dict(lock.holder, pid=os.getpid(), log=log.path))
+            try:
+                return Run(root, job, resume, log, guard, utc_now).go(lock.stale_holder)
+            finally:
+                log.close()
+    finally:
+        lock.release()
+
+
+def _open_log(root: str, job: Job, echo: Optional[Sink], clock: Clock) -> RunLog:
+    log_dir = os.path.join(root, LOG_DIR)
+    ensure_dir(log_dir)
+    handle, path = create_exclusive(log_dir, "deploy_" + file_ts(clock()), ".log")
+    scrub = scrubber_for(root, job.services, job.host)
+    return RunLog(handle, path, job.host, job.run_id, echo, clock, scrub)
+
+
+class SignalGuard(object):
+    """SIGTERM and SIGINT fail the current stage (raised as Interrupted while armed; later
+    ones are ignored so that diagnose and the summary still get written).
+    SIGHUP is ignored: a dropped terminal never stops a run."""
+
+    SIGNALS = (signals.SIGTERM, signals.SIGINT)
+
+    def __init__(self) -> None:
+        self.armed = False
+        self._saved: Dict[int, Any] = {}
+
+    def __enter__(self) -> "SignalGuard":
+        for signum in (*self.SIGNALS, signals.SIGHUP):
+            self._saved[signum] = signals.getsignal(signum)
+        for signum in self.SIGNALS:
+            signals.signal(signum, self._handle)
+        signals.signal(signals.SIGHUP, signals.SIG_IGN)
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        for signum, handler in self._saved.items():
+            signals.signal(signum, handler)
+
+    def _handle(self, signum: int, frame: Optional[FrameType]) -> None:
+        if self.armed:
+            self.armed = False
+            raise Interrupted(signum)
+
+
+class Run(object):
+    def __init__(
+        self,
+        root: str,
+        job: Job,
+        resume: bool,
+        log: RunLog,
+        guard: SignalGuard,
+        clock: Clock,
+    ) -> None:
+        self.state = State(os.path.join(root, STATE_DIR))
+        self.ctx = Context(root, job, self.state, log, resume, log.scrub)
+        self.job = job
+        self.log = log
+        self.guard = guard
+        self.end = Ending(self.ctx, clock)
+
+    def go(self, stale_holder: Optional[Dict[str, Any]]) -> int:
+        mode = "resuming" if self.ctx.resume else "fresh run"
+        kind = self.job.kind
+        if self.ctx.resume and kind == "deploy":
+            kind = "resume"  # `fleet-runner.pyz --resume` by hand, on a saved deploy plan
+        self.log.event(
+            "run_started",
+            status="running",
+            kind=kind,
+            path=self.log.path,
+            message="%s: %s" % (mode, ", ".join(self.job.services)),
+        )
+        if stale_holder:
+            self.log.event(
+                "warning",
+                message="took over the lock of %s: its process is gone"
+                % describe_holder(stale_holder),
+            )
+        target = None
+        if self.job.kind == "rollback" and not self.ctx.resume:
+            try:
+                target = releases.choose_for(self.ctx, self.state.read_summary())
+            except releases.RollbackError as exc:
+                return self.end.no_rollback(str(exc))
+        if not self.ctx.resume:
+            self.state.clear()
+        elif self.state.is_complete("complete"):
+            return self.end.already_complete()
+        else:
+            # The earlier failure's diagnose marker: `status` must not list it as this
+            # run's (diagnose runs on every failure, marker or not).
+            self.state.unmark("diagnose")
+        releases.begin(self.ctx, target)
+        self.end.write_summary("running")
+        failure = self._run_stages()
+        if failure is None:
+            return self.end.complete()
+        self.end.diagnose(failure)
+        return self.end.failed(failure)
+
+    def _run_stages(self) -> Optional[Failure]:
+        self.guard.armed = True
+        try:
+            for stage, action in STAGE_ACTIONS.items():
+                self.end.last_stage = stage
+                if self.ctx.resume and self.state.is_complete(stage):
+                    self.log.event("stage_skipped", stage=stage, status=SKIPPED)
+                    self._mark_services_skipped(stage)
+                    continue
+                failure = self._run_stage(stage, action)
+                if failure is not None:
+                    return failure
+            return None
+        except Interrupted as exc:
+            return self._stage_failed(
+                self.end.last_stage or "prepare", "interrupted by %s" % exc.signame
+            )
+        finally:
+            self.guard.armed = False
+
+    def _run_stage(self, stage: str, action: Callable[[Context], str]) -> Optional[Failure]:
+        self.state.set_current_stage(stage)
+        self.log.event("stage_started", stage=stage)
+        started = time.monotonic()
+        try:
+            message = action(self.ctx)
+        except StageFailed as exc:
+            return self._stage_failed(stage, exc.message, exc.service)
+        except Exception as exc:  # a bug or a broken host (disk full): still end the run
+            import traceback  # only here: importing it compiles tokenize's regexes (~40 ms)
+
+            self.log.say(traceback.format_exc())
+            return self._stage_failed(stage, "unexpected error: %s" % exc)
+        self.state.mark_complete(stage)
+        self.log.event(
+            "stage_completed",
+            stage=stage,
+            status=COMPLETED,
+            duration_ms=ms_since(started),
+            message=message,
+        )
+        return None
+
+    def _stage_failed(self, stage: str, message: str, service: Optional[str] = None) -> Failure:
+        service = service or self.ctx.current_service
+        if service is not None and self.ctx.services.get(service) != COMPLETED:
+            self.ctx.services[service] = "failed"
+        self.log.event(
+            "stage_failed", stage=stage, service=service, status="failed", message=message
+        )
+        return Failure(stage, service, message)
+
+    def _mark_services_skipped(self, stage: str) -> None:
+        if stage == "deploy":
+            for name in self.ctx.services:
+                self.ctx.services[name] = SKIPPED
