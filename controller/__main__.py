@@ -1,5 +1,5 @@
 """`python -m controller` runs the fleet CLI."""
 
-from controller.cli import main
+from controller.cli.app import main
 
 main()

@@ -14,17 +14,16 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from controller.errors import ExitStatus, FleetError
+from controller.fanout import load_runner, session_setup
+from controller.options import EngineOptions
+from controller.report.model import HostStatus
+from controller.report.store import RunStore, host_file
+from controller.session.host import HostRun
+from controller.transport.connector import Connector, LinkLost
+from controller.transport.shell import status_command
 from inventory import Host
 from remote.status import parse_snapshot, status_from_snapshot
-
-from .connectors import Connector, LinkLost
-from .engine import load_runner, session_setup
-from .errors import ExitStatus, FleetError
-from .hostrun import HostRun
-from .model import HostStatus
-from .options import EngineOptions
-from .shell import status_command
-from .store import RunStore, host_file
 
 Write = Callable[[bytes], None]
 Say = Callable[[str], None]

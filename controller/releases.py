@@ -12,11 +12,10 @@ import shlex
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from controller.errors import one_line
+from controller.options import ConnectOptions
+from controller.transport.connector import ConnectError, ConnectorFactoryImpl, LinkLost
 from inventory import Host
-
-from .connectors import ConnectError, ConnectorFactoryImpl, LinkLost
-from .errors import one_line
-from .options import ConnectOptions
 
 if TYPE_CHECKING:
     from rich.console import Console

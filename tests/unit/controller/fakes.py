@@ -7,10 +7,10 @@ import re
 import shlex
 from dataclasses import dataclass, field
 
-from controller.connectors import CommandResult, ConnectError, LinkLost, OnData
-from controller.hostrun import Runner
-from controller.model import Problem
-from controller.shell import HEREDOC_END, PYTHON
+from controller.report.model import Problem
+from controller.session.host import Runner
+from controller.transport.connector import CommandResult, ConnectError, LinkLost, OnData
+from controller.transport.shell import HEREDOC_END, PYTHON
 from inventory import Host
 from remote.events import make_event, struct_line
 from remote.lock import describe_holder

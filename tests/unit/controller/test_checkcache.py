@@ -17,7 +17,8 @@ from pathlib import Path
 
 import pytest
 
-from controller.check import (
+from controller.check.cache import CheckCache, ComposeSeen
+from controller.check.probe import (
     Answer,
     HostCheck,
     judge,
@@ -26,7 +27,6 @@ from controller.check import (
     probe_script,
     update_cache,
 )
-from controller.checkcache import CheckCache, ComposeSeen
 from inventory import Host
 from tests.unit.controller.fakes import make_host
 

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from controller.cli import app
+from controller.cli.app import app
 from controller.errors import ExitStatus
 from tests.design import HOST_KEYS
 
@@ -119,7 +119,7 @@ def test_local_failure_then_resume(env: Path) -> None:
 
 def test_verify_timeout_goes_into_the_plan_only_when_set() -> None:
     """--verify-timeout reaches the runner's plan; without it the runner's default stands."""
-    from controller.cli import _options
+    from controller.cli.app import _options
 
     assert _options(32, 60, 10, False, False).timeouts == {}
     assert _options(32, 60, 10, False, False, verify_timeout=300).timeouts == {"verify_s": 300}

@@ -11,14 +11,14 @@ from pathlib import Path
 import asyncssh
 import pytest
 
-from controller.connectors import (
+from controller.report.model import Problem
+from controller.transport.connector import (
     KnownHostsBook,
     LocalConnector,
     _Client,
     classify_connect_error,
 )
-from controller.model import Problem
-from controller.shell import (
+from controller.transport.shell import (
     HEREDOC_END,
     INLINE_INPUT_MAX,
     NO_RUNNER,

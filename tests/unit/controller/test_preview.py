@@ -11,13 +11,13 @@ from typing import Any
 import pytest
 from typer.testing import CliRunner
 
-from controller import engine
-from controller.cli import app
-from controller.connectors import CommandResult, ConnectError, OnData
+from controller import fanout
+from controller.cli.app import app
 from controller.errors import ExitStatus
-from controller.model import FleetReport, Problem
 from controller.options import EngineOptions
-from controller.preview import anything_changes, plan_json, would_change
+from controller.plan.run import anything_changes, plan_json, would_change
+from controller.report.model import FleetReport, Problem
+from controller.transport.connector import CommandResult, ConnectError, OnData
 from tests.unit.controller.fakes import RUNNER, FakeFleet, FakeHost, inline_input_of, make_host
 
 
@@ -46,9 +46,9 @@ class PlanHost(FakeHost):
 
 
 def plan(fakes: list[FakeHost], monkeypatch: pytest.MonkeyPatch) -> FleetReport:
-    monkeypatch.setattr(engine, "load_runner", lambda: RUNNER)
+    monkeypatch.setattr(fanout, "load_runner", lambda: RUNNER)
     hosts = [f.host for f in fakes]
-    return asyncio.run(engine.plan(hosts, EngineOptions(), connectors=FakeFleet(fakes)))
+    return asyncio.run(fanout.plan(hosts, EngineOptions(), connectors=FakeFleet(fakes)))
 
 
 def test_plan_json_is_the_pinned_shape_and_unchanged_hosts_exit_0(

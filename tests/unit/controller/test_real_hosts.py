@@ -10,15 +10,16 @@ import time
 
 import pytest
 
-from controller import engine, transfer
-from controller.deadline import ReconnectDeadline
-from controller.events import Event, apply
-from controller.framing import Frame
-from controller.hostrun import new_result
-from controller.model import FleetReport, HostStatus, Problem
+from controller import fanout
 from controller.options import EngineOptions
-from controller.transfer import TransferError
-from controller.view import next_command
+from controller.report.events import Event, apply
+from controller.report.model import FleetReport, HostStatus, Problem
+from controller.report.view import next_command
+from controller.session.deadline import ReconnectDeadline
+from controller.session.host import new_result
+from controller.transport import transfer
+from controller.transport.framing import Frame
+from controller.transport.transfer import TransferError
 from remote.access import NO_DOCKER_ACCESS
 from tests.unit.controller.fakes import RUNNER, FakeFleet, FakeHost, make_host
 
@@ -28,7 +29,7 @@ BANNER = b"Welcome to DSM 7.2\n@@fleet-notyours-begin@@\nno newline at the end: 
 def deploy(fakes: list[FakeHost], bound: float = 10.0, **opts: object) -> FleetReport:
     """Deploy to fakes; fails if the whole run takes longer than `bound` seconds."""
     options = EngineOptions(**opts)  # type: ignore[arg-type]
-    run = engine.deploy(
+    run = fanout.deploy(
         [f.host for f in fakes], options, run_id="20260101T000000Z-abcdef",
         runner=RUNNER, connectors=FakeFleet(fakes),
     )  # fmt: skip
@@ -63,7 +64,7 @@ def test_banner_host_deploys_and_reads_status() -> None:
     fake = FakeHost(make_host("nas"), banner=True)
     report = deploy([fake])
     assert report.hosts["nas"].status is HostStatus.COMPLETED
-    status = asyncio.run(engine.status([fake.host], EngineOptions(), connectors=FakeFleet([fake])))
+    status = asyncio.run(fanout.status([fake.host], EngineOptions(), connectors=FakeFleet([fake])))
     assert status.hosts["nas"].problem is Problem.NEVER_DEPLOYED  # parsed, not garbled
 
 

@@ -7,10 +7,9 @@ import time
 
 from rich.console import Console
 
-from controller.events import Event
-from controller.hostrun import new_result
-from controller.model import FleetReport, HostResult, HostStatus, Problem, ServiceState
-from controller.view import (
+from controller.report.events import Event
+from controller.report.model import FleetReport, HostResult, HostStatus, Problem, ServiceState
+from controller.report.view import (
     LiveView,
     PlainView,
     event_sentence,
@@ -18,6 +17,7 @@ from controller.view import (
     render_report,
     render_status,
 )
+from controller.session.host import new_result
 from tests.unit.controller.fakes import make_host
 
 

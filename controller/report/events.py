@@ -4,11 +4,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from controller.report.model import HostResult, HostStatus, Problem, ServiceState
 from remote.access import NO_DOCKER_ACCESS
 from remote.events import parse_struct_line
 from remote.protocol import BUILD_PROGRESS, PULL_PROGRESS, REFUSED, TERMINAL_EVENTS
-
-from .model import HostResult, HostStatus, Problem, ServiceState
 
 _TERMINAL = frozenset(TERMINAL_EVENTS)
 # Not a runner event: a human line the runner pushes while it pulls an image.

@@ -14,11 +14,12 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from inventory import Host
-from remote.protocol import INTERRUPTED, PLAN_VERSION, RUNNER_LINK, Exit, runner_name
-from remote.status import parse_snapshot, status_from_snapshot
-
-from .connectors import (
+from controller.errors import last_line, one_line
+from controller.options import DEFAULT_CONNECT_TIMEOUT, DEFAULT_RECONNECT_TIMEOUT
+from controller.report.events import Event, apply, parse_line
+from controller.report.model import HostResult, HostStatus, Problem, ServiceState
+from controller.session.deadline import ReconnectDeadline
+from controller.transport.connector import (
     CommandResult,
     ConnectError,
     Connector,
@@ -26,14 +27,18 @@ from .connectors import (
     LinkLost,
     OnData,
 )
-from .deadline import ReconnectDeadline
-from .errors import last_line, one_line
-from .events import Event, apply, parse_line
-from .framing import Frame
-from .model import HostResult, HostStatus, Problem, ServiceState
-from .options import DEFAULT_CONNECT_TIMEOUT, DEFAULT_RECONNECT_TIMEOUT
-from .shell import NO_PYTHON, inline_input, runner_command, runner_path, status_command
-from .transfer import TransferError
+from controller.transport.framing import Frame
+from controller.transport.shell import (
+    NO_PYTHON,
+    inline_input,
+    runner_command,
+    runner_path,
+    status_command,
+)
+from controller.transport.transfer import TransferError
+from inventory import Host
+from remote.protocol import INTERRUPTED, PLAN_VERSION, RUNNER_LINK, Exit, runner_name
+from remote.status import parse_snapshot, status_from_snapshot
 
 OnUpdate = Callable[[HostResult, Event | None], None]
 
@@ -217,7 +222,7 @@ class HostRun:
         it has, which deploys (with a warning), as a failed git pull would."""
         from pathlib import Path
 
-        from .push import PushError, push_source
+        from controller.deploy.push import PushError, push_source
 
         self._note("pushing services")
         repo = Path(self.settings.push_repo or ".")

@@ -12,14 +12,21 @@ import time
 from collections.abc import Sequence
 from dataclasses import replace
 
+from controller.errors import one_line
+from controller.fanout.rollout import Rollout
+from controller.options import EngineOptions, RolloutOptions
+from controller.report.model import FleetReport, HostResult, HostStatus, Problem
+from controller.session.host import (
+    HostRun,
+    OnUpdate,
+    Recorder,
+    Runner,
+    RunSettings,
+    Runtime,
+    new_result,
+)
+from controller.transport.connector import ConnectorFactory, ConnectorFactoryImpl
 from inventory import Host
-
-from .connectors import ConnectorFactory, ConnectorFactoryImpl
-from .errors import one_line
-from .hostrun import HostRun, OnUpdate, Recorder, Runner, RunSettings, Runtime, new_result
-from .model import FleetReport, HostResult, HostStatus, Problem
-from .options import EngineOptions, RolloutOptions
-from .rollout import Rollout
 
 
 def new_run_id() -> str:
@@ -98,7 +105,7 @@ async def _fan_out(
     async def one(host: Host) -> HostResult:
         use = fresh_settings if host.name in options.fresh else settings
         if action == "plan":
-            from .preview import PreviewRun
+            from controller.plan.run import PreviewRun
 
             return await PreviewRun(host, use, runtime).plan()
         hostrun = HostRun(host, use, runtime)

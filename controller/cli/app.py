@@ -21,13 +21,9 @@ from typing import TYPE_CHECKING, Annotated, TypeVar
 
 import typer
 
-from inventory import DEFAULT_INVENTORY, Host, InventoryError, SelectionError, load_inventory
-from remote.protocol import PULL_POLICIES
-
-from .completion import complete_hosts
-from .errors import ExitStatus, FleetError
-from .model import FleetReport
-from .options import (
+from controller.cli.completion import complete_hosts
+from controller.errors import ExitStatus, FleetError
+from controller.options import (
     DEFAULT_CONCURRENCY,
     DEFAULT_CONNECT_TIMEOUT,
     DEFAULT_HANDSHAKES,
@@ -37,13 +33,16 @@ from .options import (
     EngineOptions,
     RolloutOptions,
 )
-from .rollout import continuation, parse_batch, parse_max_fail, wave_map
-from .store import RunStore, state_dir
+from controller.report.model import FleetReport
+from controller.report.store import RunStore, state_dir
+from controller.report.waves import continuation, parse_batch, parse_max_fail, wave_map
+from inventory import DEFAULT_INVENTORY, Host, InventoryError, SelectionError, load_inventory
+from remote.protocol import PULL_POLICIES
 
 if TYPE_CHECKING:
     from rich.console import Console
 
-    from .hostrun import OnUpdate
+    from controller.session.host import OnUpdate
 
 app = typer.Typer(
     name="fleet",
@@ -301,7 +300,7 @@ async def _with_view(
     """Run the engine under the right view: live table, plain lines, or nothing (--json)."""
     if as_json or console is None:
         return await run(None)
-    from .view import LiveView, PlainView
+    from controller.report.view import LiveView, PlainView
 
     waves = wave_map([h.name for h in hosts], rollout or RolloutOptions())
     if not console.is_terminal:
@@ -326,7 +325,7 @@ def _deploy(
     inventory_arg: str | None,
 ) -> ExitStatus:
     with _frozen_imports():
-        from . import engine
+        from controller import fanout
 
     console = None if as_json else _stdout()
     store = RunStore(state_dir())
@@ -334,11 +333,11 @@ def _deploy(
         # A stopped rollout goes on: its settings, and fresh runs for the never-started.
         cont = continuation(store.recent(), [h.name for h in hosts], options.rollout)
         options = replace(options, rollout=cont.options, fresh=cont.fresh)
-    run_id = engine.new_run_id()
+    run_id = fanout.new_run_id()
     recorder = store.new_run(run_id)
 
     def run(on_update: "OnUpdate | None") -> Awaitable[FleetReport]:
-        return engine.deploy(hosts, options, run_id=run_id, on_update=on_update, recorder=recorder)
+        return fanout.deploy(hosts, options, run_id=run_id, on_update=on_update, recorder=recorder)
 
     report = asyncio.run(_with_view(hosts, console, as_json, run, options.rollout))
     report.command = "rollback" if options.rollback else "resume" if options.resume else "deploy"
@@ -347,7 +346,7 @@ def _deploy(
     if console is None:
         sys.stdout.write(json.dumps(report.to_json()) + "\n")
     else:
-        from .view import render_report
+        from controller.report.view import render_report
 
         render_report(console, report, inventory_arg=inventory_arg, record_dir=recorder.dir)
     return _exit_for(report)
@@ -461,7 +460,7 @@ def releases(
 ) -> None:
     """A host's recorded releases, newest first, and which one is current."""
     with _frozen_imports():
-        from . import releases as host_releases
+        from controller import releases as host_releases
 
     with _boundary():
         (selected,) = _select(inventory, host)[:1]
@@ -487,17 +486,17 @@ def status(
 ) -> None:
     """Where every host stands, read from the hosts themselves."""
     with _frozen_imports():
-        from . import engine
+        from controller import fanout
 
     with _boundary():
         selected = _select(inventory, hosts)
         options = _options(concurrency, 0.0, connect_timeout, accept_new, False, handshakes)
-        report = asyncio.run(engine.status(selected, options))
+        report = asyncio.run(fanout.status(selected, options))
         report.command = "status"
         if as_json:
             sys.stdout.write(json.dumps(report.to_json()) + "\n")
         else:
-            from .view import render_status
+            from controller.report.view import render_status
 
             render_status(_stdout(), report, inventory_arg=_inventory_arg(inventory))
         code = _exit_for(report)
@@ -517,18 +516,19 @@ def plan(
 ) -> None:
     """What a deploy would change on every host, changing nothing (exit 1: something)."""
     with _frozen_imports():
-        from . import engine, preview
+        from controller import fanout
+        from controller.plan import run as preview
 
     with _boundary():
         selected = _select(inventory, hosts)
         options = _options(concurrency, 0.0, connect_timeout, accept_new, False, handshakes)
         push_repo = repo if repo is not None else _inventory_path(inventory).resolve().parent
         options = replace(options, push_repo=str(push_repo))
-        report = asyncio.run(engine.plan(selected, options))
+        report = asyncio.run(fanout.plan(selected, options))
         if as_json:
             sys.stdout.write(json.dumps(preview.plan_json(report)) + "\n")
         else:
-            from .planview import render_plan
+            from controller.plan.view import render_plan
 
             render_plan(_stdout(), report)
         changes = preview.anything_changes(report)
@@ -549,7 +549,7 @@ def report(
         if as_json:
             sys.stdout.write(json.dumps(recorded.to_json()) + "\n")
         else:
-            from .view import render_report
+            from controller.report.view import render_report
 
             render_report(
                 _stdout(),
@@ -594,8 +594,8 @@ def check(
 ) -> None:
     """Can every host be deployed to? ssh, python3, root, disk, docker, compose, git."""
     with _frozen_imports():
-        from . import check as checks
-        from .checkcache import CheckCache
+        from controller.check import probe as checks
+        from controller.check.cache import CheckCache
 
     with _boundary():
         selected = _select(inventory, hosts)
@@ -611,7 +611,7 @@ def check(
         if as_json:
             sys.stdout.write(json.dumps(found.to_json()) + "\n")
         else:
-            from .checkview import render_check
+            from controller.check.view import render_check
 
             render_check(_stdout(), found)
         code = ExitStatus.OK if found.ok else ExitStatus.NOT_COMPLETED
@@ -640,7 +640,7 @@ def logs(
 ) -> None:
     """A service's container logs (secrets masked on the host), or the host's last run log."""
     with _frozen_imports():
-        from . import logs as hostlogs
+        from controller import logs as hostlogs
 
     with _boundary():
         request = hostlogs.make_request(service, tail, since, follow)

@@ -18,9 +18,9 @@ import shlex
 from collections.abc import Awaitable, Callable
 from typing import Protocol
 
-from .errors import FleetError, last_line
-from .framing import Frame
-from .model import Problem
+from controller.errors import FleetError, last_line
+from controller.report.model import Problem
+from controller.transport.framing import Frame
 
 
 class _Result(Protocol):

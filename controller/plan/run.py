@@ -12,12 +12,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from controller.errors import one_line
+from controller.report.model import FleetReport, HostResult, HostStatus, Problem
+from controller.session.host import HostRun, RunSettings, Runtime
+from controller.transport.connector import LinkLost
 from remote.protocol import Exit
-
-from .connectors import LinkLost
-from .errors import one_line
-from .hostrun import HostRun, RunSettings, Runtime
-from .model import FleetReport, HostResult, HostStatus, Problem
 
 PLANNED, UNREACHABLE = "planned", "unreachable"
 UNCHANGED = "unchanged"
@@ -45,7 +44,7 @@ class PreviewRun(HostRun):
         host can say which files it lacks (remote.preview.push_preview)."""
         if self.host.source != "push":
             return self._plan()
-        from .push import PushError, build_manifest
+        from controller.deploy.push import PushError, build_manifest
 
         plan = json.loads(self._plan())
         try:

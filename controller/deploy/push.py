@@ -18,10 +18,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from controller.errors import FleetError, one_line
+from controller.transport.connector import CommandResult
 from remote.source import ANSWER_MARKER, MANIFEST_VERSION, STREAM_END, link_stays_inside
-
-from .connectors import CommandResult
-from .errors import FleetError, one_line
 
 RunRunner = Callable[[Sequence[str], bytes | None], Awaitable[CommandResult]]
 

@@ -22,9 +22,8 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+from controller.report.store import write_atomic
 from inventory import Host
-
-from .store import write_atomic
 
 CACHE_FILE = "check-cache.json"
 FORMAT = 1

@@ -7,10 +7,10 @@ import io
 
 import pytest
 
-from controller import engine
-from controller.connectors import ConnectError
-from controller.model import FleetReport, HostStatus, Problem
+from controller import fanout
 from controller.options import ConnectOptions, EngineOptions
+from controller.report.model import FleetReport, HostStatus, Problem
+from controller.transport.connector import ConnectError
 from tests.design import HOST_KEYS
 from tests.unit.controller.fakes import (
     LOCK_STARTED,
@@ -26,7 +26,7 @@ def deploy(fakes: list[FakeHost], **opts: object) -> FleetReport:
     options = EngineOptions(**opts)  # type: ignore[arg-type]
     hosts = [f.host for f in fakes]
     return asyncio.run(
-        engine.deploy(
+        fanout.deploy(
             hosts,
             options,
             run_id="20260101T000000Z-abcdef",
@@ -114,7 +114,7 @@ def test_failed_service_reports_stage_service_and_diagnostics() -> None:
     fakes = [FakeHost(make_host("ok")), FakeHost(make_host("bad"), fail_service="db")]
     logs = Logs()
     report = asyncio.run(
-        engine.deploy(
+        fanout.deploy(
             [f.host for f in fakes],
             EngineOptions(),
             runner=RUNNER,
@@ -137,7 +137,7 @@ def test_drop_mid_run_reattaches_from_offset_without_losing_or_repeating_lines()
     fake = FakeHost(make_host("lte"), drop_after=700)
     logs = Logs()
     report = asyncio.run(
-        engine.deploy(
+        fanout.deploy(
             [fake.host],
             EngineOptions(reconnect_timeout=5),
             runner=RUNNER,
@@ -268,7 +268,7 @@ def test_one_hosts_crash_is_data() -> None:
 
     fakes = [FakeHost(make_host("bad")), FakeHost(make_host("ok"))]
     report = asyncio.run(
-        engine.deploy(
+        fanout.deploy(
             [f.host for f in fakes], EngineOptions(), runner=RUNNER, connectors=Boom(fakes)
         )
     )
@@ -300,7 +300,7 @@ def test_handshakes_are_bounded_separately() -> None:
 
     fakes = [FakeHost(make_host(f"h{i}")) for i in range(30)]
     report = asyncio.run(
-        engine.deploy(
+        fanout.deploy(
             [f.host for f in fakes],
             EngineOptions(handshakes=4),
             runner=RUNNER,
@@ -313,11 +313,11 @@ def test_handshakes_are_bounded_separately() -> None:
 def test_status_reads_hosts(monkeypatch: pytest.MonkeyPatch) -> None:
     """`status` reports a host with a live run as running, an idle one from its state;
     it never builds the runner archive."""
-    monkeypatch.setattr(engine, "load_runner", lambda: pytest.fail("status built the runner"))
+    monkeypatch.setattr(fanout, "load_runner", lambda: pytest.fail("status built the runner"))
     busy = FakeHost(make_host("busy"), running_run="20260101T000000Z-000001")
     idle = FakeHost(make_host("idle"))
     report = asyncio.run(
-        engine.status(
+        fanout.status(
             [busy.host, idle.host],
             EngineOptions(),
             connectors=FakeFleet([busy, idle]),

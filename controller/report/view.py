@@ -12,10 +12,10 @@ from rich.live import Live
 from rich.table import Table
 from rich.text import Text
 
-from .events import Event
-from .model import FleetReport, HostResult, HostStatus, Problem
-from .rollout import continue_command
-from .store import host_file
+from controller.report.events import Event
+from controller.report.model import FleetReport, HostResult, HostStatus, Problem
+from controller.report.store import host_file
+from controller.report.waves import continue_command
 
 _STYLE = {
     HostStatus.COMPLETED: "green",

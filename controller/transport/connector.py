@@ -18,12 +18,12 @@ from typing import Any, Protocol
 
 import asyncssh
 
+from controller.errors import FleetError, one_line
+from controller.options import ConnectOptions
+from controller.report.model import Problem
 from inventory import Host
 
 from . import transfer
-from .errors import FleetError, one_line
-from .model import Problem
-from .options import ConnectOptions
 
 OnData = Callable[[bytes], None]
 

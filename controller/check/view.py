@@ -6,7 +6,7 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from .check import ITEMS, CheckReport
+from controller.check.probe import ITEMS, CheckReport
 
 _STATUS_STYLE = {"ok": "green", "failed": "red", "unreachable": "magenta"}
 

@@ -23,14 +23,13 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from controller.check.cache import CheckCache, ComposeSeen
+from controller.fanout import session_setup
+from controller.options import EngineOptions
+from controller.report.model import HostStatus, Problem
+from controller.session.host import HostRun
+from controller.transport.connector import Connector, ConnectorFactory, LinkLost
 from inventory import Host
-
-from .checkcache import CheckCache, ComposeSeen
-from .connectors import Connector, ConnectorFactory, LinkLost
-from .engine import session_setup
-from .hostrun import HostRun
-from .model import HostStatus, Problem
-from .options import EngineOptions
 
 # Below this the next pull or image build may well fill the disk.
 MIN_FREE_KB = 1024 * 1024
