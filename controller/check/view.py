@@ -6,7 +6,8 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from controller.check.probe import ITEMS, CheckReport
+from controller.check.probe import ITEMS
+from controller.check.run import CheckReport
 
 _STATUS_STYLE = {"ok": "green", "failed": "red", "unreachable": "magenta"}
 

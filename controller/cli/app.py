@@ -464,8 +464,8 @@ def releases(
 
     with _boundary():
         (selected,) = _select(inventory, host)[:1]
-        connect = ConnectOptions(connect_timeout=connect_timeout, accept_new=accept_new)
-        found = host_releases.fetch(selected, connect)
+        options = _options(1, 0.0, connect_timeout, accept_new, False)
+        found = host_releases.fetch(selected, options)
         if as_json:
             sys.stdout.write(json.dumps(found.to_json()) + "\n")
         else:
@@ -517,7 +517,7 @@ def plan(
     """What a deploy would change on every host, changing nothing (exit 1: something)."""
     with _frozen_imports():
         from controller import fanout
-        from controller.plan import run as preview
+        from controller.plan import report as preview
 
     with _boundary():
         selected = _select(inventory, hosts)
@@ -594,14 +594,14 @@ def check(
 ) -> None:
     """Can every host be deployed to? ssh, python3, root, disk, docker, compose, git."""
     with _frozen_imports():
-        from controller.check import probe as checks
+        from controller import fanout
         from controller.check.cache import CheckCache
 
     with _boundary():
         selected = _select(inventory, hosts)
         options = _options(concurrency, 0.0, connect_timeout, accept_new, False, handshakes)
         found = asyncio.run(
-            checks.check(
+            fanout.check(
                 selected,
                 options,
                 inventory_arg=_inventory_arg(inventory),

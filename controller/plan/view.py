@@ -8,7 +8,7 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from controller.plan.run import PLANNED, host_json
+from controller.plan.report import PLANNED, host_json
 from controller.report.model import FleetReport
 
 ACTION_STYLE = {"create": "green", "recreate": "yellow", "unchanged": "dim", "invalid": "red"}

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from controller.report.model import HostResult, HostStatus, Problem, ServiceState
+from controller.report.model import HostResult, HostStatus, ServiceState
+from controller.report.problems import Problem
 from remote.access import NO_DOCKER_ACCESS
 from remote.events import parse_struct_line
 from remote.protocol import BUILD_PROGRESS, PULL_PROGRESS, REFUSED, TERMINAL_EVENTS

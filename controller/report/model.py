@@ -9,6 +9,8 @@ from dataclasses import dataclass, field
 from enum import Enum
 from typing import Any
 
+from controller.report.problems import Problem
+
 
 class HostStatus(str, Enum):
     """Where one host ended up (DESIGN.md `status`)."""
@@ -38,40 +40,6 @@ class ServiceState(str, Enum):
     """Its compose command or health check failed."""
     PENDING = "pending"
     """Not reached."""
-
-
-class Problem(str, Enum):
-    """Why a host did not complete, in a form the view turns into the next command."""
-
-    NONE = "none"
-    STAGE_FAILED = "stage_failed"
-    REFUSED_LOCKED = "refused_locked"
-    RUN_VANISHED = "run_vanished"
-    NO_PYTHON = "no_python"
-    OLD_PYTHON = "old_python"
-    RUNNER_ERROR = "runner_error"
-    CONN_REFUSED = "conn_refused"
-    CONN_TIMEOUT = "conn_timeout"
-    CONN_RESET = "conn_reset"
-    AUTH_FAILED = "auth_failed"
-    HOST_KEY_CHANGED = "host_key_changed"
-    HOST_KEY_UNKNOWN = "host_key_unknown"
-    DNS = "dns"
-    SSH_ERROR = "ssh_error"
-    LINK_LOST = "link_lost"
-    NEVER_DEPLOYED = "never_deployed"
-    ROOT_NOT_WRITABLE = "root_not_writable"
-    """The SSH user may not write the host's root (permission denied)."""
-    READ_ONLY_FS = "read_only_fs"
-    """The root is on a read-only file system."""
-    NO_SPACE = "no_space"
-    """The root's disk is full (or the user's quota is spent)."""
-    TRANSFER_FAILED = "transfer_failed"
-    """A file could not be written or read on the host for another reason."""
-    NO_DOCKER_ACCESS = "no_docker_access"
-    """The SSH user cannot reach the Docker daemon's socket (not in the docker group)."""
-    PUSH_FAILED = "push_failed"
-    INTERNAL = "internal"
 
 
 @dataclass

@@ -13,7 +13,8 @@ from rich.table import Table
 from rich.text import Text
 
 from controller.report.events import Event
-from controller.report.model import FleetReport, HostResult, HostStatus, Problem
+from controller.report.model import FleetReport, HostResult, HostStatus
+from controller.report.problems import Problem, report_advice
 from controller.report.store import host_file
 from controller.report.waves import continue_command
 
@@ -223,46 +224,17 @@ def next_command(result: HostResult, command: str, inventory_arg: str | None) ->
     name = result.name
     resume = f"fleet resume{inv} {name}"
     again = resume if command in ("resume", "rollback") else f"fleet deploy{inv} --hosts {name}"
-    problem = result.problem
     if result.status is HostStatus.RUNNING:
         return f"a run is still going; follow it with: {resume}"
     if result.status is HostStatus.NOT_STARTED:
         return f"continue the rollout (below), or this host alone: {resume}"
-    if result.status is HostStatus.DISCONNECTED or problem is Problem.RUN_VANISHED:
+    if result.status is HostStatus.DISCONNECTED or result.problem is Problem.RUN_VANISHED:
         return resume
-    if problem is Problem.STAGE_FAILED:
+    if result.problem is Problem.STAGE_FAILED:
         what = result.failed_service or f"the {result.failed_stage} stage"
         return f"fix {what} (see diagnostics), then: {resume}"
-    if problem is Problem.REFUSED_LOCKED:
-        return f"another run holds the lock; wait for it, or follow it with: {resume}"
-    if problem in (Problem.NO_PYTHON, Problem.OLD_PYTHON):
-        return f"install python3 >= 3.8 on {name}, then: {again}"
-    if problem is Problem.CONN_REFUSED:
-        return f"start sshd on {name} (connection refused), then: {again}"
-    if problem in (Problem.CONN_TIMEOUT, Problem.CONN_RESET):
-        return f"check that {name} is up and its link works, then: {again}"
-    if problem is Problem.AUTH_FAILED:
-        return f"check user/identity for {name} in the inventory, then: {again}"
-    if problem is Problem.HOST_KEY_CHANGED:
-        return (
-            f"verify {name}'s new host key out of band; if it is legitimate remove the old "
-            f"entry with ssh-keygen -R, then: fleet deploy{inv} --hosts {name} --accept-new"
-        )
-    if problem is Problem.HOST_KEY_UNKNOWN:
-        return f"first contact: fleet deploy{inv} --hosts {name} --accept-new"
-    if problem is Problem.DNS:
-        return f"fix the address of {name} in the inventory, then: {again}"
-    if problem is Problem.NEVER_DEPLOYED:
-        return f"fleet deploy{inv} --hosts {name}"
-    if problem is Problem.ROOT_NOT_WRITABLE:
-        return f"give {name}'s user the root folder (or set root: in the inventory), then: {again}"
-    if problem is Problem.READ_ONLY_FS:
-        return f"make {name}'s root writable (or set root: in the inventory), then: {again}"
-    if problem is Problem.NO_SPACE:
-        return f"free space under {name}'s root (or set root: elsewhere), then: {again}"
-    if problem is Problem.NO_DOCKER_ACCESS:
-        return f"add {name}'s user to the docker group (usermod -aG docker USER), then: {again}"
-    return f"see the host's log, then: {again}"
+    deploy = f"fleet deploy{inv} --hosts {name}"
+    return report_advice(result.problem, name=name, again=again, deploy=deploy, resume=resume)
 
 
 def _failed_where(result: HostResult) -> str:

@@ -14,6 +14,35 @@ NO_RUNNER = Exit.NO_RUNNER
 NO_PYTHON = 127
 
 
+class ShellLine(str):
+    """A command line for a host's shell, and the argv it stands for.
+
+    The shell only ever gets the text (every word quoted once, here); `argv` says what it
+    runs, for notes and for test fakes, which answer by argv and never parse shell text.
+    A script's argv is `sh`, its name and the values quoted into it. `input` is what a
+    here-document in the text feeds the command (None: nothing inline).
+    """
+
+    argv: tuple[str, ...]
+    input: bytes | None
+
+    def __new__(cls, text: str, argv: Sequence[str], input: bytes | None = None) -> ShellLine:
+        line = super().__new__(cls, text)
+        line.argv = tuple(argv)
+        line.input = input
+        return line
+
+    def rewritten(self, text: str) -> ShellLine:
+        """Other text (a frame around this line) that still runs the same argv."""
+        return ShellLine(text, self.argv, self.input)
+
+
+def argv_line(argv: Sequence[str], *, exec_: bool = False) -> ShellLine:
+    """A plain command line from argv, every word quoted; `exec_` replaces the shell."""
+    text = shlex.join(argv)
+    return ShellLine(f"exec {text}" if exec_ else text, argv)
+
+
 def runner_path(root: str, sha256_hex: str) -> str:
     """Where the archive with this hash lives on a host."""
     return f"{root.rstrip('/')}/{FLEET_DIR}/{runner_name(sha256_hex)}"
@@ -45,7 +74,7 @@ def inline_input(data: bytes | None) -> bool:
 
 def runner_command(
     root: str, sha256_hex: str, args: Sequence[str], stdin: bytes | None = None
-) -> str:
+) -> ShellLine:
     """Run the archive's unpacked copy (its first start makes it) if it is there, else
     the archive, else exit 97; every word quoted:
 
@@ -53,22 +82,27 @@ def runner_command(
         test -f ARCHIVE || exit 97; exec python3 -I -S ARCHIVE ARGS
 
     With `stdin` (see inline_input) both lines read it from a here-document instead."""
-    archive = runner_path(root, sha256_hex)
-    unpacked = shlex.quote(archive[: -len(".pyz")] + ".d/__main__.py")
-    archive = shlex.quote(archive)
-    argv = " ".join(shlex.quote(a) for a in args)
+    path = runner_path(root, sha256_hex)
+    unpacked = shlex.quote(path[: -len(".pyz")] + ".d/__main__.py")
+    archive = shlex.quote(path)
+    argv = (*PYTHON, path, *args)
+    words = " ".join(shlex.quote(a) for a in args)
     python = " ".join(PYTHON)
     guard = (
-        f"test -f {unpacked} && exec {python} {unpacked} {argv}\n"
-        f"test -f {archive} || exit {NO_RUNNER}; exec {python} {archive} {argv}"
+        f"test -f {unpacked} && exec {python} {unpacked} {words}\n"
+        f"test -f {archive} || exit {NO_RUNNER}; exec {python} {archive} {words}"
     )
     if stdin is None:
-        return guard
+        return ShellLine(guard, argv)
     assert inline_input(stdin), "input for a here-document: one ASCII line"
     # The quoted delimiter keeps the shell from expanding anything in the input.
-    return f"{{ {guard}\n}} <<'{HEREDOC_END}'\n{stdin.decode()}\n{HEREDOC_END}"
+    text = f"{{ {guard}\n}} <<'{HEREDOC_END}'\n{stdin.decode()}\n{HEREDOC_END}"
+    return ShellLine(text, argv, stdin)
 
 
-def status_command(root: str) -> str:
+STATUS_SNAPSHOT = "fleet-status-snapshot"
+
+
+def status_command(root: str) -> ShellLine:
     """The read-only state snapshot (remote.status.SNAPSHOT_SCRIPT): no Python needed."""
-    return snapshot_script(root, shlex.quote)
+    return ShellLine(snapshot_script(root, shlex.quote), ("sh", STATUS_SNAPSHOT, root))

@@ -19,7 +19,7 @@ from collections.abc import Awaitable, Callable
 from typing import Protocol
 
 from controller.errors import FleetError, last_line
-from controller.report.model import Problem
+from controller.report.problems import Problem, transfer_hint
 from controller.transport.framing import Frame
 
 
@@ -176,10 +176,10 @@ def classify(code: int, stderr: str, user: str, path: str) -> TransferError:
             if problem is Problem.ROOT_NOT_WRITABLE:
                 cause = f"{cause} for user {user}"
             return TransferError(
-                f"cannot {verb} {where}: {cause} ({_hint(problem, user)})",
+                f"cannot {verb} {where}: {cause} ({transfer_hint(problem, user)})",
                 problem=problem,
                 path=where,
-                hint=_hint(problem, user),
+                hint=transfer_hint(problem, user),
             )
     if code == READ_FAILED and "No such file" in stderr:
         return TransferError(f"{path} does not exist", problem=Problem.TRANSFER_FAILED, path=path)
@@ -187,11 +187,3 @@ def classify(code: int, stderr: str, user: str, path: str) -> TransferError:
     return TransferError(
         f"cannot {verb} {where}: {detail}", problem=Problem.TRANSFER_FAILED, path=where
     )
-
-
-def _hint(problem: Problem, user: str) -> str:
-    if problem is Problem.ROOT_NOT_WRITABLE:
-        return f"give {user} the root folder, or set root: in the inventory"
-    if problem is Problem.READ_ONLY_FS:
-        return "remount it read-write, or set root: in the inventory to a writable folder"
-    return "free some space on the host, or set root: in the inventory to a larger disk"

@@ -11,13 +11,8 @@ from pathlib import Path
 import asyncssh
 import pytest
 
-from controller.report.model import Problem
-from controller.transport.connector import (
-    KnownHostsBook,
-    LocalConnector,
-    _Client,
-    classify_connect_error,
-)
+from controller.report.problems import Problem
+from controller.transport.local import LocalConnector
 from controller.transport.shell import (
     HEREDOC_END,
     INLINE_INPUT_MAX,
@@ -26,6 +21,7 @@ from controller.transport.shell import (
     runner_command,
     runner_path,
 )
+from controller.transport.ssh import KnownHostsBook, _Client, classify_connect_error
 from tests.unit.controller.fakes import make_host
 
 HOST = make_host("h")

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 from controller.report.events import apply, parse_line
-from controller.report.model import HostStatus, Problem, ServiceState
-from controller.session.host import LineReader, new_result
+from controller.report.model import HostStatus, ServiceState
+from controller.report.problems import Problem
+from controller.session.follow import LineReader
+from controller.session.outcome import new_result
 from tests.unit.controller.fakes import make_host, run_log, struct
 
 

@@ -9,7 +9,8 @@ import pytest
 
 from controller import fanout
 from controller.options import ConnectOptions, EngineOptions
-from controller.report.model import FleetReport, HostStatus, Problem
+from controller.report.model import FleetReport, HostStatus
+from controller.report.problems import Problem
 from controller.transport.connector import ConnectError
 from tests.design import HOST_KEYS
 from tests.unit.controller.fakes import (

@@ -11,7 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from controller.deploy.push import PushError, build_manifest, parse_answer, push_source
+from controller.deploy.push import parse_answer, push_source
+from controller.job.manifest import PushError, build_manifest
 from controller.transport.connector import CommandResult
 from remote import source
 
@@ -191,7 +192,8 @@ def test_a_push_host_whose_service_is_not_in_the_repo_fails_before_any_run(
 
     from controller import fanout
     from controller.options import EngineOptions
-    from controller.report.model import HostStatus, Problem
+    from controller.report.model import HostStatus
+    from controller.report.problems import Problem
     from tests.unit.controller.fakes import RUNNER, FakeFleet, FakeHost, make_host
 
     fake = FakeHost(host=replace(make_host("p", ("web", "db")), source="push"))

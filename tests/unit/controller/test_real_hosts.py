@@ -13,10 +13,11 @@ import pytest
 from controller import fanout
 from controller.options import EngineOptions
 from controller.report.events import Event, apply
-from controller.report.model import FleetReport, HostStatus, Problem
+from controller.report.model import FleetReport, HostStatus
+from controller.report.problems import Problem
 from controller.report.view import next_command
 from controller.session.deadline import ReconnectDeadline
-from controller.session.host import new_result
+from controller.session.outcome import new_result
 from controller.transport import transfer
 from controller.transport.framing import Frame
 from controller.transport.transfer import TransferError

@@ -15,7 +15,8 @@ from rich.console import Console
 from controller import fanout
 from controller.options import Count, EngineOptions, RolloutOptions
 from controller.report.events import Event
-from controller.report.model import FleetReport, HostResult, HostStatus, Problem, RolloutSummary
+from controller.report.model import FleetReport, HostResult, HostStatus, RolloutSummary
+from controller.report.problems import Problem
 from controller.report.store import RunStore
 from controller.report.view import LiveView, PlainView, render_report, report_table
 from controller.report.waves import (
@@ -30,7 +31,7 @@ from controller.report.waves import (
     plan_waves,
     wave_map,
 )
-from controller.session.host import new_result
+from controller.session.outcome import new_result
 from controller.transport.connector import ConnectError
 from tests.design import HOST_KEYS
 from tests.unit.controller.fakes import RUNNER, FakeConnector, FakeFleet, FakeHost, make_host

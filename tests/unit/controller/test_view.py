@@ -8,7 +8,8 @@ import time
 from rich.console import Console
 
 from controller.report.events import Event
-from controller.report.model import FleetReport, HostResult, HostStatus, Problem, ServiceState
+from controller.report.model import FleetReport, HostResult, HostStatus, ServiceState
+from controller.report.problems import Problem
 from controller.report.view import (
     LiveView,
     PlainView,
@@ -17,7 +18,7 @@ from controller.report.view import (
     render_report,
     render_status,
 )
-from controller.session.host import new_result
+from controller.session.outcome import new_result
 from tests.unit.controller.fakes import make_host
 
 
