@@ -1,5 +1,5 @@
 """`python -m controller` runs the fleet CLI."""
 
-from controller.cli.app import main
+from controller.cli import main
 
 main()
