@@ -7,7 +7,7 @@ a login banner or a chatty .bashrc cannot be taken for its output.
 What a probe costs a host is almost all one program start: the compose plugin's (a 76 MB
 Go binary, ~40 ms of CPU; python3 --version, df and the sh around them cost a few ms, the
 SSH session itself as much as `fleet status`'s). So the plugin's answer is remembered on
-the controller (checkcache.py) with the binary's identity (`stat -L`: device, inode, size,
+the controller (check/cache.py) with the binary's identity (`stat -L`: device, inode, size,
 mtime, ctime, path), and a probe told that identity runs the binary only when what it finds
 differs: the first check of a host, and any check after the binary changed, went missing
 from every plugin folder, lost its executable bit or stopped answering, asks it again.
@@ -66,7 +66,7 @@ fi
 # `docker compose` is the docker CLI starting only to exec its plugin: run the plugin
 # itself when it is in one of docker's plugin folders (half the CPU, on every host at once).
 # Even so that start is most of a check's cost to a host, so its answer is remembered
-# (checkcache.py) with the binary's identity: {known} is the identity last seen to answer,
+# (check/cache.py) with the binary's identity: {known} is the identity last seen to answer,
 # and only a binary that differs from it (or is new, or not a file stat can describe) is
 # run. The identity is taken before the run: a binary replaced meanwhile differs next time.
 PLUGIN_PROBE = """\

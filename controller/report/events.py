@@ -17,7 +17,7 @@ PROGRESS = "progress"
 
 @dataclass(frozen=True, slots=True)
 class Event:
-    """One [STRUCT] event (DESIGN.md), the keys the controller reads; absent keys are None."""
+    """One [STRUCT] event (docs/design.md), the keys the controller reads; absent keys are None."""
 
     event: str
     run_id: str | None = None

@@ -1,6 +1,6 @@
 """What the engine returns: per-host results and the fleet report.
 
-`FleetReport.to_json()` is the `--json` shape DESIGN.md pins; keep its keys exact.
+`FleetReport.to_json()` is the `--json` shape docs/design.md pins; keep its keys exact.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from controller.report.problems import Problem
 
 
 class HostStatus(str, Enum):
-    """Where one host ended up (DESIGN.md `status`)."""
+    """Where one host ended up (docs/design.md `status`)."""
 
     COMPLETED = "completed"
     """Every stage ran and the runner reported run_completed."""
@@ -87,7 +87,7 @@ class HostResult:
         return sum(1 for s in self.services.values() if s in done)
 
     def to_json(self) -> dict[str, Any]:
-        """The host's entry of the --json object (DESIGN.md), keys exactly as pinned,
+        """The host's entry of the --json object (docs/design.md), keys exactly as pinned,
         plus `wave` in a rolling deploy."""
         data: dict[str, Any] = {
             "status": self.status.value,
@@ -197,7 +197,7 @@ class FleetReport:
         return "completed" if self.completed else "failed"
 
     def to_json(self) -> dict[str, Any]:
-        """The one JSON object `--json` prints (DESIGN.md), plus `rollout` in a rolling
+        """The one JSON object `--json` prints (docs/design.md), plus `rollout` in a rolling
         deploy."""
         data: dict[str, Any] = {
             "run_id": self.run_id,

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import json
+import random
 import re
 from dataclasses import dataclass, field
 
 from controller.report.problems import Problem
 from controller.session.channel import Runner
+from controller.session.link import Timing
 from controller.transport.connector import CommandResult, ConnectError, LinkLost, OnData
 from controller.transport.shell import PYTHON, STATUS_SNAPSHOT, ShellLine
 from inventory import Host
@@ -269,3 +271,22 @@ class FakeFleet:
 
 def make_host(name: str, services: tuple[str, ...] = ("web", "db")) -> Host:
     return Host(name=name, address=f"{name}.lan", services=services)
+
+
+@dataclass
+class FakeTime:
+    """A clock that only sleeps move (every sleep recorded): retries and reconnect
+    deadlines run in fake time, never in real sleeps."""
+
+    now: float = 1000.0
+    slept: list[float] = field(default_factory=list)
+
+    def clock(self) -> float:
+        return self.now
+
+    async def sleep(self, seconds: float) -> None:
+        self.slept.append(seconds)
+        self.now += max(0.0, seconds)
+
+    def timing(self) -> Timing:
+        return Timing(clock=self.clock, sleep=self.sleep, rng=random.Random(7))

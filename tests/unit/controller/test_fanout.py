@@ -18,6 +18,7 @@ from tests.unit.controller.fakes import (
     RUNNER,
     FakeFleet,
     FakeHost,
+    FakeTime,
     make_host,
     run_log,
 )
@@ -33,6 +34,7 @@ def deploy(fakes: list[FakeHost], **opts: object) -> FleetReport:
             run_id="20260101T000000Z-abcdef",
             runner=RUNNER,
             connectors=FakeFleet(fakes),
+            timing=FakeTime().timing(),  # reconnect deadlines in fake time: no real sleeps
         )
     )
 

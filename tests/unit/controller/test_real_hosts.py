@@ -22,17 +22,18 @@ from controller.transport import transfer
 from controller.transport.framing import Frame
 from controller.transport.transfer import TransferError
 from remote.access import NO_DOCKER_ACCESS
-from tests.unit.controller.fakes import RUNNER, FakeFleet, FakeHost, make_host
+from tests.unit.controller.fakes import RUNNER, FakeFleet, FakeHost, FakeTime, make_host
 
 BANNER = b"Welcome to DSM 7.2\n@@fleet-notyours-begin@@\nno newline at the end: "
 
 
 def deploy(fakes: list[FakeHost], bound: float = 10.0, **opts: object) -> FleetReport:
-    """Deploy to fakes; fails if the whole run takes longer than `bound` seconds."""
+    """Deploy to fakes in fake time (no real sleeps); fails if the whole run takes longer
+    than `bound` seconds of real time."""
     options = EngineOptions(**opts)  # type: ignore[arg-type]
     run = fanout.deploy(
         [f.host for f in fakes], options, run_id="20260101T000000Z-abcdef",
-        runner=RUNNER, connectors=FakeFleet(fakes),
+        runner=RUNNER, connectors=FakeFleet(fakes), timing=FakeTime().timing(),
     )  # fmt: skip
     started = time.monotonic()
     report = asyncio.run(asyncio.wait_for(run, bound))

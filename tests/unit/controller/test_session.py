@@ -4,7 +4,6 @@ of `fleet resume` and `fleet status` ending `disconnected` with the resume comma
 from __future__ import annotations
 
 import asyncio
-import random
 import time
 from dataclasses import dataclass, field
 
@@ -15,30 +14,12 @@ from controller.options import EngineOptions
 from controller.report.model import FleetReport, HostResult, HostStatus
 from controller.report.problems import Problem
 from controller.report.view import next_command
-from controller.session.link import Disconnected, Link, LinkPolicy, Timing
+from controller.session.link import Disconnected, Link, LinkPolicy
 from controller.transport.connector import CommandResult, ConnectError, LinkLost, OnData
 from controller.transport.shell import PYTHON
-from tests.unit.controller.fakes import RUNNER, FakeConnector, FakeHost, make_host
+from tests.unit.controller.fakes import RUNNER, FakeConnector, FakeHost, FakeTime, make_host
 
 RUN_ID = "20260101T000000Z-abcdef"
-
-
-@dataclass
-class FakeTime:
-    """A clock that only sleeps move; every sleep is recorded."""
-
-    now: float = 1000.0
-    slept: list[float] = field(default_factory=list)
-
-    def clock(self) -> float:
-        return self.now
-
-    async def sleep(self, seconds: float) -> None:
-        self.slept.append(seconds)
-        self.now += max(0.0, seconds)
-
-    def timing(self) -> Timing:
-        return Timing(clock=self.clock, sleep=self.sleep, rng=random.Random(7))
 
 
 def transient() -> ConnectError:

@@ -33,7 +33,21 @@ async def run_with_sh(process: asyncssh.SSHServerProcess[bytes]) -> None:
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.PIPE,
     )
-    await process.redirect(stdin=proc.stdin, stdout=proc.stdout, stderr=proc.stderr)
+    assert proc.stdin and proc.stdout and proc.stderr
+
+    async def feed() -> None:
+        while data := await process.stdin.read(65536):
+            proc.stdin.write(data)
+            await proc.stdin.drain()
+        proc.stdin.close()
+
+    async def pump(source: asyncio.StreamReader, sink: asyncssh.SSHWriter[bytes]) -> None:
+        while data := await source.read(65536):
+            sink.write(data)
+
+    await asyncio.gather(
+        feed(), pump(proc.stdout, process.stdout), pump(proc.stderr, process.stderr)
+    )
     process.exit(await proc.wait())
 
 
