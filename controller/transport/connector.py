@@ -15,7 +15,7 @@ from controller.errors import FleetError
 from controller.report.problems import Problem
 from inventory import Host
 
-from . import transfer
+from controller.transport import transfer
 
 OnData = Callable[[bytes], None]
 
