@@ -134,13 +134,14 @@ class HostSession:
         return Follower(self.channel, self.result, run_id, self.rt.on_update, self.sink, self.note)
 
     async def fetch_diagnostics(self, path: str) -> None:
-        """The failed run's diagnostics file, into the result and the record; a link or
-        file that fails here is a warning, not the host's outcome."""
+        """The failed run's diagnostics file, into the result and the record; a link that
+        stays away or a file that cannot be read is a warning: the run's outcome stands."""
         try:
-            text = (await self.channel.get(path)).decode(errors="replace")
-        except (LinkLost, TransferError) as err:
+            data = await self.retrying(lambda: self.channel.get(path))  # a read: ask again
+        except (Disconnected, TransferError) as err:
             self.result.warnings.append(f"could not fetch diagnostics: {err}")
             return
+        text = data.decode(errors="replace")
         self.result.diagnostics_text = text
         if self.rt.recorder is not None:
             self.rt.recorder.save_diagnostics(self.host.name, text)

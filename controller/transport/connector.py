@@ -13,11 +13,9 @@ from typing import Protocol
 
 from controller.errors import FleetError
 from controller.report.problems import Problem
-from inventory import Host
-
 from controller.transport import transfer
-
-OnData = Callable[[bytes], None]
+from controller.transport.framing import OnData as OnData  # the Connector protocol's type
+from inventory import Host
 
 
 @dataclass(frozen=True, slots=True)
