@@ -186,7 +186,7 @@ def test_old_revisions_are_pruned_but_released_ones_kept(tmp_path: Path) -> None
 def test_a_push_host_whose_service_is_not_in_the_repo_fails_before_any_run(
     tmp_path: Path,
 ) -> None:
-    """HostRun's hook: a push that cannot be made fails the host with its cause, and no
+    """The deploy's hook: a push that cannot be made fails the host with its cause, and no
     run is started on it."""
     from dataclasses import replace
 
