@@ -1,1 +1,1 @@
-"""fleet controller."""
+"""fleet on the controller; its layers and where each command lives: docs/internals.md."""

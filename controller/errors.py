@@ -6,7 +6,7 @@ from enum import IntEnum
 
 
 class ExitStatus(IntEnum):
-    """Exit codes of `fleet` (DESIGN.md pins them)."""
+    """Exit codes of `fleet` (docs/design.md pins them)."""
 
     OK = 0  # every selected host completed
     NOT_COMPLETED = 1  # one or more hosts failed, were unreachable or disconnected

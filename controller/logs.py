@@ -9,22 +9,19 @@ reached, the copy this controller recorded, saying so.
 from __future__ import annotations
 
 import json
-import shlex
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from controller.errors import ExitStatus, FleetError
+from controller.options import EngineOptions
+from controller.report.model import HostStatus
+from controller.report.store import RunStore, host_file
+from controller.session.channel import Channel, load_runner
+from controller.session.host import HostSession, runtime_for
+from controller.transport.shell import ShellLine, argv_line, status_command
 from inventory import Host
 from remote.status import parse_snapshot, status_from_snapshot
-
-from .connectors import Connector, LinkLost
-from .engine import load_runner, session_setup
-from .errors import ExitStatus, FleetError
-from .hostrun import HostRun
-from .model import HostStatus
-from .options import EngineOptions
-from .shell import status_command
-from .store import RunStore, host_file
 
 Write = Callable[[bytes], None]
 Say = Callable[[str], None]
@@ -68,11 +65,11 @@ def runner_args(host: Host, req: LogsRequest) -> list[str]:
     return args
 
 
-def tail_command(path: str, req: LogsRequest) -> str:
+def tail_command(path: str, req: LogsRequest) -> ShellLine:
     """`tail` of the run log, quoted once here."""
     lines = "+1" if req.tail == "all" else req.tail
-    follow = "-f " if req.follow else ""
-    return f"exec tail {follow}-n {shlex.quote(lines)} -- {shlex.quote(path)}"
+    follow = ["-f"] if req.follow else []
+    return argv_line(["tail", *follow, "-n", lines, "--", path], exec_=True)
 
 
 def log_path(host: Host, snapshot_text: str) -> str | None:
@@ -106,36 +103,45 @@ async def show_logs(
 ) -> ExitStatus:
     """Stream what was asked to write(); notes for the operator go to say()."""
     runner = load_runner() if req.service is not None else None
-    runtime, settings = session_setup(options, "logs", runner=runner)
-    run = HostRun(host, settings, runtime)
+    session = HostSession(host, runtime_for(options, runner=runner))
     outcome: list[ExitStatus] = [ExitStatus.OK]
 
-    async def body(conn: Connector) -> None:
-        try:
-            if req.service is not None:
-                res = await run.runner_streamed(runner_args(host, req), write)
-            else:
-                snap = await conn.run(status_command(host.root))
-                path = log_path(host, snap.stdout.decode(errors="replace"))
-                if path is None:
-                    say(f"{host.name} has no run log yet (never deployed by fleet)")
-                    outcome[0] = ExitStatus.NOT_COMPLETED
-                    return
-                say(f"{host.name}: {path}")
-                res = await conn.run(tail_command(path, req), None, write)
-        except LinkLost as err:
-            say(f"{host.name}: {err}")
-            outcome[0] = ExitStatus.NOT_COMPLETED
-            return
+    async def body() -> None:
+        channel = session.channel
+        if req.service is not None:
+            res = await channel.runner(runner_args(host, req), on_stdout=write)
+        else:
+            path = await session.retrying(lambda: _log_path(channel, host))
+            if path is None:
+                say(f"{host.name} has no run log yet (never deployed by fleet)")
+                outcome[0] = ExitStatus.NOT_COMPLETED
+                return
+            say(f"{host.name}: {path}")
+            res = await channel.sh(tail_command(path, req), on_stdout=write)
         if res.exit_status != 0:
             detail = res.stderr.decode(errors="replace").strip().splitlines()
             say(f"{host.name}: exit {res.exit_status}: {detail[-1] if detail else 'no message'}")
             outcome[0] = ExitStatus.NOT_COMPLETED
 
-    result = await run.session(body)
-    if result.status is not HostStatus.UNREACHABLE:
-        return outcome[0]
-    say(f"{host.name} is unreachable: {result.error}")
+    result = await session.guarded(body)
+    if result.status is HostStatus.UNREACHABLE:
+        return _from_the_record(host, req, write, say, store, result.error)
+    if result.status is not HostStatus.RUNNING:  # the guard ended it: lost, or failed
+        say(f"{host.name}: {result.error}")
+        return ExitStatus.NOT_COMPLETED
+    return outcome[0]
+
+
+async def _log_path(channel: Channel, host: Host) -> str | None:
+    snap = await channel.sh(status_command(host.root), end=True)
+    return log_path(host, snap.stdout.decode(errors="replace"))
+
+
+def _from_the_record(
+    host: Host, req: LogsRequest, write: Write, say: Say, store: RunStore, error: str | None
+) -> ExitStatus:
+    """The host cannot be reached: its run log as this controller recorded it, if any."""
+    say(f"{host.name} is unreachable: {error}")
     if req.service is not None:
         return ExitStatus.NOT_COMPLETED
     found = recorded_log(store, host.name)

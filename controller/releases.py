@@ -8,15 +8,16 @@ from __future__ import annotations
 
 import asyncio
 import json
-import shlex
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from controller.errors import one_line
+from controller.options import EngineOptions
+from controller.report.model import HostStatus
+from controller.session.host import HostSession, runtime_for
+from controller.transport.connector import CommandResult
+from controller.transport.shell import ShellLine, argv_line
 from inventory import Host
-
-from .connectors import ConnectError, ConnectorFactoryImpl, LinkLost
-from .errors import one_line
-from .options import ConnectOptions
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -49,8 +50,8 @@ class HostReleases:
         }
 
 
-def releases_command(root: str) -> str:
-    return shlex.join(["sh", "-c", RELEASES_SCRIPT, "sh", root])
+def releases_command(root: str) -> ShellLine:
+    return argv_line(["sh", "-c", RELEASES_SCRIPT, "sh", root])
 
 
 def parse_releases(host: str, text: str) -> HostReleases:
@@ -93,23 +94,31 @@ def _revision_text(revision: dict[str, Any]) -> str | None:
     return f"{revision.get('source')}:{revision.get('id')}"
 
 
-async def fetch_releases(host: Host, options: ConnectOptions) -> HostReleases:
+async def fetch_releases(host: Host, options: EngineOptions) -> HostReleases:
     """Read the host's releases; a host that cannot be read is data, not an exception."""
-    conn = ConnectorFactoryImpl(options)(host)
-    try:
-        await conn.connect()
-        res = await conn.run(releases_command(host.root), None, None)
-    except (ConnectError, LinkLost) as err:
-        return HostReleases(host=host.name, error=f"unreachable: {err}")
-    finally:
-        await conn.close()
-    if res.exit_status != 0:
-        detail = one_line(res.stderr.decode(errors="replace")) or "no message"
-        return HostReleases(host=host.name, error=f"reading releases failed: {detail}")
-    return parse_releases(host.name, res.stdout.decode(errors="replace"))
+    session = HostSession(host, runtime_for(options))
+    found: list[HostReleases] = []
+
+    async def read() -> CommandResult:
+        return await session.channel.sh(releases_command(host.root), end=True)
+
+    async def body() -> None:
+        res = await session.retrying(read)  # a read: ask again after a drop
+        if res.exit_status != 0:
+            detail = one_line(res.stderr.decode(errors="replace")) or "no message"
+            found.append(HostReleases(host=host.name, error=f"reading releases failed: {detail}"))
+        else:
+            found.append(parse_releases(host.name, res.stdout.decode(errors="replace")))
+
+    result = await session.guarded(body)
+    if found:
+        return found[0]
+    if result.status is HostStatus.UNREACHABLE:
+        return HostReleases(host=host.name, error=f"unreachable: {result.error}")
+    return HostReleases(host=host.name, error=f"{result.status.value}: {result.error}")
 
 
-def fetch(host: Host, options: ConnectOptions) -> HostReleases:
+def fetch(host: Host, options: EngineOptions) -> HostReleases:
     return asyncio.run(fetch_releases(host, options))
 
 

@@ -244,8 +244,9 @@ def test_connections_use_aes_gcm_when_the_host_offers_it(make_lab: MakeLab, tmp_
     gets it, host key still checked."""
     import asyncio
 
-    from controller.connectors import ConnectorFactoryImpl, SshConnector
     from controller.options import ConnectOptions
+    from controller.transport.factory import ConnectorFactoryImpl
+    from controller.transport.ssh import SshConnector
     from inventory import load_inventory
 
     lab = make_lab(["h0"])

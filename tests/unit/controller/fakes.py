@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 import json
+import random
 import re
-import shlex
 from dataclasses import dataclass, field
 
-from controller.connectors import CommandResult, ConnectError, LinkLost, OnData
-from controller.hostrun import Runner
-from controller.model import Problem
-from controller.shell import HEREDOC_END, PYTHON
+from controller.report.problems import Problem
+from controller.session.channel import Runner
+from controller.session.link import Timing
+from controller.transport.connector import CommandResult, ConnectError, LinkLost, OnData
+from controller.transport.shell import PYTHON, STATUS_SNAPSHOT, ShellLine
 from inventory import Host
 from remote.protocol import REFUSED, Exit
 from remote.run.lock import describe_holder
@@ -64,15 +65,6 @@ def run_log(
         out += struct(event="stage_completed", stage=stage, **ev)
     out += struct(event="run_completed", status="completed", **ev)
     return out
-
-
-def inline_input_of(command: str, stdin: bytes | None) -> tuple[str, bytes | None]:
-    """A runner command without its here-document, and what that held (or `stdin`)."""
-    lines = command.splitlines()
-    if lines[-1] != HEREDOC_END:
-        return command, stdin
-    # { GUARD LINES\n} <<'END'\nINPUT\nEND
-    return "\n".join(lines[:-3]).removeprefix("{ "), lines[-2].encode()
 
 
 @dataclass
@@ -133,29 +125,35 @@ class FakeHost:
         return CommandResult(code, b"" if on_stdout else data, stderr)
 
     def run(self, command: str, stdin: bytes | None, on_stdout: OnData | None) -> CommandResult:
+        """Answer by the argv the channel ran (transport.shell.ShellLine), never by parsing
+        the shell text; the text is kept in `commands` for what a test wants to see."""
         self.commands.append(command)
         if self.link_down:
             raise LinkLost("not connected")
-        if SNAPSHOT_HEADER in command:  # `fleet status` reads the state with plain sh
+        assert isinstance(command, ShellLine), "every command goes through the channel"
+        argv = command.argv
+        if argv[:2] == ("sh", STATUS_SNAPSHOT):  # `fleet status` reads the state with plain sh
             return CommandResult(0, self.snapshot().encode(), b"")
         if self.exit_override is not None:
             return CommandResult(self.exit_override, b"", b"python3: too old (3.6)\n")
-        command, stdin = inline_input_of(command, stdin)
-        # The guard's last line: test -f ARCHIVE || exit 97; exec python3 -I -S ARCHIVE ARGS
-        guard = command.splitlines()[-1]
-        archive = guard.split("test -f ", 1)[1].split(" ", 1)[0]
-        if shlex.split(archive)[0].rsplit("/", 1)[1] not in self.runners:
+        assert argv[: len(PYTHON)] == PYTHON, argv
+        archive, sub, *args = argv[len(PYTHON) :]
+        if archive.rsplit("/", 1)[1] not in self.runners:
             return CommandResult(97, b"", b"")
-        argv = shlex.split(guard.split("; exec ", 1)[1])[len(PYTHON) + 1 :]
-        sub = argv[0]
+        return self.runner(sub, args, command.input or stdin, on_stdout)
+
+    def runner(
+        self, sub: str, args: list[str], stdin: bytes | None, on_stdout: OnData | None
+    ) -> CommandResult:
+        """The runner's subcommand `sub` with its arguments and input."""
         if sub == "status":
             return CommandResult(0, json.dumps(self.status()).encode(), b"")
         if sub == "start":
-            return self.start(argv, stdin or b"", on_stdout)
+            return self.start(args, stdin or b"", on_stdout)
         if sub == "follow":
-            offset = int(argv[argv.index("--offset") + 1])
+            offset = int(args[args.index("--offset") + 1])
             return self._stream(self.log[offset:], on_stdout, self.exit_code())
-        raise AssertionError(command)
+        raise AssertionError((sub, args))
 
     def exit_code(self) -> int:
         return 0 if b'"run_completed"' in self.log else 1
@@ -273,3 +271,22 @@ class FakeFleet:
 
 def make_host(name: str, services: tuple[str, ...] = ("web", "db")) -> Host:
     return Host(name=name, address=f"{name}.lan", services=services)
+
+
+@dataclass
+class FakeTime:
+    """A clock that only sleeps move (every sleep recorded): retries and reconnect
+    deadlines run in fake time, never in real sleeps."""
+
+    now: float = 1000.0
+    slept: list[float] = field(default_factory=list)
+
+    def clock(self) -> float:
+        return self.now
+
+    async def sleep(self, seconds: float) -> None:
+        self.slept.append(seconds)
+        self.now += max(0.0, seconds)
+
+    def timing(self) -> Timing:
+        return Timing(clock=self.clock, sleep=self.sleep, rng=random.Random(7))

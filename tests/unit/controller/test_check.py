@@ -5,8 +5,9 @@ from __future__ import annotations
 import dataclasses
 import subprocess
 
-from controller.check import judge, new_marker, parse_probe, probe_script, ssh_fix
-from controller.model import Problem
+from controller.check.judge import judge, ssh_fix
+from controller.check.probe import new_marker, parse_probe, probe_script
+from controller.report.problems import Problem
 from tests.unit.controller.fakes import make_host
 
 MARK = "--- fleet-check-0123456789abcdef"

@@ -17,16 +17,10 @@ from pathlib import Path
 
 import pytest
 
-from controller.check import (
-    Answer,
-    HostCheck,
-    judge,
-    new_marker,
-    parse_probe,
-    probe_script,
-    update_cache,
-)
-from controller.checkcache import CheckCache, ComposeSeen
+from controller.check.cache import CheckCache, ComposeSeen
+from controller.check.judge import judge
+from controller.check.probe import Answer, new_marker, parse_probe, probe_script
+from controller.check.run import HostCheck, update_cache
 from inventory import Host
 from tests.unit.controller.fakes import make_host
 

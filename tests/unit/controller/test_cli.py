@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from controller.cli import app
+from controller.cli.app import app
 from controller.errors import ExitStatus
 from tests.design import HOST_KEYS
 
@@ -119,10 +119,11 @@ def test_local_failure_then_resume(env: Path) -> None:
 
 def test_verify_timeout_goes_into_the_plan_only_when_set() -> None:
     """--verify-timeout reaches the runner's plan; without it the runner's default stands."""
-    from controller.cli import _options
+    from controller.cli.common import Knobs
 
-    assert _options(32, 60, 10, False, False).timeouts == {}
-    assert _options(32, 60, 10, False, False, verify_timeout=300).timeouts == {"verify_s": 300}
+    assert Knobs(10, concurrency=32, reconnect_timeout=60).options().timeouts == {}
+    knobs = Knobs(10, concurrency=32, reconnect_timeout=60, verify_timeout=300)
+    assert knobs.options().timeouts == {"verify_s": 300}
 
 
 def test_start_imports_neither_asyncssh_nor_rich() -> None:

@@ -7,7 +7,7 @@ from types import SimpleNamespace
 
 import pytest
 
-from controller.completion import complete_hosts
+from controller.cli.completion import complete_hosts
 
 INVENTORY = """\
 groups:

@@ -11,14 +11,9 @@ from pathlib import Path
 import asyncssh
 import pytest
 
-from controller.connectors import (
-    KnownHostsBook,
-    LocalConnector,
-    _Client,
-    classify_connect_error,
-)
-from controller.model import Problem
-from controller.shell import (
+from controller.report.problems import Problem
+from controller.transport.local import LocalConnector
+from controller.transport.shell import (
     HEREDOC_END,
     INLINE_INPUT_MAX,
     NO_RUNNER,
@@ -26,6 +21,7 @@ from controller.shell import (
     runner_command,
     runner_path,
 )
+from controller.transport.ssh import KnownHostsBook, _Client, classify_connect_error
 from tests.unit.controller.fakes import make_host
 
 HOST = make_host("h")

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
-from controller.events import apply, parse_line
-from controller.hostrun import LineReader, new_result
-from controller.model import HostStatus, Problem, ServiceState
+from controller.report.events import apply, parse_line
+from controller.report.model import HostStatus, ServiceState
+from controller.report.problems import Problem
+from controller.session.follow import LineReader
+from controller.session.outcome import new_result
 from tests.unit.controller.fakes import make_host, run_log, struct
 
 

@@ -8,7 +8,7 @@ import pytest
 
 from controller.errors import FleetError
 from controller.logs import make_request, recorded_log, runner_args, tail_command, tail_lines
-from controller.store import RunStore
+from controller.report.store import RunStore
 from tests.unit.controller.fakes import make_host
 
 

@@ -11,14 +11,15 @@ from typing import Any
 import pytest
 from typer.testing import CliRunner
 
-from controller import engine
-from controller.cli import app
-from controller.connectors import CommandResult, ConnectError, OnData
+from controller import fanout
+from controller.cli.app import app
 from controller.errors import ExitStatus
-from controller.model import FleetReport, Problem
 from controller.options import EngineOptions
-from controller.preview import anything_changes, plan_json, would_change
-from tests.unit.controller.fakes import RUNNER, FakeFleet, FakeHost, inline_input_of, make_host
+from controller.plan.report import anything_changes, plan_json, would_change
+from controller.report.model import FleetReport
+from controller.report.problems import Problem
+from controller.transport.connector import CommandResult, ConnectError, OnData
+from tests.unit.controller.fakes import RUNNER, FakeFleet, FakeHost, make_host
 
 
 def service(action: str = "unchanged", images: list[str] | None = None) -> dict[str, Any]:
@@ -35,20 +36,19 @@ class PlanHost(FakeHost):
 
     answer: dict[str, Any] = field(default_factory=dict)
 
-    def run(self, command: str, stdin: bytes | None, on_stdout: OnData | None) -> CommandResult:
-        if " preview " not in command or self.exit_override is not None:
-            return super().run(command, stdin, on_stdout)
-        self.commands.append(command)
-        if not self.runners:
-            return CommandResult(97, b"", b"")
-        self.plans.append(json.loads(inline_input_of(command, stdin)[1] or b"{}"))
+    def runner(
+        self, sub: str, args: list[str], stdin: bytes | None, on_stdout: OnData | None
+    ) -> CommandResult:
+        if sub != "preview":
+            return super().runner(sub, args, stdin, on_stdout)
+        self.plans.append(json.loads(stdin or b"{}"))
         return CommandResult(0, json.dumps(self.answer).encode(), b"")
 
 
 def plan(fakes: list[FakeHost], monkeypatch: pytest.MonkeyPatch) -> FleetReport:
-    monkeypatch.setattr(engine, "load_runner", lambda: RUNNER)
+    monkeypatch.setattr(fanout, "load_runner", lambda: RUNNER)
     hosts = [f.host for f in fakes]
-    return asyncio.run(engine.plan(hosts, EngineOptions(), connectors=FakeFleet(fakes)))
+    return asyncio.run(fanout.plan(hosts, EngineOptions(), connectors=FakeFleet(fakes)))
 
 
 def test_plan_json_is_the_pinned_shape_and_unchanged_hosts_exit_0(

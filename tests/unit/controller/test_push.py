@@ -11,8 +11,9 @@ from pathlib import Path
 
 import pytest
 
-from controller.connectors import CommandResult
-from controller.push import PushError, build_manifest, parse_answer, push_source
+from controller.deploy.push import parse_answer, push_source
+from controller.job.manifest import PushError, build_manifest
+from controller.transport.connector import CommandResult
 from remote import source
 
 
@@ -185,19 +186,20 @@ def test_old_revisions_are_pruned_but_released_ones_kept(tmp_path: Path) -> None
 def test_a_push_host_whose_service_is_not_in_the_repo_fails_before_any_run(
     tmp_path: Path,
 ) -> None:
-    """HostRun's hook: a push that cannot be made fails the host with its cause, and no
+    """The deploy's hook: a push that cannot be made fails the host with its cause, and no
     run is started on it."""
     from dataclasses import replace
 
-    from controller import engine
-    from controller.model import HostStatus, Problem
+    from controller import fanout
     from controller.options import EngineOptions
+    from controller.report.model import HostStatus
+    from controller.report.problems import Problem
     from tests.unit.controller.fakes import RUNNER, FakeFleet, FakeHost, make_host
 
     fake = FakeHost(host=replace(make_host("p", ("web", "db")), source="push"))
     options = EngineOptions(push_repo=str(make_repo(tmp_path)))
     report = asyncio.run(
-        engine.deploy([fake.host], options, runner=RUNNER, connectors=FakeFleet([fake]))
+        fanout.deploy([fake.host], options, runner=RUNNER, connectors=FakeFleet([fake]))
     )
     result = report.hosts["p"]
     assert result.status is HostStatus.FAILED and result.problem is Problem.PUSH_FAILED

@@ -10,27 +10,30 @@ import time
 
 import pytest
 
-from controller import engine, transfer
-from controller.deadline import ReconnectDeadline
-from controller.events import Event, apply
-from controller.framing import Frame
-from controller.hostrun import new_result
-from controller.model import FleetReport, HostStatus, Problem
+from controller import fanout
 from controller.options import EngineOptions
-from controller.transfer import TransferError
-from controller.view import next_command
+from controller.report.events import Event, apply
+from controller.report.model import FleetReport, HostStatus
+from controller.report.problems import Problem
+from controller.report.view import next_command
+from controller.session.deadline import ReconnectDeadline
+from controller.session.outcome import new_result
+from controller.transport import transfer
+from controller.transport.framing import Frame
+from controller.transport.transfer import TransferError
 from remote.docker.access import NO_DOCKER_ACCESS
-from tests.unit.controller.fakes import RUNNER, FakeFleet, FakeHost, make_host
+from tests.unit.controller.fakes import RUNNER, FakeFleet, FakeHost, FakeTime, make_host
 
 BANNER = b"Welcome to DSM 7.2\n@@fleet-notyours-begin@@\nno newline at the end: "
 
 
 def deploy(fakes: list[FakeHost], bound: float = 10.0, **opts: object) -> FleetReport:
-    """Deploy to fakes; fails if the whole run takes longer than `bound` seconds."""
+    """Deploy to fakes in fake time (no real sleeps); fails if the whole run takes longer
+    than `bound` seconds of real time."""
     options = EngineOptions(**opts)  # type: ignore[arg-type]
-    run = engine.deploy(
+    run = fanout.deploy(
         [f.host for f in fakes], options, run_id="20260101T000000Z-abcdef",
-        runner=RUNNER, connectors=FakeFleet(fakes),
+        runner=RUNNER, connectors=FakeFleet(fakes), timing=FakeTime().timing(),
     )  # fmt: skip
     started = time.monotonic()
     report = asyncio.run(asyncio.wait_for(run, bound))
@@ -63,7 +66,7 @@ def test_banner_host_deploys_and_reads_status() -> None:
     fake = FakeHost(make_host("nas"), banner=True)
     report = deploy([fake])
     assert report.hosts["nas"].status is HostStatus.COMPLETED
-    status = asyncio.run(engine.status([fake.host], EngineOptions(), connectors=FakeFleet([fake])))
+    status = asyncio.run(fanout.status([fake.host], EngineOptions(), connectors=FakeFleet([fake])))
     assert status.hosts["nas"].problem is Problem.NEVER_DEPLOYED  # parsed, not garbled
 
 

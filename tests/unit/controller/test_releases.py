@@ -9,7 +9,7 @@ from pathlib import Path
 
 from controller import releases
 from tests.unit.controller.fakes import FakeHost, make_host
-from tests.unit.controller.test_engine import deploy
+from tests.unit.controller.test_fanout import deploy
 
 OLD = "20261101T000000Z-aaaaaa"
 NEW = "20261102T000000Z-bbbbbb"

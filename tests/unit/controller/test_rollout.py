@@ -12,13 +12,14 @@ from typing import Any
 import pytest
 from rich.console import Console
 
-from controller import engine
-from controller.connectors import ConnectError
-from controller.events import Event
-from controller.hostrun import new_result
-from controller.model import FleetReport, HostResult, HostStatus, Problem, RolloutSummary
+from controller import fanout
 from controller.options import Count, EngineOptions, RolloutOptions
-from controller.rollout import (
+from controller.report.events import Event
+from controller.report.model import FleetReport, HostResult, HostStatus, RolloutSummary
+from controller.report.problems import Problem
+from controller.report.store import RunStore
+from controller.report.view import LiveView, PlainView, render_report, report_table
+from controller.report.waves import (
     continuation,
     continue_command,
     failure_budget,
@@ -30,8 +31,8 @@ from controller.rollout import (
     plan_waves,
     wave_map,
 )
-from controller.store import RunStore
-from controller.view import LiveView, PlainView, render_report, report_table
+from controller.session.outcome import new_result
+from controller.transport.connector import ConnectError
 from tests.design import HOST_KEYS
 from tests.unit.controller.fakes import RUNNER, FakeConnector, FakeFleet, FakeHost, make_host
 
@@ -153,7 +154,7 @@ def deploy(
 ) -> FleetReport:
     engine_options = EngineOptions(rollout=options, **opts)  # type: ignore[arg-type]
     return asyncio.run(
-        engine.deploy(
+        fanout.deploy(
             [f.host for f in fakes],
             engine_options,
             run_id=RUN_ID,
@@ -209,7 +210,7 @@ def test_hosts_already_running_finish_when_the_budget_is_spent() -> None:
             gate.set()
 
     report = asyncio.run(
-        engine.deploy(
+        fanout.deploy(
             [f.host for f in fakes],
             EngineOptions(rollout=rollout(batch="3", max_fail="0")),
             run_id=RUN_ID,
@@ -463,7 +464,7 @@ def test_bad_rollout_options_exit_usage_and_contact_nobody(
     """A bad --batch, --max-fail or --canary: exit 2 naming the option, no run recorded."""
     from typer.testing import CliRunner
 
-    from controller.cli import app
+    from controller.cli.app import app
     from controller.errors import ExitStatus
 
     monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path / "state"))
@@ -509,7 +510,7 @@ def test_resume_without_options_continues_a_stopped_rollout(
     (with --resume their earlier completed run would make them do nothing)."""
     from typer.testing import CliRunner
 
-    from controller.cli import app
+    from controller.cli.app import app
     from controller.errors import ExitStatus
 
     monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path / "state"))

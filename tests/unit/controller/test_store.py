@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from controller.errors import RunNotFound
-from controller.store import RunStore, state_dir
+from controller.report.store import RunStore, state_dir
 from tests.unit.controller.test_view import sample_report
 
 

@@ -7,10 +7,10 @@ import time
 
 from rich.console import Console
 
-from controller.events import Event
-from controller.hostrun import new_result
-from controller.model import FleetReport, HostResult, HostStatus, Problem, ServiceState
-from controller.view import (
+from controller.report.events import Event
+from controller.report.model import FleetReport, HostResult, HostStatus, ServiceState
+from controller.report.problems import Problem
+from controller.report.view import (
     LiveView,
     PlainView,
     event_sentence,
@@ -18,6 +18,7 @@ from controller.view import (
     render_report,
     render_status,
 )
+from controller.session.outcome import new_result
 from tests.unit.controller.fakes import make_host
 
 

@@ -1,0 +1,77 @@
+"""What the commands share: the inventory and selection, the knobs every command that
+reaches hosts takes (one options object), the exit code of a report."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from controller.errors import ExitStatus, FleetError
+from controller.options import (
+    DEFAULT_CONCURRENCY,
+    DEFAULT_CONNECT_TIMEOUT,
+    DEFAULT_HANDSHAKES,
+    ConnectOptions,
+    EngineOptions,
+)
+from controller.report.model import FleetReport
+from inventory import DEFAULT_INVENTORY, Host, load_inventory
+
+
+def inventory_path(inventory: Path | None) -> Path:
+    return inventory if inventory is not None else Path(DEFAULT_INVENTORY)
+
+
+def inventory_arg(inventory: Path | None) -> str | None:
+    """How the next command must name the inventory (only when -i was given)."""
+    if inventory is None or str(inventory) == os.environ.get("FLEET_INVENTORY"):
+        return None
+    return str(inventory)
+
+
+def select(inventory: Path | None, expr: str) -> list[Host]:
+    """Load and select before anything is contacted: errors here exit 2."""
+    inv = load_inventory(inventory_path(inventory))
+    return inv.select(expr)
+
+
+def select_one(inventory: Path | None, name: str) -> list[Host]:
+    selected = select(inventory, name)
+    if len(selected) != 1:
+        raise FleetError(f"{name!r} selects {len(selected)} hosts; logs takes one host")
+    return selected
+
+
+@dataclass(frozen=True)
+class Knobs:
+    """The options of a command that reaches hosts, as given (one object, not a row of
+    positional values); `options()` makes the run's EngineOptions of them."""
+
+    connect_timeout: float = DEFAULT_CONNECT_TIMEOUT
+    accept_new: bool = False
+    concurrency: int = DEFAULT_CONCURRENCY
+    handshakes: int = DEFAULT_HANDSHAKES
+    reconnect_timeout: float = 0.0
+    verify_timeout: int | None = None
+    pull: str | None = None
+
+    def options(self, **more: Any) -> EngineOptions:
+        # The job carries a verify timeout only when the operator set one.
+        timeouts = {} if self.verify_timeout is None else {"verify_s": self.verify_timeout}
+        return EngineOptions(
+            concurrency=self.concurrency,
+            handshakes=self.handshakes,
+            reconnect_timeout=self.reconnect_timeout,
+            timeouts=timeouts,
+            pull=self.pull,
+            connect=ConnectOptions(
+                connect_timeout=self.connect_timeout, accept_new=self.accept_new
+            ),
+            **more,
+        )
+
+
+def exit_for(report: FleetReport) -> ExitStatus:
+    return ExitStatus.OK if report.completed else ExitStatus.NOT_COMPLETED

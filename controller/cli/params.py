@@ -1,0 +1,128 @@
+"""The options the commands share, as Typer reads them (Annotated types, parsers)."""
+
+# No `from __future__ import annotations` here: Typer would compile and eval every
+# parameter's annotation string at each start (~1 ms); real annotations cost nothing.
+from collections.abc import Callable
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from controller.cli.completion import complete_hosts
+from controller.options import Count
+from controller.report.waves import parse_batch, parse_max_fail
+from inventory import DEFAULT_INVENTORY
+from remote.protocol import PULL_POLICIES
+
+InventoryOpt = Annotated[
+    Path | None,
+    typer.Option(
+        "-i",
+        "--inventory",
+        envvar="FLEET_INVENTORY",
+        help=f"Inventory file [default: {DEFAULT_INVENTORY}].",
+        show_envvar=True,
+    ),
+]
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print one JSON object on stdout.")]
+ConcurrencyOpt = Annotated[
+    int, typer.Option("--concurrency", min=1, help="Hosts run at the same time.")
+]
+ReconnectOpt = Annotated[
+    float,
+    typer.Option("--reconnect-timeout", min=0, help="Seconds to wait for a dropped host."),
+]
+ConnectTimeoutOpt = Annotated[
+    float, typer.Option("--connect-timeout", min=1, help="Seconds to allow one SSH connect.")
+]
+
+
+def _pull_policy(value: str | None) -> str | None:
+    if value is not None and value not in PULL_POLICIES:
+        raise typer.BadParameter(f"{value!r} is not one of {', '.join(PULL_POLICIES)}")
+    return value
+
+
+PullOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--pull",
+        callback=_pull_policy,
+        help="Image pull policy for this run, over the inventory's: missing, always, never.",
+    ),
+]
+VerifyTimeoutOpt = Annotated[
+    int | None,
+    typer.Option(
+        "--verify-timeout",
+        min=1,
+        help="Seconds a service may take to become healthy (default: the runner's, 60).",
+    ),
+]
+AcceptNewOpt = Annotated[
+    bool,
+    typer.Option(
+        "--accept-new",
+        help="Add an unknown host key to known_hosts on first contact (never a changed one).",
+    ),
+]
+HandshakesOpt = Annotated[
+    int,
+    typer.Option(
+        "--handshakes",
+        min=1,
+        help="SSH handshakes at the same time (below sshd's MaxStartups, default 10).",
+    ),
+]
+RepoOpt = Annotated[
+    Path | None,
+    typer.Option(
+        "--repo",
+        help="source: push hosts get services/ from here [default: the inventory's folder].",
+    ),
+]
+HostsOpt = Annotated[
+    str,
+    typer.Option(
+        "--hosts",
+        "-H",
+        help="all, NAME,NAME, @group or a glob like 'pi-*'.",
+        autocompletion=complete_hosts,
+    ),
+]
+
+
+def _count_parser(parse: Callable[[str], Count]) -> Callable[[str], Count]:
+    """A rollout count's parser whose error says what is allowed (not only the value)."""
+
+    def parser(text: str) -> Count:
+        try:
+            return parse(text)
+        except ValueError as exc:
+            raise typer.BadParameter(str(exc)) from None
+
+    return parser
+
+
+BatchOpt = Annotated[
+    Count | None,
+    typer.Option(
+        "--batch",
+        parser=_count_parser(parse_batch),
+        metavar="N|P%",
+        help="Rolling deploy: hosts per wave, in inventory order (P% rounds up).",
+    ),
+]
+CanaryOpt = Annotated[
+    int | None,
+    typer.Option("--canary", min=1, help="Rolling deploy: a first wave of N hosts alone."),
+]
+MaxFailOpt = Annotated[
+    Count | None,
+    typer.Option(
+        "--max-fail",
+        parser=_count_parser(parse_max_fail),
+        metavar="N|P%",
+        help="Failure budget: once more hosts than this did not complete, no new host starts.",
+    ),
+]

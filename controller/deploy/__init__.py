@@ -1,0 +1,1 @@
+"""`fleet deploy`, `resume` and `rollback` on one host, and push source."""

@@ -1,0 +1,122 @@
+"""Rolling deploys, the driver: hosts wave after wave, stopped by a failure budget
+(the arithmetic and the continuation are controller/report/waves.py)."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable, Iterable, Sequence
+
+from controller.errors import one_line
+from controller.options import RolloutOptions
+from controller.report.model import HostResult, HostStatus, RolloutSummary, ServiceState
+from controller.report.waves import failure_budget, plan_waves
+from controller.session.host import OnUpdate
+from inventory import Host
+
+StartHost = Callable[[Host], Awaitable[HostResult]]
+Crashed = Callable[[Host, BaseException], HostResult]
+
+_NAMED = 5  # hosts named in a stop reason; the rest are counted
+
+
+class Rollout:
+    """Runs hosts wave after wave under one concurrency bound, minding the budget."""
+
+    def __init__(
+        self,
+        hosts: Sequence[Host],
+        options: RolloutOptions,
+        concurrency: int,
+        start: StartHost,
+        crashed: Crashed,
+        on_update: OnUpdate | None = None,
+    ) -> None:
+        self.hosts = list(hosts)
+        self.options = options
+        self.waves = plan_waves(self.hosts, options)
+        self.budget = failure_budget(options, len(self.hosts))
+        self.not_completed: list[str] = []
+        self.stopped: str | None = None  # why no new host starts, once the budget is spent
+        self.not_started = 0
+        self._start = start
+        self._crashed = crashed
+        self._on_update = on_update
+        self._running = asyncio.Semaphore(max(1, concurrency))
+
+    async def run(self) -> dict[str, HostResult]:
+        """Every host's result, in inventory order."""
+        results: dict[str, HostResult] = {}
+        for index, wave in enumerate(self.waves, 1):
+            if self.stopped is not None:
+                results.update((h.name, self._skip(h, index)) for h in wave)
+                continue
+            outcomes = await asyncio.gather(
+                *(self._one(h, index) for h in wave), return_exceptions=True
+            )
+            for host, outcome in zip(wave, outcomes, strict=True):
+                if isinstance(outcome, BaseException):
+                    if isinstance(outcome, KeyboardInterrupt | SystemExit):
+                        raise outcome
+                    outcome = self._counted(self._crashed(host, outcome), index)
+                results[host.name] = outcome
+        return {h.name: results[h.name] for h in self.hosts}
+
+    def summary(self, fresh: Iterable[str]) -> RolloutSummary | None:
+        """The report's `rollout` object; None when no rollout option was given."""
+        if not self.options.active:
+            return None
+        return RolloutSummary(
+            batch=None if self.options.batch is None else str(self.options.batch),
+            canary=self.options.canary,
+            max_fail=None if self.options.max_fail is None else str(self.options.max_fail),
+            waves=len(self.waves),
+            stopped=self.stopped if self.not_started else None,
+            fresh=list(fresh),
+        )
+
+    async def _one(self, host: Host, wave: int) -> HostResult:
+        async with self._running:
+            # Checked once a slot is free: a host waiting in its wave never starts
+            # after the budget is spent.
+            if self.stopped is not None:
+                return self._skip(host, wave)
+            try:
+                result = await self._start(host)
+            except Exception as exc:  # one host's crash is data in the report
+                result = self._crashed(host, exc)
+        return self._counted(result, wave)
+
+    def _counted(self, result: HostResult, wave: int) -> HostResult:
+        if self.options.active:
+            result.wave = wave
+        if result.status is not HostStatus.COMPLETED:
+            self.not_completed.append(result.name)
+            spent = self.budget is not None and len(self.not_completed) > self.budget
+            if spent and self.stopped is None:
+                self.stopped = self._reason(wave)
+        return result
+
+    def _reason(self, wave: int) -> str:
+        names = ", ".join(self.not_completed[:_NAMED])
+        more = len(self.not_completed) - _NAMED
+        if more > 0:
+            names += f" and {more} more"
+        count = len(self.not_completed)
+        return one_line(
+            f"failure budget spent in wave {wave} of {len(self.waves)}: {count} hosts did "
+            f"not complete ({names}), more than --max-fail {self.options.max_fail} allows"
+            f" ({self.budget} of {len(self.hosts)} hosts)"
+        )
+
+    def _skip(self, host: Host, wave: int) -> HostResult:
+        result = HostResult(
+            name=host.name,
+            services={svc: ServiceState.PENDING for svc in host.services},
+            status=HostStatus.NOT_STARTED,
+            error=one_line(f"not started: {self.stopped}"),
+            wave=wave if self.options.active else None,
+        )
+        self.not_started += 1
+        if self._on_update is not None:
+            self._on_update(result, None)
+        return result

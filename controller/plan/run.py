@@ -1,0 +1,62 @@
+"""`fleet plan` on one host: what a deploy would change there, changing nothing.
+
+The host side is the runner's read-only `preview` command (remote/preview.py); this
+module runs it over the host's session (the same connect, upload, retries and causes as
+a deploy) with the job a deploy would send.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from controller.job.manifest import PushError, build_manifest
+from controller.job.spec import JobSettings, job_fields
+from controller.plan.report import PlanResult
+from controller.report.model import HostResult, HostStatus
+from controller.session import outcome
+from controller.session.channel import answer_json
+from controller.session.host import HostSession, Runtime
+from controller.transport.connector import CommandResult
+from inventory import Host
+from remote.protocol import Exit
+
+
+class PlanRun:
+    """One host's plan: connect as a deploy does, run `preview`, change nothing."""
+
+    def __init__(self, host: Host, settings: JobSettings, runtime: Runtime) -> None:
+        self.host = host
+        self.settings = settings
+        self.result = PlanResult(name=host.name, services=outcome.new_result(host).services)
+        self.session = HostSession(host, runtime, self.result)
+
+    async def run(self) -> HostResult:
+        return await self.session.guarded(self._preview)
+
+    def _job(self) -> bytes:
+        """The run's job; for a push host also the manifest a push would send, so the
+        host can say which files it lacks (remote.preview.push_preview)."""
+        job = job_fields(self.host, self.settings)
+        if self.host.source == "push":
+            try:
+                manifest = build_manifest(Path(self.settings.push_repo or "."), self.host.services)
+            except PushError as err:
+                job["push_error"] = str(err)
+            else:
+                job["push_manifest"] = manifest.data.decode()
+        return json.dumps(job).encode()
+
+    async def _preview(self) -> None:
+        args = ["preview", "--root", self.host.root, "--plan", "-"]
+        job = self._job()
+
+        async def ask() -> CommandResult:
+            return await self.session.channel.runner(args, job, json_input=True)
+
+        res = await self.session.retrying(ask)  # preview changes nothing: ask again
+        if res.exit_status != Exit.OK:
+            outcome.runner_trouble(self.result, res)
+            return
+        self.result.preview = answer_json(res, "preview")
+        self.result.status = HostStatus.COMPLETED

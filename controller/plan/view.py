@@ -1,0 +1,57 @@
+"""The `fleet plan` tables (Rich): one per host, then one line for the fleet."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rich.console import Console
+from rich.table import Table
+from rich.text import Text
+
+from controller.plan.report import PLANNED, host_json
+from controller.report.model import FleetReport
+
+ACTION_STYLE = {"create": "green", "recreate": "yellow", "unchanged": "dim", "invalid": "red"}
+
+
+def host_table(name: str, entry: dict[str, Any]) -> Table:
+    table = Table(title=f"{name}: {_git_line(entry.get('git') or {})}", title_justify="left")
+    for column in ("service", "action", "images to pull", "why"):
+        table.add_column(column, overflow="fold")
+    for svc, plan in entry["services"].items():
+        action = str(plan.get("action"))
+        why = plan.get("reason") or ""
+        if plan.get("orphans"):
+            why = f"{why}; orphans removed: {', '.join(plan['orphans'])}".lstrip("; ")
+        images = [f"{image} ({reason})" for image, reason in plan.get("image_reasons", {}).items()]
+        table.add_row(svc, Text(action, style=ACTION_STYLE.get(action, "")), "\n".join(images), why)
+    return table
+
+
+def _git_line(git: dict[str, Any]) -> str:
+    lines = [str(git.get("message") or git.get("state") or "")]
+    for commit in git.get("commits") or []:
+        lines.append(f"  {commit.get('sha')} {commit.get('subject')}")
+    return "\n".join(lines)
+
+
+def render_plan(console: Console, report: FleetReport) -> None:
+    changing = 0
+    for name, result in report.hosts.items():
+        entry = host_json(result)
+        if entry["status"] != PLANNED:
+            console.print(Text(f"{name}: unreachable: {entry['error']}", style="red"))
+            changing += 1
+            continue
+        console.print(host_table(name, entry))
+        push = entry.get("push")
+        if push is not None:
+            console.print(f"  push: {push.get('note') or push.get('files')}")
+        if entry.get("running"):
+            console.print(f"  a run is going on: {entry['running'].get('run_id')}")
+        changing += bool(entry["changes"])
+    total = len(report.hosts)
+    console.print(
+        f"{total - changing} of {total} hosts would not change"
+        + (f"; {changing} would change or could not be planned" if changing else "")
+    )

@@ -1,0 +1,1 @@
+"""What a run produces: results, problems and their advice, events, records, views."""

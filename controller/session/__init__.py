@@ -1,0 +1,1 @@
+"""One host's session: link, channel, following a run, outcomes, the one guard."""
