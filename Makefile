@@ -36,10 +36,12 @@ test-unit: install  ## unit tests only (no sshd, no Docker)
 test-e2e: world  ## end-to-end tests only
 	$(PY) -m pytest tests/e2e
 
-lint: install  ## ruff and mypy
+lint: install  ## ruff, mypy, and the layer contract (which package may import which)
 	$(PY) -m ruff check .
 	$(PY) -m ruff format --check .
 	$(PY) -m mypy
+	$(PY) -m pytest -q -p no:cacheprovider tests/unit/controller/test_layers.py \
+	  tests/unit/remote/test_imports.py tests/unit/inventory/test_structure.py
 
 format: install  ## apply ruff's formatting and safe fixes
 	$(PY) -m ruff format .
