@@ -4,21 +4,26 @@ from __future__ import annotations
 
 import fnmatch
 from collections.abc import Mapping, Sequence
-from typing import TYPE_CHECKING
+from typing import Protocol, TypeVar
 
 from inventory.errors import SelectionError
 from inventory.names import closest, did_you_mean
 
-if TYPE_CHECKING:
-    from inventory.model import Host
+
+class Named(Protocol):
+    """Anything with a name: selection needs no more of a host (and so no import of model)."""
+
+    @property
+    def name(self) -> str: ...
+
+
+H = TypeVar("H", bound=Named)
 
 GLOB_CHARS = frozenset("*?[")
 SYNTAX = "use all, host names, @group or a glob like pi-*, separated by commas"
 
 
-def select_hosts(
-    hosts: Sequence[Host], groups: Mapping[str, Sequence[str]], expr: str
-) -> list[Host]:
+def select_hosts(hosts: Sequence[H], groups: Mapping[str, Sequence[str]], expr: str) -> list[H]:
     """The hosts `expr` names, in inventory order, without duplicates."""
     if not expr.strip():
         raise SelectionError([f"empty host selection ({SYNTAX})"])
