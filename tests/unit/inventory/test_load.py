@@ -151,8 +151,13 @@ def test_compose_command_string_or_list(tmp_path: Path) -> None:
     assert b.compose_command == ("docker-compose",)
 
 
-def test_local_paths_expand_home_and_resolve_from_the_inventory_folder(tmp_path: Path) -> None:
+def test_local_paths_expand_home_and_resolve_from_the_inventory_folder(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """identity and known_hosts expand ~ and are read relative to the inventory's folder."""
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    (tmp_path / "home" / ".ssh").mkdir(parents=True)
+    (tmp_path / "home" / ".ssh" / "id_lab").write_text("key\n")
     path = write(
         tmp_path,
         """\
@@ -167,9 +172,9 @@ def test_local_paths_expand_home_and_resolve_from_the_inventory_folder(tmp_path:
 
 def test_local_connection_and_numeric_names(tmp_path: Path) -> None:
     """connection: local is kept; names written as numbers (2048) are taken as written."""
-    path = write(tmp_path, "hosts: {'1': {connection: local, services: [2048, web.v2]}}")
+    path = write(tmp_path, "hosts: {'1': {connection: local, services: [2048, web_v2]}}")
     (host,) = load_inventory(path).hosts
-    assert (host.name, host.connection, host.services) == ("1", "local", ("2048", "web.v2"))
+    assert (host.name, host.connection, host.services) == ("1", "local", ("2048", "web_v2"))
 
 
 def test_yaml_merge_keys_are_not_duplicates(tmp_path: Path) -> None:
