@@ -2,16 +2,27 @@
 
 from __future__ import annotations
 
+import ipaddress
 import os
+import shutil
+import subprocess
 import textwrap
 from pathlib import Path
 
 import pytest
 
-from inventory import DEFAULT_INVENTORY, Host, InventoryError, Problem, load_inventory
+from inventory import (
+    DEFAULT_INVENTORY,
+    Host,
+    InventoryError,
+    Problem,
+    check_push_repo,
+    load_inventory,
+)
 
 REPO = Path(__file__).resolve().parents[3]
-EXAMPLE = REPO / DEFAULT_INVENTORY
+EXAMPLE = REPO / "examples" / "homelab.yml"
+DOCUMENTATION_NETWORKS = ("192.0.2.0/24", "198.51.100.0/24", "203.0.113.0/24")
 
 
 def write(tmp_path: Path, text: str, name: str = "hosts.yml") -> Path:
@@ -233,11 +244,29 @@ def test_host_value_defaults_when_built_directly() -> None:
 
 
 def test_example_inventory_loads() -> None:
-    """The shipped inventory/hosts.yml is valid: the homelab of five hosts with their groups."""
+    """examples/homelab.yml is valid: the homelab of five hosts with their groups."""
     inv = load_inventory(EXAMPLE)
     assert [h.name for h in inv.hosts] == ["nas", "mini-1", "mini-2", "pi-1", "CHELSTY"]
     assert inv.select("@minis") == [inv.hosts[1], inv.hosts[2]]
     assert all(2 <= len(h.services) <= 3 for h in inv.hosts)
+
+
+def test_example_addresses_reach_nothing() -> None:
+    """Only documentation addresses (RFC 5737): a copied example never calls a real LAN."""
+    documentation = [ipaddress.ip_network(n) for n in DOCUMENTATION_NETWORKS]
+    for host in load_inventory(EXAMPLE).hosts:
+        address = ipaddress.ip_address(host.address)
+        assert any(address in net for net in documentation), f"{host.name}: {address}"
+
+
+def test_the_example_is_not_the_default_inventory() -> None:
+    """A bare `fleet deploy` in the clone must not pick the example up."""
+    assert EXAMPLE.resolve() != (REPO / DEFAULT_INVENTORY).resolve()
+    if shutil.which("git") and (REPO / ".git").exists():
+        tracked = subprocess.run(
+            ["git", "ls-files", DEFAULT_INVENTORY], cwd=REPO, capture_output=True, text=True
+        )
+        assert tracked.stdout == "", f"{DEFAULT_INVENTORY} is in the repository"
 
 
 def test_example_services_are_defined_and_unique() -> None:
@@ -257,15 +286,16 @@ def test_example_services_are_defined_and_unique() -> None:
     checks = [folder / s / "healthcheck.sh" for s in services]
     assert [c for c in checks if c.is_file()], "no example service has a healthcheck.sh"
     assert all(os.access(c, os.X_OK) for c in checks if c.is_file())
+    check_push_repo(inv, inv.hosts, EXAMPLE.parent)  # its push host finds them beside it
 
 
-def test_example_data_is_packaged() -> None:
-    """pyproject's package-data globs cover hosts.yml and every file under services/."""
+def test_example_data_is_not_packaged() -> None:
+    """The example is the repository's, not the installed package's (site-packages)."""
     tomllib = pytest.importorskip("tomllib")  # Python 3.11+
     config = tomllib.loads((REPO / "pyproject.toml").read_text(encoding="utf-8"))
-    globs = config["tool"]["setuptools"]["package-data"]["inventory"]
-    assert "hosts.yml" in globs
-    assert "services/**/*" in globs
+    setuptools = config["tool"]["setuptools"]
+    assert "inventory" not in setuptools.get("package-data", {})
+    assert not any(p.startswith("examples") for p in setuptools["packages"]["find"]["include"])
 
 
 def test_group_listed_twice_counts_once_in_its_first_place(tmp_path: Path) -> None:
