@@ -16,7 +16,14 @@ from yaml.nodes import MappingNode, Node
 
 from inventory.errors import InventoryError
 from inventory.fields import INVALID, PARSERS, SETTINGS, Field, Invalid, name_list
-from inventory.model import DEFAULT_COMPOSE_COMMAND, DEFAULT_ROOT, Host, Inventory, PullPolicy
+from inventory.model import (
+    DEFAULT_COMPOSE_COMMAND,
+    DEFAULT_INVENTORY,
+    DEFAULT_ROOT,
+    Host,
+    Inventory,
+    PullPolicy,
+)
 from inventory.names import NAME_RULE, closest, did_you_mean, is_name
 from inventory.yamltree import Entry, Report, compose, entries, is_null, kind, line_of
 
@@ -34,6 +41,11 @@ NamedNodes = list[tuple[str, Node]]
 # A homelab's inventory is a few kilobytes (1000 hosts: about 100 KB); a file past this is
 # a wrong -i (a disk image, /dev/zero), refused before it is read whole.
 MAX_BYTES = 4 * 2**20
+# A first `fleet plan` in a new folder (or in fleet's clone, which ships only an example).
+NO_DEFAULT_HINT = (
+    "copy examples/homelab.yml from fleet's repository there and make it yours"
+    " (docs/quickstart.md), or pass -i PATH or set FLEET_INVENTORY"
+)
 
 
 @dataclass
@@ -252,6 +264,10 @@ def _read(path: Path, report: Report) -> str | None:
     try:
         with path.open("rb") as file:
             data = file.read(MAX_BYTES + 1)
+    except FileNotFoundError:
+        default = path == Path(DEFAULT_INVENTORY)
+        report.add(0, "file", f"no inventory at {path}", NO_DEFAULT_HINT if default else hint)
+        return None
     except OSError as exc:
         report.add(0, "file", f"cannot read the inventory: {exc.strerror or exc}", hint)
         return None

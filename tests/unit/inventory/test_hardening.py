@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from controller.completion import host_names
-from inventory import InventoryError, load_inventory, yamltree
+from inventory import DEFAULT_INVENTORY, InventoryError, load_inventory, yamltree
 from inventory import load as load_module
 
 
@@ -141,3 +141,20 @@ def test_a_service_name_compose_refuses_is_an_inventory_error(
 def test_host_and_group_names_keep_their_wider_rule(tmp_path: Path) -> None:
     path = write(tmp_path, "groups: {Edge.1: {}}\nhosts: {Pi.1: {groups: [Edge.1], services: [a]}}")
     assert [h.name for h in load_inventory(path).hosts] == ["Pi.1"]
+
+
+def test_no_default_inventory_says_where_to_start(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A bare `fleet plan` in a folder without inventory/hosts.yml (fleet's own clone too)."""
+    monkeypatch.chdir(tmp_path)
+    (found,) = problems(Path(DEFAULT_INVENTORY))
+    assert found == (
+        "inventory/hosts.yml:0: file: no inventory at inventory/hosts.yml (copy"
+        " examples/homelab.yml from fleet's repository there and make it yours"
+        " (docs/quickstart.md), or pass -i PATH or set FLEET_INVENTORY)"
+    )
+    (other,) = problems(tmp_path / "nosuch.yml")
+    assert other.endswith(
+        "no inventory at " + str(tmp_path / "nosuch.yml") + " (pass -i PATH or set FLEET_INVENTORY)"
+    )

@@ -211,7 +211,7 @@ def test_unreadable_file_is_an_inventory_error(tmp_path: Path) -> None:
         load_inventory(missing)
     (problem,) = caught.value.problems
     assert (problem.file, problem.line, problem.key) == (str(missing), 0, "file")
-    assert "No such file or directory" in problem.message
+    assert problem.message == f"no inventory at {missing}"
 
 
 def test_non_utf8_file_is_an_inventory_error(tmp_path: Path) -> None:
