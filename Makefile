@@ -19,6 +19,8 @@ $(STAMP): pyproject.toml
 	  { echo "install: $(PYTHON) cannot make a venv; install python3-venv" >&2; exit 1; }
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q -U pip
+	@# The distribution was called `fleet` before 0.1.0 went out; a venv made then holds both.
+	$(PY) -m pip uninstall -q -y fleet 2>/dev/null || true
 	PYTHONWARNINGS=ignore $(PY) -m pip install -q -e '.[dev]'  # quiet setuptools' editable-mode notice
 	touch $(STAMP)
 

@@ -7,6 +7,7 @@ runs Docker. docs/inventory.md describes the file format.
 from inventory.errors import InventoryError, Problem, SelectionError
 from inventory.load import load_inventory
 from inventory.model import DEFAULT_INVENTORY, Host, Inventory
+from inventory.pushrepo import check_push_repo, push_repo_problems
 
 __all__ = [
     "DEFAULT_INVENTORY",
@@ -15,5 +16,7 @@ __all__ = [
     "InventoryError",
     "Problem",
     "SelectionError",
+    "check_push_repo",
     "load_inventory",
+    "push_repo_problems",
 ]

@@ -18,7 +18,14 @@ import yaml
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
 from inventory.model import DEFAULT_COMPOSE_COMMAND, DEFAULT_ROOT
-from inventory.names import NAME_RULE, closest, did_you_mean, is_name
+from inventory.names import (
+    NAME_RULE,
+    closest,
+    did_you_mean,
+    is_name,
+    is_service_name,
+    service_name_hint,
+)
 from inventory.yamltree import Report, is_null, kind, kind_of_value, value_of
 
 
@@ -108,6 +115,16 @@ def local_path(f: Field) -> object:
     return os.path.normpath(f.base / os.path.expanduser(value))
 
 
+def identity(f: Field) -> object:
+    """A private key file here: a missing one is found before any host is called."""
+    value = local_path(f)
+    if isinstance(value, str) and not os.path.isfile(value):
+        reason = "is not a file" if os.path.exists(value) else "does not exist"
+        hint = "leave identity out to let ssh (~/.ssh/config, ssh-agent) choose the key"
+        return f.fail(f"the key file {value} {reason}", hint)
+    return value
+
+
 def host_path(f: Field) -> object:
     """An absolute path on the host (root, repo)."""
     value = text(f, default=DEFAULT_ROOT if f.key.endswith(".root") else "<root>/repo")
@@ -194,6 +211,8 @@ def _name(f: Field, item: Node, what: str) -> object:
     name = str(item.value)
     if not is_name(name):
         return sub.fail(f"'{name}' is not a valid {what} name", NAME_RULE)
+    if what == "service" and not is_service_name(name):
+        return sub.fail(f"'{name}' is not a valid service name", service_name_hint(name))
     return name
 
 
@@ -201,7 +220,7 @@ def _name(f: Field, item: Node, what: str) -> object:
 SETTINGS: dict[str, Parser] = {
     "user": user,
     "port": port,
-    "identity": local_path,
+    "identity": identity,
     "root": host_path,
     "repo": host_path,
     "known_hosts": local_path,

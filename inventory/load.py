@@ -16,7 +16,14 @@ from yaml.nodes import MappingNode, Node
 
 from inventory.errors import InventoryError
 from inventory.fields import INVALID, PARSERS, SETTINGS, Field, Invalid, name_list
-from inventory.model import DEFAULT_COMPOSE_COMMAND, DEFAULT_ROOT, Host, Inventory, PullPolicy
+from inventory.model import (
+    DEFAULT_COMPOSE_COMMAND,
+    DEFAULT_INVENTORY,
+    DEFAULT_ROOT,
+    Host,
+    Inventory,
+    PullPolicy,
+)
 from inventory.names import NAME_RULE, closest, did_you_mean, is_name
 from inventory.yamltree import Entry, Report, compose, entries, is_null, kind, line_of
 
@@ -31,6 +38,14 @@ MISPLACED = {
     "groups": "list a host's groups on the host",
 }
 NamedNodes = list[tuple[str, Node]]
+# A homelab's inventory is a few kilobytes (1000 hosts: about 100 KB); a file past this is
+# a wrong -i (a disk image, /dev/zero), refused before it is read whole.
+MAX_BYTES = 4 * 2**20
+# A first `fleet plan` in a new folder (or in fleet's clone, which ships only an example).
+NO_DEFAULT_HINT = (
+    "copy examples/homelab.yml from fleet's repository there and make it yours"
+    " (docs/quickstart.md), or pass -i PATH or set FLEET_INVENTORY"
+)
 
 
 @dataclass
@@ -40,6 +55,7 @@ class Block:
     settings: dict[str, object] = field(default_factory=dict)
     services: NamedNodes | Invalid = field(default_factory=list)
     groups: NamedNodes | Invalid = field(default_factory=list)
+    lines: dict[str, int] = field(default_factory=dict)  # setting -> the line of its value
 
 
 @dataclass
@@ -48,6 +64,7 @@ class Loader:
 
     report: Report
     base: Path
+    lines: dict[str, int] = field(default_factory=dict)  # see Inventory.lines
 
     def block(self, node: Node, path: str, allowed: tuple[str, ...], where: str) -> Block | None:
         """Check a mapping of settings; None when it is not a mapping at all."""
@@ -76,6 +93,7 @@ class Loader:
             value = PARSERS[entry.name](f)
             if value is not INVALID:
                 block.settings[entry.name] = value
+                block.lines[entry.name] = line_of(entry.value)
 
     def unknown(self, entry: Entry, path: str, allowed: tuple[str, ...], where: str) -> None:
         """Report a key this block does not take, with the closest one it does."""
@@ -120,9 +138,20 @@ class Loader:
         settings: dict[str, object] = {}
         for layer in (defaults, *layers):
             settings.update(layer.settings)
+        self.remember(path, line_of(entry.key), [defaults, *layers])
         listed = block.groups if isinstance(block.groups, list) else []
         member_of = tuple(dict.fromkeys(g for g, _ in listed))
         return _host(entry.name, settings, member_of, tuple(services or ()))
+
+    def remember(self, path: str, line: int, layers: list[Block]) -> None:
+        """Where the host's resolved settings and services were written (last layer wins,
+        as for the values; a service's first listing, as for its place)."""
+        self.lines[path] = line
+        for layer in layers:
+            self.lines.update({f"{path}.{key}": n for key, n in layer.lines.items()})
+        for layer in layers:
+            for name, node in layer.services if isinstance(layer.services, list) else []:
+                self.lines.setdefault(f"{path}.services.{name}", line_of(node))
 
     def host_name(self, entry: Entry, path: str) -> None:
         """A host name must be plain, and `all` is taken by --hosts all."""
@@ -215,13 +244,8 @@ def load_inventory(path: str | Path) -> Inventory:
 
 def _load(path: Path, report: Report) -> Inventory | None:
     """The inventory at `path`, or None (with the reasons in `report`)."""
-    try:
-        text = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        reason = exc.strerror if isinstance(exc, OSError) else "not UTF-8 text"
-        report.add(
-            0, "file", f"cannot read the inventory: {reason}", "pass -i PATH or set FLEET_INVENTORY"
-        )
+    text = _read(path, report)
+    if text is None:
         return None
     root = compose(text, report)
     if root is None:
@@ -232,6 +256,30 @@ def _load(path: Path, report: Report) -> Inventory | None:
         report.add(root, "file", f"must be a mapping with a hosts: block, not {kind(root)}")
         return None
     return _resolve(path, root, Loader(report, path.parent))
+
+
+def _read(path: Path, report: Report) -> str | None:
+    """The file's text: refused unread past MAX_BYTES (`-i /dev/zero` never ends)."""
+    hint = "pass -i PATH or set FLEET_INVENTORY"
+    try:
+        with path.open("rb") as file:
+            data = file.read(MAX_BYTES + 1)
+    except FileNotFoundError:
+        default = path == Path(DEFAULT_INVENTORY)
+        report.add(0, "file", f"no inventory at {path}", NO_DEFAULT_HINT if default else hint)
+        return None
+    except OSError as exc:
+        report.add(0, "file", f"cannot read the inventory: {exc.strerror or exc}", hint)
+        return None
+    if len(data) > MAX_BYTES:
+        limit = f"{MAX_BYTES // 2**20} MB"
+        report.add(0, "file", f"the inventory is larger than {limit}: is it the right file?", hint)
+        return None
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError:
+        report.add(0, "file", "cannot read the inventory: not UTF-8 text", hint)
+        return None
 
 
 def _resolve(path: Path, root: MappingNode, loader: Loader) -> Inventory:
@@ -250,7 +298,8 @@ def _resolve(path: Path, root: MappingNode, loader: Loader) -> Inventory:
     groups = loader.groups(top["groups"].value) if "groups" in top else {}
     hosts = _hosts(top.get("hosts"), root, loader, defaults, groups)
     members = {g: tuple(h.name for h in hosts if g in h.groups) for g in groups}
-    return Inventory(path, tuple(hosts), MappingProxyType(members))
+    lines = MappingProxyType(loader.lines)
+    return Inventory(path, tuple(hosts), MappingProxyType(members), lines)
 
 
 def _hosts(

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
@@ -57,6 +57,14 @@ class Inventory:
     path: Path
     hosts: tuple[Host, ...]
     groups: Mapping[str, tuple[str, ...]]  # every declared group -> member names, host order
+    # Where each host's things are written, for errors found after loading: "hosts.nas" ->
+    # the host's line, "hosts.nas.source" -> the line that set it (defaults, a group or the
+    # host), "hosts.nas.services.web" -> the line that first listed the service.
+    lines: Mapping[str, int] = field(default_factory=dict)
+
+    def line(self, *keys: str) -> int:
+        """The line of the first of `keys` the file sets; 0 when none is known."""
+        return next((self.lines[k] for k in keys if k in self.lines), 0)
 
     def select(self, expr: str) -> list[Host]:
         """The hosts named by a --hosts expression, in inventory order, each once.

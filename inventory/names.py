@@ -12,6 +12,23 @@ NAME_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
 NAME_RULE = "use letters, digits, '.', '_' and '-', starting with a letter or digit"
 
 
+# A service is deployed as the compose project of the same name, and compose refuses a
+# project name that is not lowercase letters, digits, '_' and '-' (no '.').
+SERVICE_RE = re.compile(r"[a-z0-9][a-z0-9_-]*")
+SERVICE_RULE = "a service is a compose project: lowercase letters, digits, '_' and '-'"
+
+
+def is_service_name(text: str) -> bool:
+    """True when compose accepts `text` as a project name."""
+    return SERVICE_RE.fullmatch(text) is not None
+
+
+def service_name_hint(name: str) -> str:
+    """The rule, with the name written the way compose would take it."""
+    fixed = re.sub(r"[^a-z0-9_-]", "-", name.lower()).lstrip("_-")
+    return f"{SERVICE_RULE}: e.g. '{fixed}'" if is_service_name(fixed) else SERVICE_RULE
+
+
 def is_name(text: str) -> bool:
     """True when `text` is a plain name (host, group or service)."""
     return NAME_RE.fullmatch(text) is not None

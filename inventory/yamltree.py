@@ -48,21 +48,35 @@ def compose(text: str, report: Report) -> Node | None:
     """Parse `text` into a node tree; a syntax error goes to `report` and gives None."""
     try:
         return yaml.compose(text, Loader=FAST_LOADER)
-    except yaml.YAMLError:
-        pass  # parsed again below: PyYAML's own parser says more precisely what is wrong
+    except yaml.YAMLError as exc:
+        first = exc  # parsed again below: PyYAML's own parser says more precisely what is wrong
+    except RecursionError:
+        first = None
     try:
         return yaml.compose(text, Loader=yaml.SafeLoader)
-    except yaml.MarkedYAMLError as exc:
+    except RecursionError:  # PyYAML's composer recurses once per level of nesting
+        _syntax(first, text, report, "nested too deeply")
+    except yaml.YAMLError as exc:
+        _syntax(exc, text, report)
+    return None
+
+
+def _syntax(
+    exc: yaml.YAMLError | None, text: str, report: Report, fallback: str = "unreadable"
+) -> None:
+    """Report a parser's complaint at its line, with its context as the hint."""
+    if isinstance(exc, yaml.MarkedYAMLError):
         mark = exc.problem_mark or exc.context_mark
         line = int(mark.line) + 1 if mark is not None else 1
         hint = None
         if exc.context and exc.context_mark is not None:
             hint = f"{exc.context} on line {int(exc.context_mark.line) + 1}"
         report.add(line, "yaml", f"invalid YAML: {exc.problem or exc.context}", hint)
-    except yaml.YAMLError as exc:  # e.g. a control character: no mark, only a position
+    elif exc is not None:  # e.g. a control character: no mark, only a position
         position = getattr(exc, "position", 0)
         report.add(text[:position].count("\n") + 1, "yaml", f"invalid YAML: {exc}")
-    return None
+    else:
+        report.add(1, "yaml", f"invalid YAML: {fallback}", "use at most a few hundred levels")
 
 
 def value_of(node: Node) -> object:
@@ -118,38 +132,65 @@ def entries(node: MappingNode, report: Report, path: str, what: str = "key") -> 
     out in the mapping itself overrides them (YAML's merge semantics), without being
     a duplicate.
     """
-    own: dict[str, Entry] = {}
-    inherited: dict[str, Entry] = {}
-    for key_node, value_node in node.value:
-        if key_node.tag == MERGE_TAG:
-            for entry in _merged(value_node, report, path, what):
-                inherited.setdefault(entry.name, entry)
-        elif not isinstance(key_node, ScalarNode):
-            report.add(key_node, path, f"a key must be a plain name, not {kind(key_node)}")
-        elif key_node.value in own:
-            first = own[key_node.value].key
-            report.add(
-                key_node,
-                _join(path, key_node.value),
-                f"duplicate {what} '{key_node.value}'",
-                f"first defined on line {line_of(first)}",
-            )
-        else:
-            own[key_node.value] = Entry(str(key_node.value), key_node, value_node)
-    merged = [e for name, e in inherited.items() if name not in own]
-    return merged + list(own.values())
+    return _Pairs(report, path, what).of(node)
 
 
-def _merged(node: Node, report: Report, path: str, what: str) -> list[Entry]:
-    """The pairs a `<<` key brings in: one mapping, or a list of them (earlier wins)."""
-    sources = node.value if isinstance(node, SequenceNode) else [node]
-    found: list[Entry] = []
-    for source in sources:
-        if isinstance(source, MappingNode):
-            found.extend(entries(source, report, path, what))
-        else:
-            report.add(source, path, f"'<<' must merge a mapping, not {kind(source)}")
-    return found
+@dataclass
+class _Pairs:
+    """Reads the pairs of one mapping and of everything it merges, each mapping once."""
+
+    report: Report
+    path: str
+    what: str
+    # An anchor may be merged many times over (`<<: [*a, *a]` on every level): each
+    # mapping is read once, or a few lines could cost 2**n reads.
+    done: dict[int, list[Entry]] = field(default_factory=dict)
+    reading: set[int] = field(default_factory=set)  # merging one of these again is a loop
+
+    def of(self, node: MappingNode) -> list[Entry]:
+        if id(node) not in self.done:
+            self.reading.add(id(node))
+            self.done[id(node)] = self._read(node)
+            self.reading.discard(id(node))
+        return self.done[id(node)]
+
+    def _read(self, node: MappingNode) -> list[Entry]:
+        own: dict[str, Entry] = {}
+        inherited: dict[str, Entry] = {}
+        for key_node, value_node in node.value:
+            if key_node.tag == MERGE_TAG:
+                for entry in self._merged(value_node):
+                    inherited.setdefault(entry.name, entry)
+            elif not isinstance(key_node, ScalarNode):
+                self.report.add(
+                    key_node, self.path, f"a key must be a plain name, not {kind(key_node)}"
+                )
+            elif key_node.value in own:
+                first = own[key_node.value].key
+                self.report.add(
+                    key_node,
+                    _join(self.path, key_node.value),
+                    f"duplicate {self.what} '{key_node.value}'",
+                    f"first defined on line {line_of(first)}",
+                )
+            else:
+                own[key_node.value] = Entry(str(key_node.value), key_node, value_node)
+        merged = [e for name, e in inherited.items() if name not in own]
+        return merged + list(own.values())
+
+    def _merged(self, node: Node) -> list[Entry]:
+        """The pairs a `<<` key brings in: one mapping, or a list of them (earlier wins)."""
+        sources = node.value if isinstance(node, SequenceNode) else [node]
+        found: list[Entry] = []
+        for source in sources:
+            if not isinstance(source, MappingNode):
+                self.report.add(source, self.path, f"'<<' must merge a mapping, not {kind(source)}")
+            elif id(source) in self.reading:
+                hint = "an anchor cannot be merged into the mapping it names, or into one inside it"
+                self.report.add(source, self.path, "'<<' merges a mapping into itself", hint)
+            else:
+                found.extend(self.of(source))
+        return found
 
 
 def _join(path: str, name: str) -> str:

@@ -1,8 +1,8 @@
 """`python -m tests.lab demo|down`: the local lab behind `make demo`.
 
-demo: start one real sshd host per host of the example inventory (inventory/hosts.yml) on
+demo: start one real sshd host per host of the example inventory (examples/homelab.yml) on
 127.0.2.x, give each git host a checkout of the example services (a `source: push` host,
-CHELSTY, gets none, and no git either: fleet sends its services from inventory/), then run
+CHELSTY, gets none, and no git either: fleet sends its services from examples/), then run
 the real `fleet deploy --hosts all` and `fleet status` against it. The lab stays up until
 `down`.
 """
@@ -22,8 +22,8 @@ import yaml
 from tests.lab.docker import REPO, ensure_busybox_image, ensure_docker, remove_compose_projects
 from tests.lab.hosts import Lab
 
-EXAMPLE = REPO / "inventory" / "hosts.yml"
-EXAMPLE_SERVICES = REPO / "inventory" / "services"
+EXAMPLE = REPO / "examples" / "homelab.yml"
+EXAMPLE_SERVICES = REPO / "examples" / "services"
 DEMO_SUBNET = "127.0.2"
 
 
@@ -87,13 +87,15 @@ def demo(workdir: Path) -> int:
     lab.save_state()
     inventory = lab.workdir / "inventory.yml"
     inventory.write_text(yaml.safe_dump(lab_inventory(lab, example), sort_keys=False))
+    # services/ beside the lab's inventory, as beside the example: a push host's services
+    # come from the inventory's folder, so the commands printed below work without --repo.
+    shutil.rmtree(lab.workdir / "services", ignore_errors=True)
+    shutil.copytree(EXAMPLE_SERVICES, lab.workdir / "services")
     print(f"lab: {len(lab.hosts)} sshd hosts on {DEMO_SUBNET}.x, inventory {inventory}\n")
-    # The lab's inventory is not beside services/: push hosts get them from the example's.
-    repo = str(EXAMPLE_SERVICES.parent)
-    deployed = fleet("deploy", "-i", str(inventory), "--hosts", "all", "--repo", repo)
+    deployed = fleet("deploy", "-i", str(inventory), "--hosts", "all")
     print()
     fleet("status", "-i", str(inventory))
-    print(f"\nThe lab stays up: try `.venv/bin/fleet status -i {inventory}`.")
+    print(f"\nThe lab stays up: try `.venv/bin/fleet plan -i {inventory}` (or deploy, status).")
     print("`make demo-down` stops it and removes its containers.")
     return deployed
 

@@ -2,16 +2,27 @@
 
 from __future__ import annotations
 
+import ipaddress
 import os
+import shutil
+import subprocess
 import textwrap
 from pathlib import Path
 
 import pytest
 
-from inventory import DEFAULT_INVENTORY, Host, InventoryError, Problem, load_inventory
+from inventory import (
+    DEFAULT_INVENTORY,
+    Host,
+    InventoryError,
+    Problem,
+    check_push_repo,
+    load_inventory,
+)
 
 REPO = Path(__file__).resolve().parents[3]
-EXAMPLE = REPO / DEFAULT_INVENTORY
+EXAMPLE = REPO / "examples" / "homelab.yml"
+DOCUMENTATION_NETWORKS = ("192.0.2.0/24", "198.51.100.0/24", "203.0.113.0/24")
 
 
 def write(tmp_path: Path, text: str, name: str = "hosts.yml") -> Path:
@@ -151,8 +162,13 @@ def test_compose_command_string_or_list(tmp_path: Path) -> None:
     assert b.compose_command == ("docker-compose",)
 
 
-def test_local_paths_expand_home_and_resolve_from_the_inventory_folder(tmp_path: Path) -> None:
+def test_local_paths_expand_home_and_resolve_from_the_inventory_folder(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """identity and known_hosts expand ~ and are read relative to the inventory's folder."""
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    (tmp_path / "home" / ".ssh").mkdir(parents=True)
+    (tmp_path / "home" / ".ssh" / "id_lab").write_text("key\n")
     path = write(
         tmp_path,
         """\
@@ -167,9 +183,9 @@ def test_local_paths_expand_home_and_resolve_from_the_inventory_folder(tmp_path:
 
 def test_local_connection_and_numeric_names(tmp_path: Path) -> None:
     """connection: local is kept; names written as numbers (2048) are taken as written."""
-    path = write(tmp_path, "hosts: {'1': {connection: local, services: [2048, web.v2]}}")
+    path = write(tmp_path, "hosts: {'1': {connection: local, services: [2048, web_v2]}}")
     (host,) = load_inventory(path).hosts
-    assert (host.name, host.connection, host.services) == ("1", "local", ("2048", "web.v2"))
+    assert (host.name, host.connection, host.services) == ("1", "local", ("2048", "web_v2"))
 
 
 def test_yaml_merge_keys_are_not_duplicates(tmp_path: Path) -> None:
@@ -195,7 +211,7 @@ def test_unreadable_file_is_an_inventory_error(tmp_path: Path) -> None:
         load_inventory(missing)
     (problem,) = caught.value.problems
     assert (problem.file, problem.line, problem.key) == (str(missing), 0, "file")
-    assert "No such file or directory" in problem.message
+    assert problem.message == f"no inventory at {missing}"
 
 
 def test_non_utf8_file_is_an_inventory_error(tmp_path: Path) -> None:
@@ -228,11 +244,29 @@ def test_host_value_defaults_when_built_directly() -> None:
 
 
 def test_example_inventory_loads() -> None:
-    """The shipped inventory/hosts.yml is valid: the homelab of five hosts with their groups."""
+    """examples/homelab.yml is valid: the homelab of five hosts with their groups."""
     inv = load_inventory(EXAMPLE)
     assert [h.name for h in inv.hosts] == ["nas", "mini-1", "mini-2", "pi-1", "CHELSTY"]
     assert inv.select("@minis") == [inv.hosts[1], inv.hosts[2]]
     assert all(2 <= len(h.services) <= 3 for h in inv.hosts)
+
+
+def test_example_addresses_reach_nothing() -> None:
+    """Only documentation addresses (RFC 5737): a copied example never calls a real LAN."""
+    documentation = [ipaddress.ip_network(n) for n in DOCUMENTATION_NETWORKS]
+    for host in load_inventory(EXAMPLE).hosts:
+        address = ipaddress.ip_address(host.address)
+        assert any(address in net for net in documentation), f"{host.name}: {address}"
+
+
+def test_the_example_is_not_the_default_inventory() -> None:
+    """A bare `fleet deploy` in the clone must not pick the example up."""
+    assert EXAMPLE.resolve() != (REPO / DEFAULT_INVENTORY).resolve()
+    if shutil.which("git") and (REPO / ".git").exists():
+        tracked = subprocess.run(
+            ["git", "ls-files", DEFAULT_INVENTORY], cwd=REPO, capture_output=True, text=True
+        )
+        assert tracked.stdout == "", f"{DEFAULT_INVENTORY} is in the repository"
 
 
 def test_example_services_are_defined_and_unique() -> None:
@@ -252,15 +286,16 @@ def test_example_services_are_defined_and_unique() -> None:
     checks = [folder / s / "healthcheck.sh" for s in services]
     assert [c for c in checks if c.is_file()], "no example service has a healthcheck.sh"
     assert all(os.access(c, os.X_OK) for c in checks if c.is_file())
+    check_push_repo(inv, inv.hosts, EXAMPLE.parent)  # its push host finds them beside it
 
 
-def test_example_data_is_packaged() -> None:
-    """pyproject's package-data globs cover hosts.yml and every file under services/."""
+def test_example_data_is_not_packaged() -> None:
+    """The example is the repository's, not the installed package's (site-packages)."""
     tomllib = pytest.importorskip("tomllib")  # Python 3.11+
     config = tomllib.loads((REPO / "pyproject.toml").read_text(encoding="utf-8"))
-    globs = config["tool"]["setuptools"]["package-data"]["inventory"]
-    assert "hosts.yml" in globs
-    assert "services/**/*" in globs
+    setuptools = config["tool"]["setuptools"]
+    assert "inventory" not in setuptools.get("package-data", {})
+    assert not any(p.startswith("examples") for p in setuptools["packages"]["find"]["include"])
 
 
 def test_group_listed_twice_counts_once_in_its_first_place(tmp_path: Path) -> None:

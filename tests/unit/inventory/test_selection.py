@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 
 from inventory import Host, Inventory, SelectionError, load_inventory
 
-EXAMPLE = Path(__file__).resolve().parents[3] / "inventory" / "hosts.yml"
+EXAMPLE = Path(__file__).resolve().parents[3] / "examples" / "homelab.yml"
 
 
 @pytest.fixture(scope="module")

@@ -9,7 +9,7 @@ from yaml.nodes import MappingNode, Node, SequenceNode
 
 from inventory import yamltree
 
-EXAMPLE = Path(__file__).parents[3] / "inventory" / "hosts.yml"
+EXAMPLE = Path(__file__).parents[3] / "examples" / "homelab.yml"
 
 
 def shape(node: Node) -> object:
