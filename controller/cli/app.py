@@ -24,9 +24,13 @@ app = typer.Typer(
 
 def _print_version(value: bool) -> None:
     if value:
-        from importlib.metadata import version
+        from importlib.metadata import PackageNotFoundError, version
 
-        sys.stdout.write(f"fleet {version('fleet')}\n")
+        try:
+            found = version("homelab-fleet")
+        except PackageNotFoundError:  # run from a checkout that was never installed
+            found = "unknown (not installed)"
+        sys.stdout.write(f"fleet {found}\n")
         raise typer.Exit(ExitStatus.OK)
 
 

@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-import asyncssh
+from controller.transport.sshlib import asyncssh
 
 from controller.errors import one_line
 from controller.options import ConnectOptions

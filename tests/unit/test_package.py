@@ -23,12 +23,6 @@ import pytest
 REPO = Path(__file__).resolve().parents[2]
 DIST = "homelab-fleet"
 SOURCES = ("controller", "remote", "inventory", "pyproject.toml", "README.md", "LICENSE")
-CLI_READS_DIST = pytest.mark.xfail(
-    strict=True, reason="controller/cli.py asks importlib.metadata for 'fleet', the old name"
-)
-CLI_QUIETS_DSA = pytest.mark.xfail(
-    strict=True, reason="the controller imports asyncssh without silencing cryptography's DSA"
-)
 
 
 @dataclass(frozen=True)
@@ -99,7 +93,7 @@ def test_the_wheel_holds_the_code_a_license_and_no_example(installed: Installed)
     names = zipfile.ZipFile(installed.wheel).namelist()
     assert installed.wheel.name.startswith("homelab_fleet-")
     assert any(n.endswith(".dist-info/licenses/LICENSE") for n in names)
-    assert "controller/cli.py" in names and "remote/run.py" in names
+    assert "controller/cli/app.py" in names and "remote/run/driver.py" in names
     assert not [n for n in names if "/services/" in n or n.endswith(("hosts.yml", ".yaml"))]
     (metadata,) = [n for n in names if n.endswith(".dist-info/METADATA")]
     text = zipfile.ZipFile(installed.wheel).read(metadata).decode()
@@ -134,7 +128,6 @@ def test_installed_fleet_help_is_clean(installed: Installed) -> None:
     assert "Usage: fleet" in result.stdout
 
 
-@CLI_READS_DIST
 def test_installed_fleet_version_is_the_distributions(installed: Installed) -> None:
     result = installed.fleet("--version")
     assert (result.returncode, result.stderr) == (0, "")
@@ -147,7 +140,6 @@ def _closed_port() -> int:
         return int(probe.getsockname()[1])
 
 
-@CLI_QUIETS_DSA
 def test_a_command_that_calls_hosts_prints_no_warning(installed: Installed, tmp_path: Path) -> None:
     """`fleet status` imports asyncssh and calls a loopback port nobody listens on."""
     inventory = tmp_path / "hosts.yml"
