@@ -52,11 +52,12 @@ class Host:
 
 @dataclass(frozen=True)
 class Inventory:
-    """A valid inventory: its hosts in file order and its groups' members."""
+    """A valid inventory: its hosts in file order, its groups' members, its notify URLs."""
 
     path: Path
     hosts: tuple[Host, ...]
     groups: Mapping[str, tuple[str, ...]]  # every declared group -> member names, host order
+    notify: tuple[str, ...] = ()  # Apprise URLs told of each run's end (docs/notify.md)
 
     def select(self, expr: str) -> list[Host]:
         """The hosts named by a --hosts expression, in inventory order, each once.
