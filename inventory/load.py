@@ -25,9 +25,10 @@ from inventory.model import (
     PullPolicy,
 )
 from inventory.names import NAME_RULE, closest, did_you_mean, is_name
+from inventory.notify import notify_urls
 from inventory.yamltree import Entry, Report, compose, entries, is_null, kind, line_of
 
-TOP_KEYS = ("defaults", "groups", "hosts")
+TOP_KEYS = ("defaults", "groups", "hosts", "notify")
 HOST_KEYS = ("address", *SETTINGS, "groups", "services")
 GROUP_KEYS = ("services", *SETTINGS)
 DEFAULTS_KEYS = tuple(SETTINGS)
@@ -298,8 +299,17 @@ def _resolve(path: Path, root: MappingNode, loader: Loader) -> Inventory:
     groups = loader.groups(top["groups"].value) if "groups" in top else {}
     hosts = _hosts(top.get("hosts"), root, loader, defaults, groups)
     members = {g: tuple(h.name for h in hosts if g in h.groups) for g in groups}
+    notify = _notify(top.get("notify"), loader)
     lines = MappingProxyType(loader.lines)
-    return Inventory(path, tuple(hosts), MappingProxyType(members), lines)
+    return Inventory(path, tuple(hosts), MappingProxyType(members), notify, lines)
+
+
+def _notify(entry: Entry | None, loader: Loader) -> tuple[str, ...]:
+    """The `notify:` URLs; () when left out, or when invalid (and then reported)."""
+    if entry is None:
+        return ()
+    urls = notify_urls(Field(loader.report, entry.value, "notify", loader.base))
+    return urls if isinstance(urls, tuple) else ()
 
 
 def _hosts(

@@ -52,11 +52,12 @@ class Host:
 
 @dataclass(frozen=True)
 class Inventory:
-    """A valid inventory: its hosts in file order and its groups' members."""
+    """A valid inventory: its hosts in file order, its groups' members, its notify URLs."""
 
     path: Path
     hosts: tuple[Host, ...]
     groups: Mapping[str, tuple[str, ...]]  # every declared group -> member names, host order
+    notify: tuple[str, ...] = ()  # Apprise URLs told of each run's end (docs/notify.md)
     # Where each host's things are written, for errors found after loading: "hosts.nas" ->
     # the host's line, "hosts.nas.source" -> the line that set it (defaults, a group or the
     # host), "hosts.nas.services.web" -> the line that first listed the service.

@@ -15,8 +15,6 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from controller.transport.sshlib import asyncssh
-
 from controller.errors import one_line
 from controller.options import ConnectOptions
 from controller.report.problems import Problem
@@ -27,6 +25,7 @@ from controller.transport.connector import (
     LinkLost,
     OnData,
 )
+from controller.transport.sshlib import asyncssh
 from inventory import Host
 
 

@@ -22,6 +22,7 @@ LAYERS: list[set[str]] = [
         "controller.logs",
         "controller.releases",
         "controller.status",
+        "controller.notify",
     },
     {"controller.fanout"},
     {"controller.cli", "controller.__main__"},

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from controller.completion import host_names
+from controller.cli.completion import host_names
 from inventory import DEFAULT_INVENTORY, InventoryError, load_inventory, yamltree
 from inventory import load as load_module
 

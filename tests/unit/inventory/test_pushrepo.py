@@ -10,7 +10,7 @@ import pytest
 
 from inventory import InventoryError, check_push_repo, load_inventory, push_repo_problems
 from inventory.pushrepo import DEFINITION_NAMES, REPO_HINT
-from remote.compose import DEFINITION_NAMES as RUNNER_DEFINITION_NAMES
+from remote.docker.compose import DEFINITION_NAMES as RUNNER_DEFINITION_NAMES
 
 INVENTORY = """\
 defaults:
