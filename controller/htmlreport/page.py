@@ -279,7 +279,8 @@ def build_page(
     first, last = (min(starts), max(ends)) if starts else (0.0, 1.0)
     scale = Scale(first, last)
     rows = [_row(line, hosts[line.name], scale) for line in lines]
-    numbers = [entry.get("wave") for entry in hosts.values()]
+    rolling = isinstance(report.get("rollout"), dict)
+    numbers = [entry.get("wave") if rolling else None for entry in hosts.values()]
     statuses = [str(e.get("status")) for e in hosts.values()]
     kinds = sorted({k for line in lines for k in line.kinds})
     rollout = report.get("rollout")
