@@ -291,6 +291,16 @@ class HostRun:
                 await self.rt.sleep(self._backoff(attempt))
 
     async def _reconnect(self) -> None:
+        """After a drop: reconnect, recording the gap in wall-clock time (beside the host's
+        [STRUCT] times) for the HTML report's timeline."""
+        lost_at, cause = time.time(), (self.result.notes or ["link lost"])[-1]
+        try:
+            await self._reconnect_in_time()
+        finally:
+            end = round(time.time(), 3)
+            self.result.gaps.append({"start": round(lost_at, 3), "end": end, "cause": cause})
+
+    async def _reconnect_in_time(self) -> None:
         """After a drop: reconnect with jittered backoff within the host's one deadline
         (a reconnection that gained nothing before the next drop does not renew it)."""
         fresh = self._deadline.link_lost(self.reader.offset)
