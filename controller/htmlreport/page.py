@@ -140,7 +140,7 @@ def _bar(span: Span, scale: Scale, host: str) -> Bar:
     if span.kind == "stage" and span.status == "failed":
         text = f"✗ {span.label} failed"
     elif span.kind == "gap":
-        text = f"⟲ {span.label}"
+        text = "⟲ " + span.label.split(":", 1)[0]  # the cause's head; the title has it all
     elif span.kind == "run":
         text = "↶ rollback" if span.detail == "rollback" else span.label
     elif span.status == "skipped":

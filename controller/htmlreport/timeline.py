@@ -95,8 +95,8 @@ class _Builder:
             self.line.kinds.append(self._run[1])
         elif name in ("run_completed", "run_failed"):
             self._close_run(ts, "completed" if name == "run_completed" else "failed")
-        elif name == "image_pulled":
-            self._pull(event, ts)
+        elif name == "image_pulled" and event.get("status") != "skipped":
+            self._pull(event, ts)  # a skipped pull (policy never, image present) took no time
         elif name == "warning" and event.get("message"):
             self.line.warnings.append(str(event["message"]))
         elif kind in ("stage", "service") and phase == "started":
