@@ -25,7 +25,7 @@ from tests.e2e.support import (
     wait_for,
 )
 from tests.lab import Lab, busybox_compose
-from tests.unit.controller.test_htmlreport import external_references, text_of
+from tests.unit.controller.htmlsynth import external_references, text_of
 
 MakeLab = Callable[[Iterable[str]], Lab]
 WIDTH, HEIGHT = 1400, 900

@@ -5,72 +5,25 @@ from __future__ import annotations
 import json
 import re
 import time
-from html.parser import HTMLParser
 from pathlib import Path
 
 import pytest
 
 from controller.htmlreport import load_run, render_html, render_run, write_run_html
 from controller.htmlreport.timeline import host_line
-from tests.unit.controller.htmlsynth import STAGES, T0, LogWriter, host_log, synthetic_run
+from tests.unit.controller.htmlsynth import (
+    STAGES,
+    T0,
+    LogWriter,
+    external_references,
+    host_log,
+    parse,
+    synthetic_run,
+    text_of,
+)
 
 BOUND_S = 2.0
 MAX_BYTES = 3_000_000
-_EXTERNAL_TAGS = {"script", "link", "img", "iframe", "object", "embed", "audio", "video", "source"}
-
-
-class PageParts(HTMLParser):
-    """The page's text, every attribute, its tags and its CSS."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.text: list[str] = []
-        self.attrs: list[tuple[str, str]] = []
-        self.tags: set[str] = set()
-        self.css: list[str] = []
-        self._in_style = False
-
-    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
-        self.tags.add(tag)
-        self._in_style = tag == "style"
-        self.attrs.extend((name, value or "") for name, value in attrs)
-        self.css.extend(value or "" for name, value in attrs if name == "style")
-
-    def handle_endtag(self, tag: str) -> None:
-        self._in_style = False
-
-    def handle_data(self, data: str) -> None:
-        (self.css if self._in_style else self.text).append(data)
-
-
-def parse(html: str) -> PageParts:
-    parts = PageParts()
-    parts.feed(html)
-    parts.close()
-    return parts
-
-
-def external_references(html: str) -> list[str]:
-    """Everything in the page that would make a browser fetch something."""
-    parts = parse(html)
-    found = [f"<{tag}>" for tag in parts.tags & _EXTERNAL_TAGS]
-    for name, value in parts.attrs:
-        if name in ("src", "srcset", "href", "action", "poster", "data") and not value.startswith(
-            "#"
-        ):
-            found.append(f"{name}={value}")
-        if re.search(r"https?:|^//|url\(", value):
-            found.append(f"{name}={value}")
-    for css in parts.css:
-        for url in re.findall(r"url\(\s*['\"]?([^'\")]*)", css):
-            if not url.startswith("data:"):
-                found.append(f"url({url})")
-        found.extend(re.findall(r"@import|https?:|//[a-z]", css))
-    return found
-
-
-def text_of(html: str) -> str:
-    return " ".join(parse(html).text)
 
 
 def test_500_hosts_render_within_the_bound_and_under_a_few_megabytes() -> None:
