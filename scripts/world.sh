@@ -21,6 +21,7 @@ command -v iptables >/dev/null || need+=(iptables)
 [ -x /usr/bin/docker-registry ] || need+=(docker-registry)  # the lab's image registry (tests/lab/registry.py)
 command -v unshare >/dev/null || need+=(util-linux)
 [ -x /usr/bin/python3 ] || need+=(python3)
+command -v chromium >/dev/null || need+=(chromium)  # renders the HTML report to a PNG (tests/e2e/test_html_report.py)
 if [ ${#need[@]} -gt 0 ]; then
   echo "world: installing ${need[*]}"
   apt-get update -qq

@@ -71,7 +71,7 @@ class DeployRun:
             outcome.fail(self.result, Problem.PUSH_FAILED, one_line(str(err)))
             return False
         except LinkLost as err:
-            await self.follower.reconnect()
+            await self.follower.reconnect(f"link lost while pushing: {err}")
             self.result.warnings.append(
                 f"push cut by a lost link ({err}): deploying the revision already on the "
                 f"host; `fleet resume {self.host.name}` sends the rest"

@@ -67,6 +67,7 @@ class HostResult:
     problem: Problem = Problem.NONE
     warnings: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)  # retries and reconnects, for the record
+    gaps: list[dict[str, Any]] = field(default_factory=list)  # link lost..back: start, end, cause
     connections: int = 0
     runner_bytes_uploaded: int = 0
     push: dict[str, Any] = field(default_factory=dict)  # source push: rev, files, bytes
@@ -110,6 +111,7 @@ class HostResult:
             "problem": self.problem.value,
             "warnings": list(self.warnings),
             "notes": list(self.notes),
+            "gaps": list(self.gaps),
             "connections": self.connections,
             "runner_bytes_uploaded": self.runner_bytes_uploaded,
             "push": dict(self.push),
@@ -136,6 +138,7 @@ class HostResult:
             problem=Problem(meta.get("problem", Problem.NONE.value)),
             warnings=list(meta.get("warnings", [])),
             notes=list(meta.get("notes", [])),
+            gaps=list(meta.get("gaps", [])),
             connections=int(meta.get("connections", 0)),
             runner_bytes_uploaded=int(meta.get("runner_bytes_uploaded", 0)),
             push=dict(meta.get("push") or {}),

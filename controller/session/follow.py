@@ -78,9 +78,9 @@ class Follower:
         self._note = note
         self._start: tuple[list[str], bytes] | None = None
 
-    async def reconnect(self) -> None:
+    async def reconnect(self, cause: str = "link lost") -> None:
         """Open the link again; what was read of the log is the progress that counts."""
-        await self.channel.link.reconnect(self.reader.offset)
+        await self.channel.link.reconnect(self.reader.offset, cause)
 
     async def start_and_follow(self, args: Sequence[str], job: bytes) -> CommandResult:
         """Start the run (runner `start ARGS` with the job) and follow it to its end."""
@@ -89,7 +89,7 @@ class Follower:
             res = await self.channel.runner(args, job, self.reader.feed, json_input=True)
         except LinkLost as err:
             self._note(f"link lost while starting: {err}")
-            await self.reconnect()
+            await self.reconnect(f"link lost while starting: {err}")
             return await self.follow_until_done()
         if res.exit_status in (Exit.OK, Exit.FAILED) and self.result.log and not self.ended:
             # The run could not echo all of its log (a stalled pipe): read the rest.
@@ -126,7 +126,7 @@ class Follower:
                 return await self.channel.runner(args, on_stdout=self.reader.feed)
             except LinkLost as err:
                 self._note(f"link lost while following: {err}")
-                await self.reconnect()
+                await self.reconnect(f"link lost while following: {err}")
 
     async def _find_log(self) -> bool:
         """After a drop before run_started arrived: learn the log path from the host."""

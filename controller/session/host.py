@@ -127,7 +127,7 @@ class HostSession:
                 return await step()
             except LinkLost as err:
                 self.note(f"link lost: {err}")
-                await self.link.reconnect(0)
+                await self.link.reconnect(0, f"link lost: {err}")
 
     def follower(self, run_id: str) -> Follower:
         """Following a run of this host, its lines into this result and the record."""
@@ -161,6 +161,7 @@ class HostSession:
         result.duration_s = duration
         result.stage = result.service = result.note = None
         result.connections = self.link.connections
+        result.gaps = list(self.link.gaps)
         result.runner_bytes_uploaded = self.channel.runner_bytes_uploaded
         await self.link.close()
         if self.sink is not None:

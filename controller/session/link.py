@@ -14,6 +14,7 @@ import random
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 from controller.options import DEFAULT_CONNECT_TIMEOUT, DEFAULT_RECONNECT_TIMEOUT
 from controller.session.deadline import ReconnectDeadline
@@ -62,6 +63,9 @@ class Link:
         self.host = host
         self.policy = policy
         self.connections = 0
+        # Each drop until the link was back (or given up): wall-clock start and end and the
+        # cause, so the HTML report can place it beside the host's own [STRUCT] times.
+        self.gaps: list[dict[str, Any]] = []
         self._connectors = connectors
         self._handshakes = handshakes
         self._timing = timing
@@ -92,10 +96,18 @@ class Link:
                 self._note(f"retrying connect: {err}")
                 await self._timing.sleep(self._backoff(attempt))
 
-    async def reconnect(self, progress: int) -> None:
+    async def reconnect(self, progress: int, cause: str = "link lost") -> None:
         """After a drop: reconnect with jittered backoff within the host's one deadline
         (a reconnection that gained nothing before the next drop does not renew it).
         `progress` counts what the host sent so far (bytes of its run log)."""
+        lost_at = time.time()
+        try:
+            await self._reconnect(progress)
+        finally:
+            gap = {"start": round(lost_at, 3), "end": round(time.time(), 3), "cause": cause}
+            self.gaps.append(gap)
+
+    async def _reconnect(self, progress: int) -> None:
         fresh = self._deadline.link_lost(progress)
         if not fresh:
             # The last reconnection gained nothing: wait before the next, as after a

@@ -23,6 +23,7 @@ LAYERS: list[set[str]] = [
         "controller.releases",
         "controller.status",
         "controller.notify",
+        "controller.htmlreport",
     },
     {"controller.fanout"},
     {"controller.cli", "controller.__main__"},
