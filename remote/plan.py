@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 
+from remote import dockercmd
 from remote.jsonio import dumps, loads
 from remote.protocol import (
     DEFAULT_TIMEOUTS,
@@ -18,7 +19,7 @@ from remote.state import atomic_write
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from typing import Any, Dict, List, Tuple
+    from typing import Any, Dict, List, Optional, Tuple
 
 # SERVICE_NAME_PATTERN spelled without re (the runner's start-up does without it).
 NAME_FIRST = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789"
@@ -44,6 +45,7 @@ class Plan(object):
         pull: str = "missing",
         source: str = "git",
         kind: str = "deploy",
+        become: Optional[str] = None,
     ) -> None:
         self.host = host
         self.run_id = run_id
@@ -55,6 +57,7 @@ class Plan(object):
         self.pull = pull  # missing | always | never
         self.source = source  # git | push
         self.kind = kind  # deploy | resume | rollback (the controller's word for the run)
+        self.become = become  # sudo: docker and compose run with sudo -n (dockercmd.py)
 
 
 def plan_path(root: str) -> str:
@@ -79,7 +82,7 @@ def parse_plan(text: str, root: str) -> Plan:
         raise PlanError("the plan must be a JSON object")
     if raw.get("version") != PLAN_VERSION:
         raise PlanError("plan version %r is not %d" % (raw.get("version"), PLAN_VERSION))
-    return Plan(
+    plan = Plan(
         host=_text(raw, "host"),
         run_id=_text(raw, "run_id"),
         repo=_repo(raw, root),
@@ -90,7 +93,16 @@ def parse_plan(text: str, root: str) -> Plan:
         pull=_word(raw, "pull", PULL_POLICIES),
         source=_word(raw, "source", SOURCES),
         kind=_word(raw, "kind", RUN_KINDS),
+        become=_become(raw.get("become")),
     )
+    dockercmd.configure(plan.compose_command, plan.become)
+    return plan
+
+
+def _become(value: Any) -> Optional[str]:
+    if value is None or value == "sudo":
+        return "sudo" if value else None
+    raise PlanError("plan key 'become' must be \"sudo\" or null, not %r" % (value,))
 
 
 def save_plan(root: str, plan: Plan) -> None:

@@ -9,7 +9,7 @@ from __future__ import annotations
 import os
 import time
 
-from remote import access, compose, configs, converge, engine, envlink, images, procs
+from remote import access, compose, configs, converge, dockercmd, engine, envlink, images, procs
 from remote.events import RunLog
 from remote.plan import Plan
 from remote.state import State
@@ -75,9 +75,15 @@ class Context(object):
 
 
 def prepare(ctx: Context) -> str:
-    no_docker = access.docker_problem(ctx.plan.compose_command)
+    try:
+        found = dockercmd.prepare_note(ctx.plan.compose_command[0])
+    except dockercmd.DockerMissing as exc:
+        raise StageFailed(str(exc)) from None
+    no_docker = None if ctx.plan.become else access.docker_problem(ctx.plan.compose_command)
     if no_docker:
         raise StageFailed(no_docker)
+    if found:
+        ctx.log.say("prepare: " + found)
     if ctx.rollback:  # no git pull, no image pulls: a rollback needs no network
         from remote import releases
 

@@ -202,9 +202,12 @@ def test_a_host_whose_docker_does_not_answer_may_pull(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """docker image inspect cannot run: every image `may pull`, with the cause."""
+    from remote import dockercmd
     from remote.preview import local_images
 
     monkeypatch.setenv("PATH", str(tmp_path))  # no docker on PATH
+    monkeypatch.setattr(dockercmd, "PLACES", [])  # nor in the usual places
+    monkeypatch.setattr(dockercmd._Setup, "found", {})
     local = local_images(["app:1"])
     why = pull_reason("app:1", "missing", local.get("app:1"))
     assert why is not None and why.startswith("may pull (docker image inspect failed"), why
