@@ -25,6 +25,7 @@ from typing import Any
 
 from inventory import Host
 
+from . import dockerprobe
 from .checkcache import CheckCache, ComposeSeen
 from .connectors import Connector, ConnectorFactory, LinkLost
 from .engine import session_setup
@@ -64,11 +65,11 @@ fi
 s=/var/run/docker.sock p=
 [ -z "$DOCKER_HOST" ] && [ -S "$s" ] && [ -f /var/run/docker.pid ] && \\
   read -r p < /var/run/docker.pid
-if [ -n "$p" ] && [ -d "/proc/$p" ]; then
+{docker}elif [ -n "$p" ] && [ -d "/proc/$p" ]; then
   if [ -r "$s" ] && [ -w "$s" ]; then item docker socket; else item docker nosocket; fi
   printf '%s\\n' "$s"
 else
-  o=$(docker version --format '{{{{.Server.Version}}}}' 2>&1); item docker $?; printf '%s\\n' "$o"
+  o=$("$x" version --format '{{{{.Server.Version}}}}' 2>&1); item docker $?; printf '%s\\n' "$o"
 fi
 {compose}
 {git}printf '\\n%s end\\n' "$m"
@@ -168,6 +169,7 @@ def probe_script(host: Host, marker: str, known: ComposeSeen | None = None) -> s
     return PROBE.format(
         m=shlex.quote(marker),
         root=shlex.quote(host.root),
+        docker=dockerprobe.docker_probe(host),
         compose=compose_probe(host.compose_command, known),
         git=GIT_PROBE if host.source == "git" else "",
     )
@@ -273,9 +275,13 @@ def _disk(a: Answer | None) -> CheckItem:
     return CheckItem(True, free, short=gib)
 
 
-def _docker(a: Answer | None, user: str) -> CheckItem:
+def _docker(a: Answer | None, user: str, word: str) -> CheckItem:
     if a is None:
         return CheckItem(False, "not checked", None)
+    if a.code == "missing":
+        return CheckItem(False, *dockerprobe.missing(word, a.text), short="not found")
+    if a.code != "0" and (refused := dockerprobe.sudo_refused(user, a.lines)):
+        return CheckItem(False, *refused, short="sudo refused")
     if a.code == "0":
         return CheckItem(True, f"engine {a.text}")
     if a.code == "socket":
@@ -339,7 +345,7 @@ def judge(
         "python3": _python(answers.get("python3")),
         "root": _root(answers.get("root"), host, user),
         "disk": _disk(answers.get("disk")),
-        "docker": _docker(answers.get("docker"), user),
+        "docker": _docker(answers.get("docker"), user, dockerprobe.engine_word(host)),
         "compose": _compose(answers.get("compose"), host, known),
     }
     if "root" in answers and answers["root"].code == "notdir":

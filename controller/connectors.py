@@ -24,6 +24,7 @@ from . import transfer
 from .errors import FleetError, one_line
 from .model import Problem
 from .options import ConnectOptions
+from .shell import under_sh
 
 OnData = Callable[[bytes], None]
 
@@ -300,6 +301,7 @@ class SshConnector:
         conn = self._require()
         done: asyncio.Future[Exception | None] = asyncio.get_running_loop().create_future()
         session = _Session(on_stdout, done)
+        command = under_sh(command)  # whatever the user's login shell is
         try:
             chan, _ = await conn.create_session(lambda: session, command, encoding=None)
             _feed(chan, stdin)

@@ -332,6 +332,7 @@ class HostRun:
             "pull": self.settings.pull or self.host.pull,
             "source": self.host.source,
             "kind": "resume" if self.settings.resume else "deploy",
+            "become": self.host.become,
         }
         if self.settings.timeouts:
             plan["timeouts"] = dict(self.settings.timeouts)
