@@ -21,6 +21,8 @@ command -v iptables >/dev/null || need+=(iptables)
 [ -x /usr/bin/docker-registry ] || need+=(docker-registry)  # the lab's image registry (tests/lab/registry.py)
 command -v unshare >/dev/null || need+=(util-linux)
 [ -x /usr/bin/python3 ] || need+=(python3)
+# Lab hosts as their owners set them up (tests/lab/owners.py): login shells, docker via sudo.
+for tool in fish tcsh zsh sudo; do command -v "$tool" >/dev/null || need+=("$tool"); done
 if [ ${#need[@]} -gt 0 ]; then
   echo "world: installing ${need[*]}"
   apt-get update -qq
