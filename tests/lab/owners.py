@@ -32,6 +32,7 @@ SHELL_BANNERS = {
 }
 # A Synology DSM session's PATH: docker is not on it.
 SYNOLOGY_PATH = "/usr/bin:/bin:/usr/sbin:/sbin"
+SYNOLOGY_DOCKER_DIR = "/usr/local/bin"
 DOCKERS = "/usr/bin/docker, /usr/local/bin/docker"  # where the lab machine has one
 SUDOERS_DIR = Path("/etc/sudoers.d")
 
@@ -70,26 +71,18 @@ def remove_sudoers(user: str) -> None:
 
 
 def synology_folders(sshd_dir: Path) -> None:
-    """usr-bin: /usr/bin without docker (links into the real one, seen at real-usr-bin in
-    the namespace); local-bin: docker alone, where DSM keeps it."""
-    real = sshd_dir / "real-usr-bin"
-    real.mkdir(exist_ok=True)
-    for name, entries in (("usr-bin", os.listdir("/usr/bin")), ("local-bin", ["docker"])):
-        folder = sshd_dir / name
-        folder.mkdir(exist_ok=True)
-        for entry in entries:
-            link = folder / entry
-            if (entry == "docker") == (name == "local-bin") and not link.is_symlink():
-                link.symlink_to(real / entry)
+    """usr-bin: /usr/bin without docker, as links to where the namespace shows the real
+    /usr/bin (synology_mounts): a public path, which the lab's own folders are not."""
+    folder = sshd_dir / "usr-bin"
+    folder.mkdir(exist_ok=True)
+    for entry in os.listdir("/usr/bin"):
+        link = folder / entry
+        if entry != "docker" and not link.is_symlink():
+            link.symlink_to(Path(SYNOLOGY_DOCKER_DIR, entry))
 
 
 def synology_mounts(sshd_dir: Path) -> str:
-    """Shell steps in the host's namespace: /usr/bin (so /bin) without docker, docker in
-    /usr/local/bin (the machine's own /usr/local/bin hidden)."""
-    real, usr, local = (
-        shlex.quote(str(sshd_dir / n)) for n in ("real-usr-bin", "usr-bin", "local-bin")
-    )
-    return (
-        f" && mount --bind /usr/bin {real} && mount --bind {usr} /usr/bin"
-        f" && mount --bind {local} /usr/local/bin"
-    )
+    """Shell steps in the host's namespace: the real /usr/bin seen at /usr/local/bin
+    (docker among it, as DSM keeps it), then /usr/bin (so /bin) without docker."""
+    usr = shlex.quote(str(sshd_dir / "usr-bin"))
+    return f" && mount --bind /usr/bin {SYNOLOGY_DOCKER_DIR} && mount --bind {usr} /usr/bin"
