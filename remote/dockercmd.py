@@ -11,7 +11,7 @@ if TYPE_CHECKING:
 
 SYNO = "/var/packages/%s/target/usr/bin"
 PLACES = ["/usr/local/bin", "/usr/bin", "/bin", "/snap/bin", SYNO % "ContainerManager"]
-PLACES += [SYNO % "Docker", "/opt/bin", "/usr/local/sbin", "/usr/sbin"]  # after PATH
+PLACES += [SYNO % "Docker", "/opt/bin", "/usr/local/sbin", "/usr/sbin"]
 SUDO = ["sudo", "-n"]
 
 
@@ -26,7 +26,7 @@ class _Setup:
 
 
 def configure(compose_command: Sequence[str], become: Optional[str]) -> None:
-    """Once a plan is read: the words that are docker's, and whether to use sudo."""
+    """Once a plan is read: docker's words, sudo or not."""
     _Setup.words = (compose_command[0], "docker", "podman")
     _Setup.become = become
     _Setup.found = {}
@@ -77,7 +77,7 @@ def prepare_note(word: str) -> str:
 
 
 def _check_sudo(path: str) -> None:
-    # -l: may this user run it without a password; nothing is run.
+    # -l runs nothing
     from remote import procs
     from remote.access import _user
 

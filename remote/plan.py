@@ -57,7 +57,7 @@ class Plan(object):
         self.pull = pull  # missing | always | never
         self.source = source  # git | push
         self.kind = kind  # deploy | resume | rollback (the controller's word for the run)
-        self.become = become  # sudo: docker and compose run with sudo -n (dockercmd.py)
+        self.become = become  # sudo: see dockercmd.py
 
 
 def plan_path(root: str) -> str:
@@ -102,7 +102,7 @@ def parse_plan(text: str, root: str) -> Plan:
 def _become(value: Any) -> Optional[str]:
     if value is None or value == "sudo":
         return "sudo" if value else None
-    raise PlanError("plan key 'become' must be \"sudo\" or null, not %r" % (value,))
+    raise PlanError("plan key 'become' must be sudo or null")
 
 
 def save_plan(root: str, plan: Plan) -> None:
