@@ -62,6 +62,8 @@ def runner_args(host: Host, req: LogsRequest) -> list[str]:
         args += ["--since", req.since]
     if req.follow:
         args.append("--follow")
+    if host.become is not None:
+        args += ["--become", host.become]
     return args
 
 

@@ -39,6 +39,7 @@ INVALID = Invalid.INVALID
 CONNECTIONS = ("ssh", "local")
 PULL_POLICIES = ("missing", "always", "never")
 SOURCES = ("git", "push")
+BECOME = ("sudo",)
 
 
 @dataclass(frozen=True)
@@ -165,6 +166,14 @@ def source(f: Field) -> object:
     return _choice(f, SOURCES)
 
 
+def become(f: Field) -> object:
+    """How the runner's docker and compose commands gain rights: `sudo`, or null (none)."""
+    value = text(f, optional=True)
+    if not isinstance(value, str) or value in BECOME:
+        return value
+    return f.fail(f"must be 'sudo' or null, not '{value}'", did_you_mean(closest(value, BECOME)))
+
+
 def compose_command(f: Field) -> object:
     """The compose command as argv: a string (split like a shell would) or a list."""
     if isinstance(f.node, SequenceNode):
@@ -228,5 +237,6 @@ SETTINGS: dict[str, Parser] = {
     "compose_command": compose_command,
     "pull": pull,
     "source": source,
+    "become": become,
 }
 PARSERS: dict[str, Parser] = {"address": address, **SETTINGS}

@@ -223,6 +223,7 @@ def _host(
         ),
         pull=_pull(settings.get("pull")),
         source="push" if settings.get("source") == "push" else "git",
+        become="sudo" if settings.get("become") == "sudo" else None,
     )
 
 

@@ -16,6 +16,7 @@ DEFAULT_COMPOSE_COMMAND: tuple[str, ...] = ("docker", "compose")
 Connection = Literal["ssh", "local"]
 PullPolicy = Literal["missing", "always", "never"]
 Source = Literal["git", "push"]
+Become = Literal["sudo"]
 
 
 @dataclass(frozen=True)
@@ -40,6 +41,7 @@ class Host:
     compose_command: tuple[str, ...] = DEFAULT_COMPOSE_COMMAND
     pull: PullPolicy = "missing"  # when prepare pulls images (DESIGN.md)
     source: Source = "git"  # git: the host's own checkout; push: sent by the controller
+    become: Become | None = None  # sudo: the runner's docker and compose run with `sudo -n`
 
     def __post_init__(self) -> None:
         # Frozen: the two derived defaults are filled in once, here (and only here:

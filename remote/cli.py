@@ -76,6 +76,7 @@ _FLAGS = {
         "--tail": True,
         "--since": True,
         "--follow": False,
+        "--become": True,
     },
     "preview": {"--root": True, "--plan": True},
 }
@@ -251,6 +252,7 @@ def cmd_preview(options: Options, root: str) -> int:
 
 
 def cmd_logs(options: Options, root: str) -> int:
+    from remote.kit import dockercmd
     from remote.logs import logs_argv, parse_compose, stream_logs
 
     values = options.values
@@ -268,7 +270,8 @@ def cmd_logs(options: Options, root: str) -> int:
         compose, root, repo, service, values.get("--tail"), values.get("--since"),
         "--follow" in values,
     )  # fmt: skip
-    return stream_logs(argv, root, service, sys.stdout.buffer)
+    dockercmd.configure(compose, values.get("--become"))
+    return stream_logs(dockercmd.argv_for(argv), root, service, sys.stdout.buffer)
 
 
 _HANDLERS: Dict[str, Callable[[Options, str], int]] = {

@@ -22,6 +22,8 @@ command -v iptables >/dev/null || need+=(iptables)
 command -v unshare >/dev/null || need+=(util-linux)
 [ -x /usr/bin/python3 ] || need+=(python3)
 command -v chromium >/dev/null || need+=(chromium)  # renders the HTML report to a PNG (tests/e2e/test_html_report.py)
+# Lab hosts as their owners set them up (tests/lab/owners.py): login shells, docker via sudo.
+for tool in fish tcsh zsh sudo; do command -v "$tool" >/dev/null || need+=("$tool"); done
 if [ ${#need[@]} -gt 0 ]; then
   echo "world: installing ${need[*]}"
   apt-get update -qq

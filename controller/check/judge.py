@@ -7,6 +7,7 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
+from controller.check import dockerprobe
 from controller.check.cache import ComposeSeen
 from controller.check.probe import Answer
 from controller.report.problems import Problem, check_fix
@@ -80,9 +81,13 @@ def _disk(a: Answer | None) -> CheckItem:
     return CheckItem(True, free, short=gib)
 
 
-def _docker(a: Answer | None, user: str) -> CheckItem:
+def _docker(a: Answer | None, user: str, word: str) -> CheckItem:
     if a is None:
         return CheckItem(False, "not checked", None)
+    if a.code == "missing":
+        return CheckItem(False, *dockerprobe.missing(word, a.text), short="not found")
+    if a.code != "0" and (refused := dockerprobe.sudo_refused(user, a.lines)):
+        return CheckItem(False, *refused, short="sudo refused")
     if a.code == "0":
         return CheckItem(True, f"engine {a.text}")
     if a.code == "socket":
@@ -146,7 +151,7 @@ def judge(
         "python3": _python(answers.get("python3")),
         "root": _root(answers.get("root"), host, user),
         "disk": _disk(answers.get("disk")),
-        "docker": _docker(answers.get("docker"), user),
+        "docker": _docker(answers.get("docker"), user, dockerprobe.engine_word(host)),
         "compose": _compose(answers.get("compose"), host, known),
     }
     if "root" in answers and answers["root"].code == "notdir":

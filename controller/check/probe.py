@@ -20,6 +20,7 @@ import shlex
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from controller.check import dockerprobe
 from controller.check.cache import ComposeSeen
 from controller.transport.shell import ShellLine
 from inventory import Host
@@ -54,11 +55,11 @@ fi
 s=/var/run/docker.sock p=
 [ -z "$DOCKER_HOST" ] && [ -S "$s" ] && [ -f /var/run/docker.pid ] && \\
   read -r p < /var/run/docker.pid
-if [ -n "$p" ] && [ -d "/proc/$p" ]; then
+{docker}elif [ -n "$p" ] && [ -d "/proc/$p" ]; then
   if [ -r "$s" ] && [ -w "$s" ]; then item docker socket; else item docker nosocket; fi
   printf '%s\\n' "$s"
 else
-  o=$(docker version --format '{{{{.Server.Version}}}}' 2>&1); item docker $?; printf '%s\\n' "$o"
+  o=$("$x" version --format '{{{{.Server.Version}}}}' 2>&1); item docker $?; printf '%s\\n' "$o"
 fi
 {compose}
 {git}printf '\\n%s end\\n' "$m"
@@ -112,6 +113,7 @@ def probe_script(host: Host, marker: str, known: ComposeSeen | None = None) -> S
     text = PROBE.format(
         m=shlex.quote(marker),
         root=shlex.quote(host.root),
+        docker=dockerprobe.docker_probe(host),
         compose=compose_probe(host.compose_command, known),
         git=GIT_PROBE if host.source == "git" else "",
     )

@@ -50,6 +50,7 @@ def job_fields(host: Host, settings: JobSettings) -> dict[str, Any]:
         "pull": settings.pull or host.pull,
         "source": host.source,
         "kind": "resume" if settings.resume else "deploy",
+        "become": host.become,
     }
     if settings.timeouts:
         job["timeouts"] = dict(settings.timeouts)

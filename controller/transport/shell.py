@@ -106,3 +106,26 @@ STATUS_SNAPSHOT = "fleet-status-snapshot"
 def status_command(root: str) -> ShellLine:
     """The read-only state snapshot (remote.status.SNAPSHOT_SCRIPT): no Python needed."""
     return ShellLine(snapshot_script(root, shlex.quote), ("sh", STATUS_SNAPSHOT, root))
+
+
+# How a POSIX sh script survives any login shell (fish, tcsh, zsh, nushell) as one
+# single-quoted word: no newline (tcsh ends the word there), no `\\` or `\'` (fish
+# reads those inside quotes), no `'` or `!`. printf %b turns the escapes back; `\"`, `\$`
+# and "\`" are for the double quotes around them. Octal escapes take four digits so that
+# a digit after them is never read as part of one.
+_SH_ESCAPES = {
+    "\\": "\\0134",
+    "\n": "\\n",
+    "'": "\\0047",
+    "!": "\\0041",
+    '"': '\\"',
+    "$": "\\$",
+    "`": "\\`",
+}
+
+
+def under_sh(command: str) -> str:
+    """The command as sshd should get it: run by /bin/sh whatever the login shell is,
+    with no extra round trip (issue #25)."""
+    body = "".join(_SH_ESCAPES.get(c, c) for c in command)
+    return f'exec /bin/sh -c \'eval "$(printf %b "{body}")"\''

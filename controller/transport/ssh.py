@@ -25,6 +25,7 @@ from controller.transport.connector import (
     LinkLost,
     OnData,
 )
+from controller.transport.shell import under_sh
 from controller.transport.sshlib import asyncssh
 from inventory import Host
 
@@ -248,6 +249,7 @@ class SshConnector(ExecFiles):
         conn = self._require()
         done: asyncio.Future[Exception | None] = asyncio.get_running_loop().create_future()
         session = _Session(on_stdout, done)
+        command = under_sh(command)  # whatever the user's login shell is
         try:
             chan, _ = await conn.create_session(lambda: session, command, encoding=None)
             _feed(chan, stdin)

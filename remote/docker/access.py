@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import os
 
+from remote.kit.dockercmd import user_name
+
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import Optional, Sequence
@@ -16,15 +18,6 @@ if TYPE_CHECKING:
 DOCKER_SOCKET = "/var/run/docker.sock"
 # The controller recognises this failure by these words (controller/events.py).
 NO_DOCKER_ACCESS = "cannot reach the Docker daemon"
-
-
-def _user() -> str:
-    try:
-        import pwd  # only on this failure path: one import less for every run
-
-        return pwd.getpwuid(os.getuid()).pw_name
-    except (ImportError, KeyError):
-        return "uid %d" % os.getuid()
 
 
 def docker_problem(compose_command: Sequence[str]) -> Optional[str]:
@@ -36,7 +29,7 @@ def docker_problem(compose_command: Sequence[str]) -> Optional[str]:
         return None
     if os.access(DOCKER_SOCKET, os.R_OK | os.W_OK):
         return None
-    user = _user()
+    user = user_name()
     return (
         "user %s %s: permission denied on %s (add %s to the docker group: usermod -aG docker %s)"
         % (

@@ -11,7 +11,7 @@ import os
 import select
 import time
 
-from remote.kit import signals
+from remote.kit import dockercmd, signals
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -96,6 +96,7 @@ def run(argv: List[str], timeout: float, cwd: Optional[str] = None) -> Result:
 
 
 def _spawn(argv: List[str], cwd: Optional[str], stdout: int, stderr: int) -> int:
+    argv = dockercmd.argv_for(argv)  # docker off PATH, or through sudo (become)
     env = dict(os.environ, GIT_TERMINAL_PROMPT="0")
     actions = [
         (os.POSIX_SPAWN_OPEN, 0, os.devnull, os.O_RDONLY, 0),

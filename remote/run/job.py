@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 
+from remote.kit import dockercmd
 from remote.kit.atomic import ensure_dir, write_json
 from remote.kit.jsonio import loads
 from remote.protocol import (
@@ -19,7 +20,7 @@ from remote.protocol import (
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from typing import Any, Dict, List, Tuple
+    from typing import Any, Dict, List, Optional, Tuple
 
 # SERVICE_NAME_PATTERN spelled without re (the runner's start-up does without it).
 NAME_FIRST = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789"
@@ -45,6 +46,7 @@ class Job(object):
         pull: str = "missing",
         source: str = "git",
         kind: str = "deploy",
+        become: Optional[str] = None,
     ) -> None:
         self.host = host
         self.run_id = run_id
@@ -56,6 +58,7 @@ class Job(object):
         self.pull = pull  # missing | always | never
         self.source = source  # git | push
         self.kind = kind  # deploy | resume | rollback (the controller's word for the run)
+        self.become = become  # sudo: see dockercmd.py
 
 
 def job_path(root: str) -> str:
@@ -81,7 +84,7 @@ def parse_job(text: str, root: str) -> Job:
         raise JobError("the plan must be a JSON object")
     if raw.get("version") != PLAN_VERSION:
         raise JobError("plan version %r is not %d" % (raw.get("version"), PLAN_VERSION))
-    return Job(
+    job = Job(
         host=_text(raw, "host"),
         run_id=_text(raw, "run_id"),
         repo=_repo(raw, root),
@@ -92,7 +95,16 @@ def parse_job(text: str, root: str) -> Job:
         pull=_word(raw, "pull", PULL_POLICIES),
         source=_word(raw, "source", SOURCES),
         kind=_word(raw, "kind", RUN_KINDS),
+        become=_become(raw.get("become")),
     )
+    dockercmd.configure(job.compose_command, job.become)
+    return job
+
+
+def _become(value: Any) -> Optional[str]:
+    if value is None or value == "sudo":
+        return "sudo" if value else None
+    raise JobError("plan key 'become' must be sudo or null")
 
 
 def save_job(root: str, job: Job) -> None:

@@ -10,7 +10,7 @@ import os
 import time
 
 from remote.docker import access, compose, converge, engine_api, envlink
-from remote.kit import procs
+from remote.kit import dockercmd, procs
 from remote.run import pulls
 from remote.run.context import COMPLETED, FAILED, SKIPPED, Context
 from remote.run.revisions import current_revision
@@ -35,10 +35,26 @@ class StageFailed(Exception):
         self.service = service
 
 
+def _check_sudo(path: str) -> None:
+    """become: sudo: may sudo run docker without a password? (`sudo -n -l` runs nothing)"""
+    result = procs.run([*dockercmd.SUDO, "-l", path], 20)
+    if not result.ok:
+        why = procs.brief(result.stderr, 1) or result.reason()
+        raise StageFailed(dockercmd.sudo_refused(path, why))
+
+
 def prepare(ctx: Context) -> str:
-    no_docker = access.docker_problem(ctx.job.compose_command)
+    try:
+        found = dockercmd.prepare_note(ctx.job.compose_command[0])
+    except dockercmd.DockerMissing as exc:
+        raise StageFailed(str(exc)) from None
+    if ctx.job.become == "sudo":
+        _check_sudo(dockercmd.locate(ctx.job.compose_command[0]) or "docker")
+    no_docker = None if ctx.job.become else access.docker_problem(ctx.job.compose_command)
     if no_docker:
         raise StageFailed(no_docker)
+    if found:
+        ctx.log.say("prepare: " + found)
     if ctx.rollback:  # no git pull, no image pulls: a rollback needs no network
         from remote.run import releases
 

@@ -16,6 +16,8 @@ import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
+from tests.lab import owners
+
 BANNER_BASHRC = """\
 # a chatty login shell, as on many NAS boxes: a greeting on stdout and on stderr
 echo "Welcome to $(hostname)! Last update: never"
@@ -39,6 +41,10 @@ class LabHostOptions:
     python3: bool = True  # False: sessions get a PATH without python3
     # An older interpreter's install folder (e.g. pyenv's 3.7): python3 on PATH is that one.
     old_python: str | None = None
+    shell: str = "/bin/bash"  # the user's login shell (owners.py): fish, tcsh, zsh
+    # docker through sudo (owners.py): "nopasswd", or "password" (a rule sudo -n refuses)
+    sudo: str | None = None
+    synology: bool = False  # sessions get DSM's PATH; docker is only in /usr/local/bin
 
     @property
     def own_path(self) -> bool:
@@ -66,6 +72,8 @@ def sshd_config(options: LabHostOptions, config: str, sshd_dir: Path) -> str:
             # pyenv links its libpython by an rpath under /root, which the host hides.
             env += f" LD_LIBRARY_PATH={sshd_dir / 'old-python' / 'lib'}"
         lines.append(f"SetEnv {env}")
+    if options.synology:
+        lines.append(f"SetEnv PATH={owners.SYNOLOGY_PATH}")
     return "\n".join(lines) + "\n"
 
 
@@ -79,15 +87,20 @@ def prepare_kind(options: LabHostOptions, sshd_dir: Path, root_dir: Path, pubkey
         found = Path(options.old_python, "bin").glob("python3.*")
         name = max(p.name for p in found if p.name[len("python3.") :].isdigit())
         (sshd_dir / "nopython-bin" / "python3").symlink_to(sshd_dir / "old-python" / "bin" / name)
+    if options.synology:
+        owners.synology_folders(sshd_dir)
     if not options.non_root:
         return
-    home = _make_user(options.user, options.user_in_docker_group)
+    home = _make_user(options.user, options.user_in_docker_group, options.shell)
     ssh = home / ".ssh"
     ssh.mkdir(mode=0o700, exist_ok=True)
     (ssh / "authorized_keys").write_text(pubkey)
     (home / ".bashrc").write_text(BANNER_BASHRC if options.banner else "")
+    rc_files = owners.shell_rc(home, options.shell, options.banner)
+    if options.sudo is not None:
+        owners.write_sudoers(options.user, password=options.sudo == "password")
     uid, gid = _ids(options.user)
-    for path in (home, ssh, ssh / "authorized_keys", home / ".bashrc"):
+    for path in (home, ssh, ssh / "authorized_keys", home / ".bashrc", *rc_files):
         os.chown(path, uid, gid)
     if options.root_writable:
         for path in [root_dir, *root_dir.rglob("*")]:
@@ -97,6 +110,8 @@ def prepare_kind(options: LabHostOptions, sshd_dir: Path, root_dir: Path, pubkey
 def namespace_mounts(options: LabHostOptions, host_root: str, sshd_dir: Path) -> str:
     """Shell steps run in the host's mount namespace after its root is bound."""
     root = shlex.quote(host_root)
+    if options.synology:
+        return owners.synology_mounts(sshd_dir)
     if options.old_python is not None:
         old, seen = shlex.quote(options.old_python), shlex.quote(str(sshd_dir / "old-python"))
         return f" && mount --bind {old} {seen}"
@@ -110,18 +125,17 @@ def namespace_mounts(options: LabHostOptions, host_root: str, sshd_dir: Path) ->
 def remove_user(options: LabHostOptions) -> None:
     """Remove the user the lab made (its home too); nothing for root."""
     if options.non_root:
+        owners.remove_sudoers(options.user)
         with contextlib.suppress(subprocess.CalledProcessError):
             subprocess.run(["userdel", "-r", "-f", options.user], check=True, capture_output=True)
 
 
-def _make_user(name: str, docker_group: bool) -> Path:
+def _make_user(name: str, docker_group: bool, shell: str) -> Path:
     with contextlib.suppress(KeyError):
         pwd.getpwnam(name)
         remove_user(LabHostOptions(user=name))  # left over from a killed run
     # -p '*': no password, but not a locked account (which sshd without PAM refuses).
-    subprocess.run(
-        ["useradd", "-m", "-s", "/bin/bash", "-p", "*", name], check=True, capture_output=True
-    )
+    subprocess.run(["useradd", "-m", "-s", shell, "-p", "*", name], check=True, capture_output=True)
     if docker_group:
         subprocess.run(["usermod", "-aG", "docker", name], check=True, capture_output=True)
     return Path(pwd.getpwnam(name).pw_dir)

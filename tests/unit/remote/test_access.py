@@ -19,7 +19,7 @@ def test_unreadable_socket_names_the_user_and_the_fix(
     monkeypatch.setattr(access, "DOCKER_SOCKET", str(sock))
     monkeypatch.delenv("DOCKER_HOST", raising=False)
     monkeypatch.setattr(os, "access", lambda path, mode: False)
-    monkeypatch.setattr(access, "_user", lambda: "guest")
+    monkeypatch.setattr(access, "user_name", lambda: "guest")
     problem = access.docker_problem(["docker", "compose"])
     assert problem is not None and access.NO_DOCKER_ACCESS in problem
     assert str(sock) in problem and "add guest to the docker group" in problem

@@ -20,7 +20,10 @@ from remote.protocol import Exit
 from tests.unit.remote.conftest import REPO, FakeHost
 
 PYTHON38 = "/root/.pyenv/versions/3.8.18/bin/python3.8"
-MAX_SIZE = 200 * 1024
+# Stored, not deflated (determinism): ~1.7 s once per runner version on a 1 Mbit/s link.
+# 200 KB until round 3, whose packages (kit/docker/run) and login-shell/sudo support took it
+# to ~204 KB.
+MAX_SIZE = 216 * 1024
 
 
 @pytest.fixture(scope="module")
@@ -76,7 +79,7 @@ def test_archive_layout(archive: Path) -> None:
 
 
 def test_archive_stays_small(archive: Path) -> None:
-    """The upload stays under 200 KB."""
+    """The upload stays under 216 KB."""
     assert archive.stat().st_size < MAX_SIZE
 
 

@@ -203,8 +203,11 @@ def test_a_host_whose_docker_does_not_answer_may_pull(
 ) -> None:
     """docker image inspect cannot run: every image `may pull`, with the cause."""
     from remote.docker.images import local_images
+    from remote.kit import dockercmd
 
     monkeypatch.setenv("PATH", str(tmp_path))  # no docker on PATH
+    monkeypatch.setattr(dockercmd, "PLACES", [])  # nor in the usual places
+    monkeypatch.setattr(dockercmd._Setup, "found", {})
     local = local_images(["app:1"], 60.0)
     why = pull_reason("app:1", "missing", local.get("app:1"))
     assert why is not None and why.startswith("may pull (docker image inspect failed"), why
