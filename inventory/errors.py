@@ -17,6 +17,10 @@ class Problem:
     hint: str | None = None
 
     def __str__(self) -> str:
+        if self.line == 0:  # the file as a whole: no line to jump to
+            where = "" if self.file in self.message else f"{self.file}: "
+            text = f"fleet: {where}{self.message}"
+            return f"{text} ({self.hint})" if self.hint else text
         text = f"{self.file}:{self.line}: {self.key}: {self.message}"
         return f"{text} ({self.hint})" if self.hint else text
 

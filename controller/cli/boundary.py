@@ -57,6 +57,19 @@ def error(*lines: str) -> None:
         sys.stderr.write(line + "\n")
 
 
+def _usage(as_json: bool, *lines: str) -> typer.Exit:
+    """A usage or inventory error: its lines on stderr, or with --json one JSON object on
+    stdout (`{"error": ..., "exit": 2}`, docs/design.md); nothing was contacted."""
+    if as_json:
+        import json
+
+        sys.stdout.write(json.dumps({"error": "\n".join(lines), "exit": int(ExitStatus.USAGE)}))
+        sys.stdout.write("\n")
+    else:
+        error(*lines)
+    return typer.Exit(ExitStatus.USAGE)
+
+
 def _crash_log(exc: BaseException) -> Path | None:
     """Write the traceback where the operator can find it; never on the terminal."""
     folder = state_dir()
@@ -70,7 +83,7 @@ def _crash_log(exc: BaseException) -> Path | None:
 
 
 @contextlib.contextmanager
-def boundary() -> Iterator[None]:
+def boundary(as_json: bool = False) -> Iterator[None]:
     """The one error boundary of the CLI."""
     try:
         yield
@@ -79,14 +92,13 @@ def boundary() -> Iterator[None]:
     except InventoryError as exc:
         # One `FILE:LINE: key: message (hint)` line per problem, unprefixed, so editors
         # and the operator's eye jump straight to the line.
-        error(str(exc))
-        raise typer.Exit(ExitStatus.USAGE) from None
+        raise _usage(as_json, str(exc)) from None
     except SelectionError as exc:
-        error(f"fleet: {exc}")
-        raise typer.Exit(ExitStatus.USAGE) from None
+        raise _usage(as_json, f"fleet: {exc}") from None
     except FleetError as exc:
-        error(f"fleet: {exc}", *([f"hint: {exc.hint}"] if exc.hint else []))
-        raise typer.Exit(ExitStatus.USAGE) from None
+        raise _usage(
+            as_json, f"fleet: {exc}", *([f"hint: {exc.hint}"] if exc.hint else [])
+        ) from None
     except KeyboardInterrupt:
         error(
             "fleet: interrupted; runs already started go on on the hosts "

@@ -17,7 +17,7 @@ from controller.options import (
     EngineOptions,
 )
 from controller.report.model import FleetReport
-from inventory import DEFAULT_INVENTORY, Host, load_inventory
+from inventory import DEFAULT_INVENTORY, Host, Inventory, load_inventory
 
 
 def inventory_path(inventory: Path | None) -> Path:
@@ -31,10 +31,14 @@ def inventory_arg(inventory: Path | None) -> str | None:
     return str(inventory)
 
 
+def load(inventory: Path | None) -> Inventory:
+    """Load before anything is contacted: errors here exit 2."""
+    return load_inventory(inventory_path(inventory))
+
+
 def select(inventory: Path | None, expr: str) -> list[Host]:
     """Load and select before anything is contacted: errors here exit 2."""
-    inv = load_inventory(inventory_path(inventory))
-    return inv.select(expr)
+    return load(inventory).select(expr)
 
 
 def select_one(inventory: Path | None, name: str) -> list[Host]:

@@ -14,9 +14,10 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
+from controller.cli.after import Afterwards, finish
 from controller.cli.app import app
 from controller.cli.boundary import boundary, frozen_imports, stdout_console
-from controller.cli.common import Knobs, exit_for, inventory_arg, inventory_path, select
+from controller.cli.common import Knobs, exit_for, inventory_arg, inventory_path, load, select
 from controller.cli.completion import complete_hosts
 from controller.cli.params import (
     AcceptNewOpt,
@@ -26,9 +27,12 @@ from controller.cli.params import (
     ConnectTimeoutOpt,
     HandshakesOpt,
     HostsOpt,
+    HtmlOpt,
     InventoryOpt,
     JsonOpt,
     MaxFailOpt,
+    NoNotifyOpt,
+    NotifyOpt,
     PullOpt,
     ReconnectOpt,
     RepoOpt,
@@ -46,7 +50,7 @@ from controller.options import (
 from controller.report.model import FleetReport
 from controller.report.store import RunStore, state_dir
 from controller.report.waves import continuation, wave_map
-from inventory import Host
+from inventory import Host, check_push_repo
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -83,6 +87,7 @@ def _deploy(
     options: EngineOptions,
     as_json: bool,
     inventory_arg: str | None,
+    after: Afterwards,
 ) -> ExitStatus:
     with frozen_imports():
         from controller import fanout
@@ -109,18 +114,29 @@ def _deploy(
         from controller.report.view import render_report
 
         render_report(console, report, inventory_arg=inventory_arg, record_dir=recorder.dir)
+    finish(report, recorder, after, quiet=as_json)
     return exit_for(report)
 
 
 def _deploy_command(
-    inventory: Path | None, hosts: str, options: EngineOptions, as_json: bool, repo: Path | None
+    inventory: Path | None,
+    hosts: str,
+    options: EngineOptions,
+    as_json: bool,
+    repo: Path | None,
+    outputs: Afterwards,
 ) -> None:
-    """deploy and resume: select, run, report, exit with the pinned code."""
-    with boundary():
-        selected = select(inventory, hosts)
+    """deploy, resume and rollback: select, check what the controller itself must hold
+    (a push host's services in the repo), run, report, exit with the pinned code."""
+    with boundary(as_json):
+        inv = load(inventory)
+        selected = inv.select(hosts)
         push_repo = repo if repo is not None else inventory_path(inventory).resolve().parent
+        if not options.rollback:  # a rollback is offline by design: it pushes nothing
+            check_push_repo(inv, selected, push_repo)
         options = replace(options, push_repo=str(push_repo))
-        code = _deploy(selected, options, as_json, inventory_arg(inventory))
+        after = replace(outputs, inventory_urls=inv.notify)
+        code = _deploy(selected, options, as_json, inventory_arg(inventory), after)
     raise typer.Exit(code)
 
 
@@ -143,6 +159,9 @@ def deploy(
     canary: CanaryOpt = None,
     max_fail: MaxFailOpt = None,
     pull: PullOpt = None,
+    html: HtmlOpt = None,
+    notify: NotifyOpt = None,
+    no_notify: NoNotifyOpt = False,
 ) -> None:
     """Deploy every selected host concurrently: one live view, one summary table."""
     knobs = Knobs(
@@ -156,7 +175,8 @@ def deploy(
     )
     options = knobs.options(resume=resume)
     rollout = RolloutOptions(batch=batch, canary=canary, max_fail=max_fail)
-    _deploy_command(inventory, hosts, replace(options, rollout=rollout), as_json, repo)
+    outputs = Afterwards(html=html, added_urls=tuple(notify or ()), silenced=no_notify)
+    _deploy_command(inventory, hosts, replace(options, rollout=rollout), as_json, repo, outputs)
 
 
 @app.command()
@@ -180,6 +200,9 @@ def resume(
     canary: CanaryOpt = None,
     max_fail: MaxFailOpt = None,
     pull: PullOpt = None,
+    html: HtmlOpt = None,
+    notify: NotifyOpt = None,
+    no_notify: NoNotifyOpt = False,
 ) -> None:
     """Re-attach to a run still going on each host, or continue it from its markers;
     a stopped rollout goes on in waves with its recorded settings unless others are given."""
@@ -194,7 +217,9 @@ def resume(
     )
     options = knobs.options(resume=True)
     rollout = RolloutOptions(batch=batch, canary=canary, max_fail=max_fail)
-    _deploy_command(inventory, ",".join(hosts), replace(options, rollout=rollout), as_json, repo)
+    outputs = Afterwards(html=html, added_urls=tuple(notify or ()), silenced=no_notify)
+    selection = ",".join(hosts)
+    _deploy_command(inventory, selection, replace(options, rollout=rollout), as_json, repo, outputs)
 
 
 @app.command()
@@ -202,7 +227,7 @@ def rollback(
     hosts: Annotated[list[str], typer.Argument(help="Hosts to roll back (names, @group, globs).")],
     to: Annotated[
         str | None,
-        typer.Option("--to", help="The release (run id) to go back to [default: the one before]."),
+        typer.Option("--to", help="The release (run id) to go back to (default: the one before)."),
     ] = None,
     inventory: InventoryOpt = None,
     as_json: JsonOpt = False,
@@ -212,6 +237,9 @@ def rollback(
     connect_timeout: ConnectTimeoutOpt = DEFAULT_CONNECT_TIMEOUT,
     verify_timeout: VerifyTimeoutOpt = None,
     accept_new: AcceptNewOpt = False,
+    html: HtmlOpt = None,
+    notify: NotifyOpt = None,
+    no_notify: NoNotifyOpt = False,
 ) -> None:
     """Redeploy each host's previous release (or --to RUN_ID), offline, pinned by image ID."""
     knobs = Knobs(
@@ -223,7 +251,8 @@ def rollback(
         verify_timeout=verify_timeout,
     )
     options = knobs.options(rollback=True, rollback_to=to)
-    _deploy_command(inventory, ",".join(hosts), options, as_json, None)
+    outputs = Afterwards(html=html, added_urls=tuple(notify or ()), silenced=no_notify)
+    _deploy_command(inventory, ",".join(hosts), options, as_json, None, outputs)
 
 
 @app.command()
@@ -238,7 +267,7 @@ def releases(
     with frozen_imports():
         from controller import releases as host_releases
 
-    with boundary():
+    with boundary(as_json):
         (selected,) = select(inventory, host)[:1]
         options = Knobs(connect_timeout, accept_new, concurrency=1).options()
         found = host_releases.fetch(selected, options)

@@ -7,26 +7,31 @@ import asyncio
 import json
 import sys
 from dataclasses import replace
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
 from controller.cli.app import app
 from controller.cli.boundary import boundary, frozen_imports, stdout_console
-from controller.cli.common import Knobs, exit_for, inventory_arg, inventory_path, select
+from controller.cli.common import Knobs, exit_for, inventory_arg, inventory_path, load, select
 from controller.cli.params import (
     AcceptNewOpt,
     ConcurrencyOpt,
     ConnectTimeoutOpt,
     HandshakesOpt,
     HostsOpt,
+    HtmlOpt,
     InventoryOpt,
     JsonOpt,
+    NoNotifyOpt,
+    NotifyOpt,
     RepoOpt,
 )
 from controller.errors import ExitStatus
+from controller.notify.run import targets
 from controller.options import DEFAULT_CONCURRENCY, DEFAULT_CONNECT_TIMEOUT, DEFAULT_HANDSHAKES
 from controller.report.store import RunStore, state_dir
+from inventory import check_push_repo
 
 
 @app.command()
@@ -43,7 +48,7 @@ def status(
     with frozen_imports():
         from controller import fanout
 
-    with boundary():
+    with boundary(as_json):
         selected = select(inventory, hosts)
         options = Knobs(
             connect_timeout, accept_new, concurrency=concurrency, handshakes=handshakes
@@ -76,12 +81,14 @@ def plan(
         from controller import fanout
         from controller.plan import report as preview
 
-    with boundary():
-        selected = select(inventory, hosts)
+    with boundary(as_json):
+        inv = load(inventory)
+        selected = inv.select(hosts)
         options = Knobs(
             connect_timeout, accept_new, concurrency=concurrency, handshakes=handshakes
         ).options()
         push_repo = repo if repo is not None else inventory_path(inventory).resolve().parent
+        check_push_repo(inv, selected, push_repo)
         options = replace(options, push_repo=str(push_repo))
         report = asyncio.run(fanout.plan(selected, options))
         if as_json:
@@ -97,14 +104,20 @@ def plan(
 
 @app.command()
 def report(
-    run_id: Annotated[str | None, typer.Argument(help="A recorded run [default: latest].")] = None,
+    run_id: Annotated[str | None, typer.Argument(help="A recorded run (default: latest).")] = None,
     as_json: JsonOpt = False,
     inventory: InventoryOpt = None,
+    html: HtmlOpt = None,
 ) -> None:
-    """Show a recorded run's fleet report again (table, or --json)."""
-    with boundary():
+    """Show a recorded run's fleet report again (table, --json, or --html FILE: a page)."""
+    with boundary(as_json):
         store = RunStore(state_dir())
         recorded = store.load(run_id)
+        if html is not None:
+            from controller.htmlreport import write_run_html
+
+            write_run_html(store.run_dir(recorded.run_id), html)
+            sys.stderr.write(f"fleet: the run as a page: {html}\n")
         if as_json:
             sys.stdout.write(json.dumps(recorded.to_json()) + "\n")
         else:
@@ -130,14 +143,18 @@ def check(
     handshakes: HandshakesOpt = DEFAULT_HANDSHAKES,
     connect_timeout: ConnectTimeoutOpt = DEFAULT_CONNECT_TIMEOUT,
     accept_new: AcceptNewOpt = False,
+    notify: NotifyOpt = None,
+    no_notify: NoNotifyOpt = False,
 ) -> None:
-    """Can every host be deployed to? ssh, python3, root, disk, docker, compose, git."""
+    """Can every host be deployed to? ssh, python3, root, disk, docker, compose, git.
+    With --notify (or the inventory's notify:), a message only when a host fails."""
     with frozen_imports():
         from controller import fanout
         from controller.check.cache import CheckCache
 
-    with boundary():
-        selected = select(inventory, hosts)
+    with boundary(as_json):
+        inv = load(inventory)
+        selected = inv.select(hosts)
         options = Knobs(
             connect_timeout, accept_new, concurrency=concurrency, handshakes=handshakes
         ).options()
@@ -155,5 +172,14 @@ def check(
             from controller.check.view import render_check
 
             render_check(stdout_console(), found)
+        _notify_check(found.to_json(), targets(inv.notify, notify or (), no_notify))
         code = ExitStatus.OK if found.ok else ExitStatus.NOT_COMPLETED
     raise typer.Exit(code)
+
+
+def _notify_check(found: dict[str, Any], urls: list[str]) -> None:
+    """One message when a host needs attention; a failure to send is one warning line."""
+    from controller.notify.run import notify_run
+
+    for line in notify_run(urls, found, "check", mask=str):
+        sys.stderr.write(f"fleet: warning: {line}\n")

@@ -25,7 +25,7 @@ def logs(
     ],
     service: Annotated[
         str | None,
-        typer.Argument(help="A service: its container logs [default: the host's last run log]."),
+        typer.Argument(help="A service: its container logs (default: the host's last run log)."),
     ] = None,
     follow: Annotated[
         bool, typer.Option("--follow", "-f", help="Keep streaming until Ctrl-C.")

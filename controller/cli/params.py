@@ -20,7 +20,7 @@ InventoryOpt = Annotated[
         "-i",
         "--inventory",
         envvar="FLEET_INVENTORY",
-        help=f"Inventory file [default: {DEFAULT_INVENTORY}].",
+        help=f"Inventory file (default: {DEFAULT_INVENTORY}).",
         show_envvar=True,
     ),
 ]
@@ -71,14 +71,14 @@ HandshakesOpt = Annotated[
     typer.Option(
         "--handshakes",
         min=1,
-        help="SSH handshakes at the same time (below sshd's MaxStartups, default 10).",
+        help="SSH handshakes at the same time (keep it below sshd's MaxStartups, 10).",
     ),
 ]
 RepoOpt = Annotated[
     Path | None,
     typer.Option(
         "--repo",
-        help="source: push hosts get services/ from here [default: the inventory's folder].",
+        help="source: push hosts get services/ from here (default: the inventory's folder).",
     ),
 ]
 HostsOpt = Annotated[
@@ -124,5 +124,22 @@ MaxFailOpt = Annotated[
         parser=_count_parser(parse_max_fail),
         metavar="N|P%",
         help="Failure budget: once more hosts than this did not complete, no new host starts.",
+    ),
+]
+NotifyOpt = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--notify",
+        metavar="URL",
+        help="Also tell this Apprise URL how the run ended (repeatable; docs/notify.md).",
+    ),
+]
+NoNotifyOpt = Annotated[
+    bool, typer.Option("--no-notify", help="Send no notification, not even the inventory's.")
+]
+HtmlOpt = Annotated[
+    Path | None,
+    typer.Option(
+        "--html", metavar="FILE", help="Also write the run as one HTML page (a timeline)."
     ),
 ]

@@ -188,6 +188,7 @@ class FleetReport:
     command: str = "deploy"
     inventory_arg: str | None = None  # `-i PATH` as given, for the next commands
     rollout: RolloutSummary | None = None  # only for a rolling deploy
+    warnings: list[str] = field(default_factory=list)  # the controller's own (a notification)
 
     @property
     def completed(self) -> bool:
@@ -217,6 +218,7 @@ class FleetReport:
             "command": self.command,
             "inventory_arg": self.inventory_arg,
             "hosts": {name: h.meta_json() for name, h in self.hosts.items()},
+            "warnings": list(self.warnings),
         }
         if self.rollout is not None:
             data["rollout_fresh"] = list(self.rollout.fresh)
@@ -241,4 +243,5 @@ class FleetReport:
                 if isinstance(data.get("rollout"), dict)
                 else None
             ),
+            warnings=[str(w) for w in meta.get("warnings") or []],
         )

@@ -84,7 +84,7 @@ def test_a_file_past_the_limit_is_refused_at_line_zero(
     path = write(tmp_path, "hosts: {h: {services: [web]}}\n")
     monkeypatch.setattr(load_module, "MAX_BYTES", path.stat().st_size - 1)
     (found,) = problems(path)
-    assert found.startswith(f"{path}:0: file: the inventory is larger than")
+    assert found.startswith(f"fleet: {path}: the inventory is larger than")
     monkeypatch.setattr(load_module, "MAX_BYTES", path.stat().st_size)
     assert [h.name for h in load_inventory(path).hosts] == ["h"]
 
@@ -150,7 +150,7 @@ def test_no_default_inventory_says_where_to_start(
     monkeypatch.chdir(tmp_path)
     (found,) = problems(Path(DEFAULT_INVENTORY))
     assert found == (
-        "inventory/hosts.yml:0: file: no inventory at inventory/hosts.yml (copy"
+        "fleet: no inventory at inventory/hosts.yml (copy"
         " examples/homelab.yml from fleet's repository there and make it yours"
         " (docs/quickstart.md), or pass -i PATH or set FLEET_INVENTORY)"
     )
