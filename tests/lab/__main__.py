@@ -92,10 +92,12 @@ def demo(workdir: Path) -> int:
     shutil.rmtree(lab.workdir / "services", ignore_errors=True)
     shutil.copytree(EXAMPLE_SERVICES, lab.workdir / "services")
     print(f"lab: {len(lab.hosts)} sshd hosts on {DEMO_SUBNET}.x, inventory {inventory}\n")
-    deployed = fleet("deploy", "-i", str(inventory), "--hosts", "all")
+    page = lab.workdir / "report.html"
+    deployed = fleet("deploy", "-i", str(inventory), "--hosts", "all", "--html", str(page))
     print()
     fleet("status", "-i", str(inventory))
-    print(f"\nThe lab stays up: try `.venv/bin/fleet plan -i {inventory}` (or deploy, status).")
+    print(f"\nThe run as a page (a timeline per host): {page}")
+    print(f"The lab stays up: try `.venv/bin/fleet plan -i {inventory}` (or deploy, status).")
     print("`make demo-down` stops it and removes its containers.")
     return deployed
 
