@@ -166,7 +166,15 @@ def kill_run(lab: Lab, host: str) -> None:
 
 
 def host_logs(lab: Lab, host: str) -> list[Path]:
-    return sorted((lab.hosts[host].root_dir / "logs" / "deploy").glob("deploy_*.log"))
+    """The host's run logs, oldest first: a second run started within the same second is
+    `deploy_<ts>-1.log`, which a plain sort would put before `deploy_<ts>.log`."""
+    logs = (lab.hosts[host].root_dir / "logs" / "deploy").glob("deploy_*.log")
+    return sorted(logs, key=_run_log_order)
+
+
+def _run_log_order(path: Path) -> tuple[str, int]:
+    stamp, _, count = path.stem.partition("-")
+    return stamp, int(count) if count.isdigit() else 0
 
 
 def struct_events(text: str) -> list[dict[str, Any]]:
