@@ -216,7 +216,8 @@ def test_env_file_dot_env_gets_the_config_env_in_a_clean_git_checkout(
 ) -> None:
     """An upstream `env_file: .env` reads R/config/<svc>/.env: the deploy completes, the
     container has the value, git status stays clean, a later pull works, the secret is
-    never output. A service name compose rejects fails validate, saying what it accepts."""
+    never output. A service name compose rejects is an inventory error (file, line, the
+    name compose would accept), and nothing is contacted (#31)."""
     good, bad = "h12-envlink", "h12-Bad.Name"
     cleanup += [good, bad.lower()]
     lab = make_lab(["checkout", "badname"])
@@ -234,9 +235,16 @@ def test_env_file_dot_env_gets_the_config_env_in_a_clean_git_checkout(
     lab.hosts["checkout"].services.append(good)
     # The issue's case: a .env value equal to the service's name must not mask the name.
     lab.add_service("badname", bad, env=f"POSTGRES_DB={bad}\nPOSTGRES_PASSWORD={bad}\n")
-    fleet = Fleet(tmp_path / "state", lab.write_inventory(tmp_path / "hosts.yml"))
+    with_bad = Fleet(tmp_path / "state", lab.write_inventory(tmp_path / "bad.yml"))
+    refused = with_bad("deploy", "--hosts", "all", "--json")
+    assert refused.code == 2, refused.stdout
+    assert "bad.yml:" in refused.report["error"], refused.report
+    assert "'h12-bad-name'" in refused.report["error"], refused.report
+    assert not with_bad.runs_dir().exists(), "an invalid inventory starts no run"
+    only_good = {"checkout": [good], "badname": [f"h12-ok-{secrets.token_hex(3)}"]}
+    fleet = Fleet(tmp_path / "state", lab.write_inventory(tmp_path / "hosts.yml", only_good))
 
-    first = fleet("deploy", "--hosts", "all", "--json")
+    first = fleet("deploy", "--hosts", "checkout", "--json")
     assert first.host("checkout")["status"] == "completed", first.host("checkout")
     container = _container(good, "app")
     assert f"DB_PASSWORD={secret}" in _docker("exec", container, "env")
@@ -251,9 +259,5 @@ def test_env_file_dot_env_gets_the_config_env_in_a_clean_git_checkout(
     assert [e for e in events if e["event"] == "warning"] == [], "the pull went through"
     assert _git(root / "repo", "status", "--porcelain") == ""
 
-    refused = first.host("badname")
-    assert refused["status"] == "failed" and refused["failed_stage"] == "validate"
-    assert 'invalid project name "h12-Bad.Name"' in refused["error"], refused["error"]
-    assert "compose would accept the name h12-bad-name" in refused["error"], refused["error"]
     blob = _all_output(fleet, lab, first.stdout, first.stderr, second.stdout, second.stderr)
     assert_no_trace(secret, blob, "env_file: .env")
