@@ -12,6 +12,7 @@ from controller.report.problems import Problem
 from controller.report.view import PlainView, render_status, totals_line
 from controller.report.words import plural
 from controller.session.outcome import new_result
+from remote.kit.words import plural as runner_plural
 from tests.unit.controller.fakes import make_host
 
 
@@ -27,6 +28,13 @@ def _text(console: Console) -> str:
 def test_plural_agrees_with_its_count() -> None:
     assert [plural(n, "host") for n in (0, 1, 2)] == ["0 hosts", "1 host", "2 hosts"]
     assert plural(1, "file") == "1 file" and plural(3, "entry", "entries") == "3 entries"
+
+
+def test_the_runner_counts_alike() -> None:
+    """The runner's twin (it ships alone): `revision abc: 1 file to send`."""
+    for count in (0, 1, 2):
+        for word, many in (("file", None), ("more service", None), ("entry", "entries")):
+            assert runner_plural(count, word, many) == plural(count, word, many)
 
 
 def test_totals_of_one_host_say_host() -> None:
