@@ -11,6 +11,7 @@ class ExitStatus(IntEnum):
     OK = 0  # every selected host completed
     NOT_COMPLETED = 1  # one or more hosts failed, were unreachable or disconnected
     USAGE = 2  # usage or inventory error; nothing was contacted
+    INTERNAL = 3  # a bug in fleet itself (its traceback is in a crash log), not a host's doing
 
 
 class FleetError(Exception):

@@ -4,7 +4,7 @@
 from __future__ import annotations
 
 from controller.errors import one_line
-from controller.report.model import HostResult
+from controller.report.model import HostResult, HostStatus
 from controller.report.problems import Problem
 from controller.session import outcome
 from controller.session.host import HostSession, Runtime
@@ -34,6 +34,9 @@ class StatusRead:
             return
         snapshot = parse_snapshot(res.stdout.decode(errors="replace"))
         outcome.apply_status(self.result, status_from_snapshot(self.host.root, snapshot))
+        if self.result.problem is Problem.NEVER_DEPLOYED:
+            # Not a failure of any run: there was none (docs/design.md, `not_deployed`).
+            self.result.status = HostStatus.NOT_DEPLOYED
 
     async def _snapshot(self) -> CommandResult:
         return await self.session.channel.sh(status_command(self.host.root), end=True)

@@ -16,6 +16,7 @@ from remote.docker import compose
 from remote.docker.images import local_images
 from remote.docker.redact import Scrubber, scrubber_for
 from remote.kit import jsonio, procs
+from remote.kit.words import plural
 from remote.protocol import LOCK_FILE
 from remote.run.job import Job
 
@@ -73,7 +74,7 @@ def push_preview(root: str, job: Job) -> Dict[str, Any]:
     if answer["current"]:
         note = "revision %s is current: nothing to send" % answer["rev"]
     else:
-        note = "revision %s: %d files to send" % (answer["rev"], len(files))
+        note = "revision %s: %s to send" % (answer["rev"], plural(len(files), "file"))
     return {"files": files, "revision": answer["rev"], "current": answer["current"], "note": note}
 
 

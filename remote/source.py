@@ -17,6 +17,7 @@ import time
 
 from remote.kit.atomic import ensure_dir
 from remote.kit.jsonio import dumps, loads
+from remote.kit.words import plural
 from remote.protocol import FLEET_DIR, LOCK_FILE, STATE_DIR
 from remote.run.job import is_service_name
 from remote.run.revisions import current_revision, revisions_dir
@@ -155,7 +156,7 @@ def receive(root: str, repo: str, stream: IO[bytes]) -> Dict[str, Any]:
     missing = [h for h in manifest.hashes() if not os.path.isfile(os.path.join(objects, h))]
     if missing:
         raise SourceError(
-            "%d objects of revision %s are still missing" % (len(missing), manifest.rev)
+            "%s of revision %s still missing" % (plural(len(missing), "object"), manifest.rev)
         )
     final = build_revision(root, manifest)
     os.utime(final)  # pruning goes by when a revision was last pushed

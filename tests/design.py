@@ -15,15 +15,27 @@ HOST_KEYS = {
     "error",
     "duration_s",
 }
-HOST_STATUSES = {"completed", "failed", "unreachable", "disconnected", "running", "not_started"}
+HOST_STATUSES = {
+    "completed",
+    "failed",
+    "unreachable",
+    "disconnected",
+    "running",
+    "not_started",
+    "not_deployed",  # `fleet status` only: fleet never deployed the host
+}
 SERVICE_STATES = {"completed", "skipped", "failed", "pending"}
 
 
-def check_shape(report: dict[str, Any]) -> None:
-    """The --json object has exactly DESIGN.md's keys and value types."""
+def check_shape(report: dict[str, Any], *, a_run: bool = True) -> None:
+    """The --json object has exactly DESIGN.md's keys and value types; `fleet status` is
+    not a run (a_run=False): its run_id is null."""
     assert set(report) == {"run_id", "status", "hosts"}
     assert report["status"] in ("completed", "failed")
-    assert isinstance(report["run_id"], str) and report["run_id"]
+    if a_run:
+        assert isinstance(report["run_id"], str) and report["run_id"]
+    else:
+        assert report["run_id"] is None
     for entry in report["hosts"].values():
         assert set(entry) == HOST_KEYS
         assert entry["status"] in HOST_STATUSES

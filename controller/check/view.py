@@ -8,6 +8,7 @@ from rich.text import Text
 
 from controller.check.probe import ITEMS
 from controller.check.run import CheckReport
+from controller.report.words import plural
 
 _STATUS_STYLE = {"ok": "green", "failed": "red", "unreachable": "magenta"}
 
@@ -47,5 +48,8 @@ def render_check(console: Console, report: CheckReport) -> None:
     total = len(report.hosts)
     ok = sum(1 for h in report.hosts.values() if h.status == "ok")
     console.print(
-        Text(f"{ok}/{total} hosts ready" + (f", {failures} problems" if failures else ""))
+        Text(
+            f"{ok}/{plural(total, 'host')} ready"
+            + (f", {plural(failures, 'problem')}" if failures else "")
+        )
     )

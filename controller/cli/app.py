@@ -9,6 +9,7 @@ from typing import Annotated
 
 import typer
 
+from controller.cli.params import RootInventoryOpt
 from controller.errors import ExitStatus
 
 app = typer.Typer(
@@ -19,6 +20,8 @@ app = typer.Typer(
     add_completion=True,
     # Locals can hold keys and passwords: never print them in a traceback.
     pretty_exceptions_show_locals=False,
+    # Inherited by every command's context: `fleet deploy -h` as `--help`.
+    context_settings={"help_option_names": ["-h", "--help"]},
 )
 
 
@@ -42,6 +45,7 @@ def _root(
             "--version", callback=_print_version, is_eager=True, help="Print the version and exit."
         ),
     ] = False,
+    _inventory: RootInventoryOpt = None,
 ) -> None:
     """Deploy Docker Compose services to a homelab fleet over SSH, resumably."""
 

@@ -110,4 +110,4 @@ def boundary(as_json: bool = False) -> Iterator[None]:
         error(f"fleet: internal error: {type(exc).__name__}: {exc}")
         if where is not None:
             error(f"the traceback is in {where}")
-        raise typer.Exit(ExitStatus.NOT_COMPLETED) from None
+        raise typer.Exit(ExitStatus.INTERNAL) from None

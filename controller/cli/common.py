@@ -17,7 +17,9 @@ from controller.options import (
     EngineOptions,
 )
 from controller.report.model import FleetReport
+from controller.report.words import plural
 from inventory import DEFAULT_INVENTORY, Host, Inventory, load_inventory
+from inventory.names import closest, did_you_mean
 
 
 def inventory_path(inventory: Path | None) -> Path:
@@ -41,11 +43,43 @@ def select(inventory: Path | None, expr: str) -> list[Host]:
     return load(inventory).select(expr)
 
 
-def select_one(inventory: Path | None, name: str) -> list[Host]:
+def one_selection(named: list[str] | None, hosts: str | None, command: str) -> str:
+    """The hosts of a command that takes them as arguments or as --hosts (one, not both)."""
+    if named and hosts is not None:
+        raise FleetError(
+            f"{command} takes its hosts as arguments or as --hosts, not both",
+            hint=f"fleet {command} --hosts {','.join(named)}",
+        )
+    if hosts is not None:
+        return hosts
+    if named:
+        return ",".join(named)
+    raise FleetError(
+        f"{command} needs the hosts to act on", hint=f"fleet {command} --hosts NAME,NAME"
+    )
+
+
+def select_one(inventory: Path | None, name: str, command: str) -> Host:
+    """The one host a one-host command names; a selection of several is a usage error
+    naming them (never silently the first)."""
     selected = select(inventory, name)
     if len(selected) != 1:
-        raise FleetError(f"{name!r} selects {len(selected)} hosts; logs takes one host")
-    return selected
+        names = ", ".join(h.name for h in selected)
+        raise FleetError(
+            f"{name!r} selects {plural(len(selected), 'host')} ({names}); {command} takes one host",
+            hint=f"name one host, e.g. {selected[0].name}" if selected else None,
+        )
+    return selected[0]
+
+
+def check_service(host: Host, service: str) -> None:
+    """A service the host does not run (in the inventory) is a usage error, before any contact."""
+    if service not in host.services:
+        known = ", ".join(host.services) or "none"
+        raise FleetError(
+            f"{host.name} has no service {service!r} in the inventory (its services: {known})",
+            hint=did_you_mean(closest(service, host.services)),
+        )
 
 
 @dataclass(frozen=True)

@@ -17,7 +17,15 @@ import typer
 from controller.cli.after import Afterwards, finish
 from controller.cli.app import app
 from controller.cli.boundary import boundary, frozen_imports, stdout_console
-from controller.cli.common import Knobs, exit_for, inventory_arg, inventory_path, load, select
+from controller.cli.common import (
+    Knobs,
+    exit_for,
+    inventory_arg,
+    inventory_path,
+    load,
+    one_selection,
+    select_one,
+)
 from controller.cli.completion import complete_hosts
 from controller.cli.params import (
     AcceptNewOpt,
@@ -31,6 +39,7 @@ from controller.cli.params import (
     InventoryOpt,
     JsonOpt,
     MaxFailOpt,
+    NamedHostsOpt,
     NoNotifyOpt,
     NotifyOpt,
     PullOpt,
@@ -181,12 +190,16 @@ def deploy(
 
 @app.command()
 def resume(
-    hosts: Annotated[
-        list[str],
+    named: Annotated[
+        list[str] | None,
         typer.Argument(
-            help="Hosts to resume (names, @group, globs).", autocompletion=complete_hosts
+            help="Hosts to resume (names, @group, globs), as --hosts.",
+            metavar="HOSTS",
+            autocompletion=complete_hosts,
+            show_default=False,
         ),
-    ],
+    ] = None,
+    hosts: NamedHostsOpt = None,
     inventory: InventoryOpt = None,
     as_json: JsonOpt = False,
     concurrency: ConcurrencyOpt = DEFAULT_CONCURRENCY,
@@ -218,13 +231,23 @@ def resume(
     options = knobs.options(resume=True)
     rollout = RolloutOptions(batch=batch, canary=canary, max_fail=max_fail)
     outputs = Afterwards(html=html, added_urls=tuple(notify or ()), silenced=no_notify)
-    selection = ",".join(hosts)
+    with boundary(as_json):
+        selection = one_selection(named, hosts, "resume")
     _deploy_command(inventory, selection, replace(options, rollout=rollout), as_json, repo, outputs)
 
 
 @app.command()
 def rollback(
-    hosts: Annotated[list[str], typer.Argument(help="Hosts to roll back (names, @group, globs).")],
+    named: Annotated[
+        list[str] | None,
+        typer.Argument(
+            help="Hosts to roll back (names, @group, globs), as --hosts.",
+            metavar="HOSTS",
+            autocompletion=complete_hosts,
+            show_default=False,
+        ),
+    ] = None,
+    hosts: NamedHostsOpt = None,
     to: Annotated[
         str | None,
         typer.Option("--to", help="The release (run id) to go back to (default: the one before)."),
@@ -252,7 +275,9 @@ def rollback(
     )
     options = knobs.options(rollback=True, rollback_to=to)
     outputs = Afterwards(html=html, added_urls=tuple(notify or ()), silenced=no_notify)
-    _deploy_command(inventory, ",".join(hosts), options, as_json, None, outputs)
+    with boundary(as_json):
+        selection = one_selection(named, hosts, "rollback")
+    _deploy_command(inventory, selection, options, as_json, None, outputs)
 
 
 @app.command()
@@ -268,7 +293,7 @@ def releases(
         from controller import releases as host_releases
 
     with boundary(as_json):
-        (selected,) = select(inventory, host)[:1]
+        selected = select_one(inventory, host, "releases")
         options = Knobs(connect_timeout, accept_new, concurrency=1).options()
         found = host_releases.fetch(selected, options)
         if as_json:

@@ -31,6 +31,7 @@ from controller.errors import ExitStatus
 from controller.notify.run import targets
 from controller.options import DEFAULT_CONCURRENCY, DEFAULT_CONNECT_TIMEOUT, DEFAULT_HANDSHAKES
 from controller.report.store import RunStore, state_dir
+from controller.report.words import plural
 from inventory import check_push_repo
 
 
@@ -56,7 +57,8 @@ def status(
         report = asyncio.run(fanout.status(selected, options))
         report.command = "status"
         if as_json:
-            sys.stdout.write(json.dumps(report.to_json()) + "\n")
+            # A read is not a run: no run id that `fleet report` could be asked for.
+            sys.stdout.write(json.dumps({**report.to_json(), "run_id": None}) + "\n")
         else:
             from controller.report.view import render_status
 
@@ -97,9 +99,21 @@ def plan(
             from controller.plan.view import render_plan
 
             render_plan(stdout_console(), report)
+        _say_unplanned(preview.plan_json(report))
         changes = preview.anything_changes(report)
         code = ExitStatus.NOT_COMPLETED if changes else ExitStatus.OK
     raise typer.Exit(code)
+
+
+def _say_unplanned(found: dict[str, Any]) -> None:
+    """Exit 1 means "would change" or "could not be planned" (the codes are pinned): a host
+    whose drift is unknown is also said on stderr, so a CI log tells the two apart."""
+    unplanned = [name for name, entry in found["hosts"].items() if entry["status"] != "planned"]
+    if unplanned:
+        sys.stderr.write(
+            f"fleet: could not plan {plural(len(unplanned), 'host')} (unreachable; "
+            f"what would change there is unknown): {', '.join(unplanned)}\n"
+        )
 
 
 @app.command()

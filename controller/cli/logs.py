@@ -10,7 +10,7 @@ import typer
 
 from controller.cli.app import app
 from controller.cli.boundary import boundary, error, frozen_imports
-from controller.cli.common import Knobs, select_one
+from controller.cli.common import Knobs, check_service, select_one
 from controller.cli.completion import complete_hosts
 from controller.cli.params import AcceptNewOpt, ConnectTimeoutOpt, InventoryOpt
 from controller.errors import ExitStatus
@@ -44,7 +44,9 @@ def logs(
 
     with boundary():
         request = hostlogs.make_request(service, tail, since, follow)
-        (selected,) = select_one(inventory, host)
+        selected = select_one(inventory, host, "logs")
+        if service is not None:
+            check_service(selected, service)
         options = Knobs(connect_timeout, accept_new, concurrency=1).options()
         out = sys.stdout.buffer
 

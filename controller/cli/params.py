@@ -14,14 +14,36 @@ from controller.report.waves import parse_batch, parse_max_fail
 from inventory import DEFAULT_INVENTORY
 from remote.protocol import PULL_POLICIES
 
+
+def _inventory_or_root(
+    ctx: typer.Context, param: typer.CallbackParam, value: Path | None
+) -> Path | None:
+    """A command's -i wins; else `fleet -i FILE COMMAND`'s (before the command) wins over
+    FLEET_INVENTORY and the default."""
+    source = ctx.get_parameter_source(param.name) if param.name else None
+    if source is not None and source.name == "COMMANDLINE":  # Typer bundles its own click
+        return value
+    given_first = ctx.find_root().params.get("_inventory")
+    # The root's value is still the raw string here (Typer converts it for the callback).
+    return Path(given_first) if isinstance(given_first, str | Path) else value
+
+
 InventoryOpt = Annotated[
     Path | None,
     typer.Option(
         "-i",
         "--inventory",
         envvar="FLEET_INVENTORY",
+        callback=_inventory_or_root,
         help=f"Inventory file (default: {DEFAULT_INVENTORY}).",
         show_envvar=True,
+    ),
+]
+# `fleet -i FILE COMMAND`: the same option before the command (the command's own wins).
+RootInventoryOpt = Annotated[
+    Path | None,
+    typer.Option(
+        "-i", "--inventory", help="Inventory file for the command (as the command's own -i)."
     ),
 ]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print one JSON object on stdout.")]
@@ -87,6 +109,16 @@ HostsOpt = Annotated[
         "--hosts",
         "-H",
         help="all, NAME,NAME, @group or a glob like 'pi-*'.",
+        autocompletion=complete_hosts,
+    ),
+]
+# resume and rollback: --hosts, or the hosts as arguments (the older spelling; not both).
+NamedHostsOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--hosts",
+        "-H",
+        help="NAME,NAME, @group or a glob like 'pi-*' (or name them as arguments).",
         autocompletion=complete_hosts,
     ),
 ]

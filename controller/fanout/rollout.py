@@ -10,6 +10,7 @@ from controller.errors import one_line
 from controller.options import RolloutOptions
 from controller.report.model import HostResult, HostStatus, RolloutSummary, ServiceState
 from controller.report.waves import failure_budget, plan_waves
+from controller.report.words import plural
 from controller.session.host import OnUpdate
 from inventory import Host
 
@@ -101,11 +102,11 @@ class Rollout:
         more = len(self.not_completed) - _NAMED
         if more > 0:
             names += f" and {more} more"
-        count = len(self.not_completed)
+        hosts = plural(len(self.not_completed), "host")
         return one_line(
-            f"failure budget spent in wave {wave} of {len(self.waves)}: {count} hosts did "
+            f"failure budget spent in wave {wave} of {len(self.waves)}: {hosts} did "
             f"not complete ({names}), more than --max-fail {self.options.max_fail} allows"
-            f" ({self.budget} of {len(self.hosts)} hosts)"
+            f" ({self.budget} of {plural(len(self.hosts), 'host')})"
         )
 
     def _skip(self, host: Host, wave: int) -> HostResult:

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from controller.htmlreport.timeline import HostLine, Span, host_line
+from controller.report.words import plural
 
 # Status in text beside its colour (colour alone says nothing to some readers, or on paper).
 MARKS = {
@@ -244,7 +245,7 @@ def _waves(
 def _rollout_text(rollout: Mapping[str, Any] | None) -> str:
     if not rollout:
         return ""
-    parts = [f"{rollout.get('waves')} waves"]
+    parts = [plural(int(rollout.get("waves") or 1), "wave")]
     for key, label in (("canary", "canary"), ("batch", "batch"), ("max_fail", "max fail")):
         if rollout.get(key) is not None:
             parts.append(f"{label} {rollout[key]}")

@@ -10,6 +10,7 @@ from rich.text import Text
 
 from controller.plan.report import PLANNED, host_json
 from controller.report.model import FleetReport
+from controller.report.words import plural
 
 ACTION_STYLE = {"create": "green", "recreate": "yellow", "unchanged": "dim", "invalid": "red"}
 
@@ -52,6 +53,6 @@ def render_plan(console: Console, report: FleetReport) -> None:
         changing += bool(entry["changes"])
     total = len(report.hosts)
     console.print(
-        f"{total - changing} of {total} hosts would not change"
+        f"{total - changing} of {plural(total, 'host')} would not change"
         + (f"; {changing} would change or could not be planned" if changing else "")
     )

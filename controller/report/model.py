@@ -27,6 +27,8 @@ class HostStatus(str, Enum):
     """A run is still in progress (seen by `fleet status`, or not finished yet)."""
     NOT_STARTED = "not_started"
     """A rolling deploy stopped (its failure budget spent) before this host's wave."""
+    NOT_DEPLOYED = "not_deployed"
+    """`fleet status`: fleet never deployed this host (no run recorded on it); not completed."""
 
 
 class ServiceState(str, Enum):

@@ -17,6 +17,7 @@ from controller.report.model import FleetReport, HostResult, HostStatus
 from controller.report.problems import Problem, report_advice
 from controller.report.store import host_file
 from controller.report.waves import continue_command
+from controller.report.words import plural
 
 _STYLE = {
     HostStatus.COMPLETED: "green",
@@ -25,6 +26,7 @@ _STYLE = {
     HostStatus.DISCONNECTED: "yellow",
     HostStatus.RUNNING: "cyan",
     HostStatus.NOT_STARTED: "dim",
+    HostStatus.NOT_DEPLOYED: "dim",
 }
 
 # Live view refresh: often enough to feel live, rarely enough to cost nothing at N=100.
@@ -96,18 +98,25 @@ class PlainView:
         self._clock = clock
         self._waves = waves or {}
         self._wave = 0
+        self._last_said: dict[str, str] = {}  # per host: its previous sentence
 
     def on_update(self, result: HostResult, event: Event | None) -> None:
         self._wave_line(result)
         if event is not None:
-            self._out(event_sentence(result.name, event))
+            said = event_sentence(result.name, event)
+            # A failed service's stage fails with the same words: say them once.
+            if self._last_said.get(result.name) != said:
+                self._out(said)
+            self._last_said[result.name] = said
         elif result.note:
             self._out(f"{result.name}: {result.note}")
         elif result.status is not HostStatus.RUNNING:
             said = f"{result.name}: {result.status.value.replace('_', ' ')}"
-            if result.status is not HostStatus.COMPLETED and result.error:
-                said += f": {result.error}"
+            error = result.error if result.status is not HostStatus.COMPLETED else None
+            if error and error not in self._last_said.get(result.name, ""):
+                said += f": {error}"  # not when the run's last event said it already
             self._out(said)
+            self._last_said[result.name] = said
 
     def _wave_line(self, result: HostResult) -> None:
         wave = self._waves.get(result.name, 0)
@@ -228,6 +237,8 @@ def next_command(result: HostResult, command: str, inventory_arg: str | None) ->
         return f"a run is still going; follow it with: {resume}"
     if result.status is HostStatus.NOT_STARTED:
         return f"continue the rollout (below), or this host alone: {resume}"
+    if result.status is HostStatus.NOT_DEPLOYED:
+        return f"run fleet deploy{inv} --hosts {name}"
     if result.status is HostStatus.DISCONNECTED or result.problem is Problem.RUN_VANISHED:
         return resume
     if result.problem is Problem.STAGE_FAILED:
@@ -278,7 +289,7 @@ def totals_line(report: FleetReport) -> Text:
         counts[result.status] = counts.get(result.status, 0) + 1
     parts = [f"{n} {s.value}" for s, n in counts.items()]
     longest = max((r.duration_s for r in report.hosts.values()), default=0.0)
-    text = Text(f"{len(report.hosts)} hosts: " + ", ".join(parts))
+    text = Text(f"{plural(len(report.hosts), 'host')}: " + ", ".join(parts))
     text.append(f" · longest {_fmt_duration(longest)}", "dim")
     return text
 

@@ -11,6 +11,7 @@ import time
 
 from remote.docker import access, compose, converge, engine_api, envlink
 from remote.kit import dockercmd, procs
+from remote.kit.words import plural
 from remote.run import pulls
 from remote.run.context import COMPLETED, FAILED, SKIPPED, Context
 from remote.run.revisions import current_revision
@@ -108,7 +109,7 @@ def validate(ctx: Context) -> str:
             _service_failed(ctx, "validate", name, problem)
             problems.append((name, problem))
     _fail_if_any(problems)
-    return "%d services valid" % len(ctx.job.services)
+    return "%s valid" % plural(len(ctx.job.services), "service")
 
 
 def _service_failed(
@@ -129,7 +130,7 @@ def _fail_if_any(problems: List[Tuple[str, str]]) -> None:
     """Every failed service has its event; the stage fails naming the first."""
     if problems:
         first_service, first_problem = problems[0]
-        more = " (and %d more services)" % (len(problems) - 1) if len(problems) > 1 else ""
+        more = " (and %s)" % plural(len(problems) - 1, "more service") if len(problems) > 1 else ""
         raise StageFailed(first_problem + more, first_service)
 
 
@@ -268,7 +269,7 @@ def verify(ctx: Context) -> str:
     for name, problem in failures:
         _service_failed(ctx, "verify", name, problem, int((time.monotonic() - started) * 1000))
     _fail_if_any(failures)
-    return "%d services healthy" % len(ctx.job.services)
+    return "%s healthy" % plural(len(ctx.job.services), "service")
 
 
 def _unhealthy(ctx: Context, name: str, problem: str) -> str:

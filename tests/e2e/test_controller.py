@@ -175,14 +175,15 @@ def test_status_reads_every_host(make_lab: MakeLab, unique: str, tmp_path: Path)
     assert fleet("deploy", "--hosts", "s1").code == 0
 
     status = fleet("status", "--json")
-    check_shape(status.report)
-    assert status.code == 1  # s2 was never deployed
+    check_shape(status.report, a_run=False)
+    assert status.code == 1  # s2 was never deployed: not completed
     assert status.host("s1")["status"] == "completed"
     assert status.host("s1")["last_service"] == f"st-{unique}"
-    assert status.host("s2")["status"] == "failed"
+    assert status.host("s2")["status"] == "not_deployed"
     assert not (lab.hosts["s2"].root_dir / ".fleet").exists(), "status changes nothing"
     table = fleet("status")
-    assert "s1" in table.stdout and "fleet deploy" in table.stdout
+    assert "s1" in table.stdout and "not_deployed" in table.stdout
+    assert "run fleet deploy" in table.stdout and "--hosts s2" in table.stdout
 
 
 def test_plain_output_when_not_a_terminal(make_lab: MakeLab, unique: str, tmp_path: Path) -> None:
@@ -198,7 +199,7 @@ def test_plain_output_when_not_a_terminal(make_lab: MakeLab, unique: str, tmp_pa
         re.MULTILINE,
     ), result.stdout
     assert "\x1b[" not in result.stdout
-    assert "1 hosts: 1 completed" in result.stdout
+    assert "1 host: 1 completed" in result.stdout
 
 
 def test_bad_inventory_exits_2_and_contacts_nobody(tmp_path: Path) -> None:
