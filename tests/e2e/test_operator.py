@@ -130,6 +130,7 @@ def test_check_runs_the_compose_plugin_again_only_when_its_binary_changed(
     the next one does not run it; a replaced binary is run and its new version shown; one
     no longer executable is never answered for (the system plugin answers instead)."""
     lab = make_lab(["cached"])
+    (lab.hosts["cached"].root_dir / "repo" / "services").mkdir(parents=True)
     home = lab.hosts["cached"].sshd_dir / "home"
     plugin = _elf_plugin(home, "2.77.1")
     inventory = lab.write_inventory(tmp_path / "hosts.yml", services={"cached": ["h18-d"]})
