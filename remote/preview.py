@@ -16,7 +16,6 @@ from remote.docker import compose
 from remote.docker.images import local_images
 from remote.docker.redact import Scrubber, scrubber_for
 from remote.kit import jsonio, procs
-from remote.kit.words import plural
 from remote.protocol import LOCK_FILE
 from remote.run.job import Job
 
@@ -43,39 +42,21 @@ def preview(root: str, job: Job) -> Dict[str, Any]:
     result: Dict[str, Any] = {"host": job.host}
     result["running"] = holder_running(os.path.join(root, LOCK_FILE))
     scrub = scrubber_for(root, job.services)
+    incoming: Dict[str, List[str]] = {}
     if job.source == "push":
         result["git"] = {"state": "push", "message": "source: push: the host runs no git"}
-        result["push"] = push_preview(root, job)
+        from remote import source
+
+        result["push"] = source.push_preview(root, job)
+        incoming = source.incoming_for(root, job)
     else:
         result["git"] = git_preview(job.repo, job.timeouts["git_pull_s"])
-    services = [_ServicePreview(root, job, name, scrub) for name in job.services]
+    services = [
+        _ServicePreview(root, job, name, scrub, incoming.get(name)) for name in job.services
+    ]
     _judge_images(services, job)
     result["services"] = {s.name: s.report() for s in services}
     return result
-
-
-def push_preview(root: str, job: Job) -> Dict[str, Any]:
-    """The files a push would send: those of the controller's manifest whose content the
-    host's object store lacks (source-need's answer, which only reads)."""
-    from remote import source
-
-    if job.raw.get("push_error"):
-        return {"files": None, "note": "the push cannot be made: %s" % job.raw["push_error"]}
-    manifest = job.raw.get("push_manifest")
-    if not isinstance(manifest, str):
-        return {"files": None, "note": "the controller sent no manifest"}
-    try:
-        checked = source.Manifest(manifest.encode("utf-8"))
-        answer = source.need(root, job.repo, checked.data)
-    except source.SourceError as exc:
-        return {"files": None, "note": str(exc)}
-    missing = set(answer["missing"])
-    files = [e["path"] for e in checked.entries if e.get("sha256") in missing]
-    if answer["current"]:
-        note = "revision %s is current: nothing to send" % answer["rev"]
-    else:
-        note = "revision %s: %s to send" % (answer["rev"], plural(len(files), "file"))
-    return {"files": files, "revision": answer["rev"], "current": answer["current"], "note": note}
 
 
 # --- git -------------------------------------------------------------------------------
@@ -125,8 +106,11 @@ def _commit(line: str) -> Dict[str, str]:
 class _ServicePreview(object):
     """One service: its merged config, its containers, and what `up` would do to them."""
 
-    def __init__(self, root: str, job: Job, name: str, scrub: Scrubber) -> None:
+    def __init__(
+        self, root: str, job: Job, name: str, scrub: Scrubber, incoming: Optional[List[str]]
+    ) -> None:
         self.name = name
+        self.incoming = incoming  # files a push would change first: not on the host yet
         self.job = job
         self.files = compose.service_files(root, job.repo, name)
         self.scrub = scrub  # every .env value of the host's services, as validate masks
@@ -145,6 +129,8 @@ class _ServicePreview(object):
         return min(self.job.timeouts["compose_s"], COMPOSE_S)
 
     def _inspect(self) -> None:
+        if self.incoming:
+            return self._after_push(self.incoming)
         problem = self._load_config()
         if problem is not None:
             self.action, self.reason = INVALID, self.scrub(problem)
@@ -166,6 +152,25 @@ class _ServicePreview(object):
             self.reason = self.reason or "no containers of project %s yet" % self.name
         else:
             self._load_hashes()
+
+    def _after_push(self, incoming: List[str]) -> None:
+        """The files compose would read are not on the host yet: judge what can be judged
+        without them (are there containers?) and say that the rest waits for the push."""
+        self.containers, error = compose.list_containers(
+            self.job.compose_command, self.name, self._timeout()
+        )
+        files = "%d file%s" % (len(incoming), "" if len(incoming) == 1 else "s")
+        if not self.containers:
+            self.action = CREATE
+            self.reason = "after the push (%s): no containers of project %s yet" % (
+                files,
+                self.name,
+            )
+        else:
+            self.action = RECREATE
+            self.reason = "after the push (%s change): compose may recreate its containers" % files
+        if error is not None:
+            self.reason += "; " + self.scrub(error)
 
     def _load_config(self) -> Optional[str]:
         """compose's merged config; the problem when compose rejects it."""

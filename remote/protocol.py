@@ -39,6 +39,17 @@ def runner_name(sha256_hex):
     return "fleet-runner-%s.pyz" % sha256_hex[:16]
 
 
+def no_checkout(repo):
+    # type: (str) -> str
+    """What a `source: git` host without a checkout of the services repo is told, by
+    `fleet check` and by prepare alike (R/repo has no .git and no services/)."""
+    return (
+        "no git checkout at %s: this host's source is git, so it needs a clone of the "
+        "services repo there (`git clone URL %s`), or `source: push` in the inventory"
+        % (repo, repo)
+    )
+
+
 class Exit(object):
     """Exit codes of the runner's commands (`run`, `start`, `follow`, `status`)."""
 

@@ -12,6 +12,7 @@ from controller.check.cache import ComposeSeen
 from controller.check.probe import Answer
 from controller.report.problems import Problem, check_fix
 from inventory import Host
+from remote.protocol import no_checkout
 
 # Below this the next pull or image build may well fill the disk.
 MIN_FREE_KB = 1024 * 1024
@@ -133,11 +134,17 @@ def _compose(a: Answer | None, host: Host, known: ComposeSeen | None = None) -> 
     return CheckItem(False, detail, "install Compose v2 or fix compose_command in the inventory")
 
 
-def _git(a: Answer | None) -> CheckItem:
-    if a is not None and a.code == "0":
-        return CheckItem(True, a.text or "present", short="yes")
-    fix = "`sudo apt install git`, or set `source: push` for this host in the inventory"
-    return CheckItem(False, "git not found (the host's source is git)", fix)
+def _git(a: Answer | None, checkout: Answer | None, host: Host) -> CheckItem:
+    """git itself, then the checkout it pulls: a host nobody cloned to fails here, not
+    at its first deploy's validate."""
+    if a is None or a.code != "0":
+        fix = "`sudo apt install git`, or set `source: push` for this host in the inventory"
+        return CheckItem(False, "git not found (the host's source is git)", fix)
+    if checkout is not None and checkout.code == "none":
+        clone = f"`git clone URL {shlex.quote(host.repo)}` on the host (URL: the services repo)"
+        fix = f"{clone}, or set `source: push` for this host in the inventory"
+        return CheckItem(False, no_checkout(host.repo), fix, "no checkout")
+    return CheckItem(True, a.text or "present", short="yes")
 
 
 def judge(
@@ -157,7 +164,7 @@ def judge(
     if "root" in answers and answers["root"].code == "notdir":
         checks["disk"] = CheckItem(False, "not checked (root is not a folder)", None, "-")
     if host.source == "git":
-        checks["git"] = _git(answers.get("git"))
+        checks["git"] = _git(answers.get("git"), answers.get("repo"), host)
     return checks
 
 

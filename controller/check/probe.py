@@ -94,9 +94,14 @@ else
 fi
 """
 COMPOSE_PROBE = """o=$({compose} version --short 2>&1); item compose $?; printf '%s\\n' "$o"\n"""
-GIT_PROBE = (
-    "if command -v git >/dev/null 2>&1; then item git 0; command -v git; else item git 127; fi\n"
-)
+# A git host also needs its checkout: R/repo/.git, or a plain folder of services/ (deployed
+# as it is); without either, validate would only find no compose.yaml.
+GIT_PROBE = """\
+if command -v git >/dev/null 2>&1; then item git 0; command -v git; else item git 127; fi
+r={repo}
+if [ -e "$r/.git" ]; then item repo git; elif [ -d "$r/services" ]; then item repo plain
+else item repo none; fi
+"""
 
 
 # --- the probe ----------------------------------------------------------------------
@@ -115,7 +120,7 @@ def probe_script(host: Host, marker: str, known: ComposeSeen | None = None) -> S
         root=shlex.quote(host.root),
         docker=dockerprobe.docker_probe(host),
         compose=compose_probe(host.compose_command, known),
-        git=GIT_PROBE if host.source == "git" else "",
+        git=GIT_PROBE.format(repo=shlex.quote(host.repo)) if host.source == "git" else "",
     )
     return ShellLine(text, ("sh", "fleet-check-probe", host.root, *host.compose_command))
 

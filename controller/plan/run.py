@@ -36,7 +36,7 @@ class PlanRun:
 
     def _job(self) -> bytes:
         """The run's job; for a push host also the manifest a push would send, so the
-        host can say which files it lacks (remote.preview.push_preview)."""
+        host can say which files it lacks (remote.source.push_preview)."""
         job = job_fields(self.host, self.settings)
         if self.host.source == "push":
             try:

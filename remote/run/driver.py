@@ -10,7 +10,7 @@ from remote.docker.redact import scrubber_for
 from remote.kit import signals
 from remote.kit.atomic import ensure_dir
 from remote.protocol import LOCK_FILE, LOG_DIR, STATE_DIR
-from remote.run import releases
+from remote.run import releases, runners
 from remote.run.context import COMPLETED, SKIPPED, Context
 from remote.run.ending import Ending, Failure, ms_since
 from remote.run.job import Job
@@ -136,6 +136,9 @@ class Run(object):
                 message="took over the lock of %s: its process is gone"
                 % describe_holder(stale_holder),
             )
+        removed = runners.prune_runners(self.ctx.root, runners.running_version())
+        if removed:
+            self.log.say("removed old runner versions: %s" % ", ".join(removed))
         target = None
         if self.job.kind == "rollback" and not self.ctx.resume:
             try:

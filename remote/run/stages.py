@@ -12,6 +12,7 @@ import time
 from remote.docker import access, compose, converge, engine_api, envlink
 from remote.kit import dockercmd, procs
 from remote.kit.words import plural
+from remote.protocol import no_checkout
 from remote.run import pulls
 from remote.run.context import COMPLETED, FAILED, SKIPPED, Context
 from remote.run.revisions import current_revision
@@ -70,10 +71,9 @@ def _git_pull(ctx: Context) -> str:
     repo = ctx.job.repo
     if ctx.job.source == "push":
         return _pushed_revision(ctx)
-    if not os.path.isdir(repo):
-        ctx.log.event("warning", stage="prepare", message="the repo %s does not exist" % repo)
-        return "no repo at %s" % repo
     if not os.path.exists(os.path.join(repo, ".git")):
+        if not os.path.isdir(os.path.join(repo, "services")):
+            raise StageFailed(no_checkout(repo))  # validate would only say "no compose.yaml"
         return "%s is not a git checkout: deploying its files as they are" % repo
     pull = procs.run(["git", "-C", repo, "pull", "--ff-only"], ctx.timeout("git_pull_s"))
     if pull.ok:

@@ -14,6 +14,7 @@ from typing import Any
 
 import pytest
 
+from remote.protocol import no_checkout
 from tests.e2e.support import Fleet
 from tests.lab import BUSYBOX_IMAGE, Lab
 
@@ -49,6 +50,7 @@ def test_check_names_the_bad_host_its_failed_items_and_their_fixes(
     """One good host passes; a host whose root is a file and whose compose is absent fails
     (exit 1) with those two items named and a fix for each, over one connection each."""
     lab = make_lab(["good", "bad"])
+    (lab.hosts["good"].root_dir / "repo" / "services").mkdir(parents=True)
     (lab.hosts["bad"].root_dir / "notadir").write_text("a file where the root should be\n")
     inventory = lab.write_inventory(
         tmp_path / "hosts.yml",
@@ -79,6 +81,30 @@ def test_check_names_the_bad_host_its_failed_items_and_their_fixes(
     assert "1/2 hosts ready" in table.stdout
 
 
+def test_a_git_host_nobody_cloned_to_fails_check_and_prepare_in_the_same_words(
+    make_lab: MakeLab, tmp_path: Path
+) -> None:
+    """A `source: git` host without R/repo: check fails its git item saying to clone there
+    or use source: push, and a deploy fails at prepare with those words (not validate's
+    "no compose.yaml")."""
+    lab = make_lab(["noclone"])
+    inventory = lab.write_inventory(tmp_path / "hosts.yml", services={"noclone": ["h31-a"]})
+    fleet = Fleet(tmp_path / "state", inventory)
+    repo = "/opt/homelab/repo"
+
+    check = fleet("check", "--json")
+    assert check.code == 1, check.stderr
+    git = check.host("noclone")["checks"]["git"]
+    assert not git["ok"] and git["detail"] == no_checkout(repo), git
+    assert f"git clone URL {repo}" in git["fix"] and "source: push" in git["fix"]
+
+    deploy = fleet("deploy", "--json")
+    assert deploy.code == 1, deploy.stderr
+    host = deploy.host("noclone")
+    assert host["failed_stage"] == "prepare", host
+    assert no_checkout(repo) in host["error"] and "compose.yaml" not in host["error"]
+
+
 def _elf_plugin(home: Path, version: str) -> Path:
     """An ELF compose plugin in the host's ~/.docker/cli-plugins whose answer the test
     controls: a copy of /bin/sh runs `version` from the session's folder (the home), and
@@ -104,6 +130,7 @@ def test_check_runs_the_compose_plugin_again_only_when_its_binary_changed(
     the next one does not run it; a replaced binary is run and its new version shown; one
     no longer executable is never answered for (the system plugin answers instead)."""
     lab = make_lab(["cached"])
+    (lab.hosts["cached"].root_dir / "repo" / "services").mkdir(parents=True)
     home = lab.hosts["cached"].sshd_dir / "home"
     plugin = _elf_plugin(home, "2.77.1")
     inventory = lab.write_inventory(tmp_path / "hosts.yml", services={"cached": ["h18-d"]})

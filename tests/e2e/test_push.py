@@ -70,6 +70,11 @@ def test_a_push_host_without_git_deploys_and_an_unchanged_tree_sends_nothing(
     )
     fleet = Fleet(tmp_path / "state", inventory)
 
+    before = fleet("plan", "--json", "--repo", str(repo))
+    planned = before.report["hosts"][HOST]["services"][svc]
+    assert planned["action"] == "create", planned  # not `invalid`: the push brings the files
+    assert planned["reason"].startswith("after the push (2 files)"), planned
+
     first = fleet("deploy", "--json", "--repo", str(repo))
     assert first.code == 0, first.stderr
     assert first.host(HOST)["status"] == "completed"
@@ -96,6 +101,8 @@ def test_a_push_host_without_git_deploys_and_an_unchanged_tree_sends_nothing(
     assert changed_plan.code == 1, changed_plan.stdout + changed_plan.stderr
     push_plan = changed_plan.report["hosts"][HOST]["push"]
     assert push_plan["files"] == [f"services/{svc}/compose.yaml"], push_plan
+    after = changed_plan.report["hosts"][HOST]["services"][svc]
+    assert after["action"] == "recreate" and after["reason"].startswith("after the push")
     third = fleet("deploy", "--json", "--repo", str(repo))
     assert third.code == 0, third.stderr
     sent = push_meta(fleet, third.report["run_id"])

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -17,8 +18,8 @@ from typing import Any
 
 import pytest
 
-from remote.build import build_runner
-from remote.protocol import Exit
+from remote.build import build_runner, package_dir
+from remote.protocol import Exit, runner_name
 from tests.e2e.support import struct_events, wait_for
 from tests.lab import busybox_compose, project_container_ids, remove_compose_projects
 from tests.lab.procs import kill_tree, stop_run
@@ -288,3 +289,36 @@ def test_follow_from_an_offset_and_status(host: RunnerHost) -> None:
     assert status["last_run"]["status"] == "completed"
     assert status["last_run"]["log"] == str(log)
     assert status["plan"]["services"] == host.services
+
+
+def runner_version(tmp_path: Path, n: int) -> tuple[bytes, str]:
+    """A runner archive that differs from the real one by one comment: version `n`."""
+    source = tmp_path / f"source-{n}" / "remote"
+    shutil.copytree(package_dir(), source, ignore=shutil.ignore_patterns("__pycache__"))
+    with (source / "protocol.py").open("a") as handle:
+        handle.write(f"# runner version {n}\n")
+    return build_runner(str(source))
+
+
+def test_three_runner_versions_leave_two(host: RunnerHost, tmp_path: Path) -> None:
+    """Three runner versions uploaded and started one after the other, as the controller
+    does (hash-named archive, the link, its unpacked copy): after the third run only the
+    third and the second remain, archive and unpacked folder each."""
+    fleet = host.root / ".fleet"
+    fleet.mkdir()
+    kept = []
+    for n in range(3):
+        data, digest = runner_version(tmp_path, n)
+        archive = fleet / runner_name(digest)
+        archive.write_bytes(data)
+        os.utime(archive, (1_000_000 + n, 1_000_000 + n))  # uploaded in this order
+        (fleet / "fleet-runner.pyz").unlink(missing_ok=True)
+        (fleet / "fleet-runner.pyz").symlink_to(archive.name)
+        host.archive = archive
+        started = host.run("start", "--plan", "-", stdin=host.plan(f"20261127T041500Z-e2e10{n}"))
+        assert started.returncode == Exit.OK, started.stderr
+        assert (fleet / archive.name.replace(".pyz", ".d") / "__main__.py").exists()
+        kept.append(digest[:16])
+    left = sorted(p.name for p in fleet.iterdir() if p.name.startswith("fleet-runner-"))
+    assert left == sorted(f"fleet-runner-{d}{s}" for d in kept[1:] for s in (".d", ".pyz"))
+    assert f"removed old runner versions: {kept[0]}" in started.stdout

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import dataclasses
 import subprocess
+from pathlib import Path
 
 from controller.check.judge import judge, ssh_fix
 from controller.check.probe import new_marker, parse_probe, probe_script
 from controller.report.problems import Problem
+from remote.protocol import no_checkout
 from tests.unit.controller.fakes import make_host
 
 MARK = "--- fleet-check-0123456789abcdef"
@@ -101,6 +103,40 @@ def test_git_is_asked_only_where_the_source_is_git() -> None:
     answers = parse_probe(framed(GOOD), MARK)
     assert answers is not None
     assert "git" not in judge(host, answers)
+
+
+def test_a_git_host_without_a_checkout_fails_git_with_the_clone_or_push_fix() -> None:
+    """git is there but R/repo has neither .git nor services/: the item fails in the words
+    prepare would fail with; a checkout or a plain folder of services passes."""
+    host = make_host("nas")
+    for code, ok in (("git", True), ("plain", True), ("none", False)):
+        answers = parse_probe(framed(GOOD + f"{MARK} item repo {code}\n"), MARK)
+        assert answers is not None
+        item = judge(host, answers)["git"]
+        assert item.ok is ok, (code, item)
+    assert item.detail == no_checkout("/opt/homelab/repo")
+    assert item.short == "no checkout"
+    assert "`git clone URL /opt/homelab/repo`" in (item.fix or "")
+    assert "source: push" in (item.fix or "")
+
+
+def test_the_probe_finds_a_checkout_a_plain_folder_or_none(tmp_path: Path) -> None:
+    """Run by sh: R/repo/.git is a checkout, R/repo/services a plain folder, else none;
+    a repo path with a space and a quote is one word."""
+    repo = tmp_path / "it's the repo"
+    host = dataclasses.replace(make_host("here"), repo=str(repo), compose_command=("true",))
+    seen = []
+    for make in (None, repo / "services", repo / ".git"):
+        if make is not None:
+            make.mkdir(parents=True)
+        marker = new_marker()
+        out = subprocess.run(
+            ["sh", "-c", probe_script(host, marker)], capture_output=True, text=True, timeout=60
+        )
+        answers = parse_probe(out.stdout, marker)
+        assert answers is not None, out
+        seen.append(answers["repo"].code)
+    assert seen == ["none", "plain", "git"]
 
 
 def test_ssh_fixes_give_the_exact_command() -> None:

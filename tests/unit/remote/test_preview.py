@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import http.server
+import json
 import os
 import subprocess
 import threading
@@ -15,6 +16,7 @@ import pytest
 from remote.docker import registry
 from remote.preview import changed_keys, git_preview, preview, pull_reason
 from remote.run.job import parse_job
+from tests.unit.remote.test_source import a_file, manifest, pushed
 
 DIGEST = "sha256:" + "ab" * 32
 
@@ -257,3 +259,27 @@ def test_a_push_host_runs_no_git_and_carries_the_push_placeholder(tmp_path: Path
     result = preview(str(root), plan)
     assert result["git"]["state"] == "push"
     assert result["push"]["files"] is None and result["push"]["note"]
+
+
+def test_a_push_hosts_first_plan_says_create_after_the_push(tmp_path: Path) -> None:
+    """Nothing pushed yet (no R/repo): the services the manifest brings are `create`
+    "after the push", never `invalid` for a compose.yaml the push has not sent; once the
+    revision is on the host its files are judged as they are."""
+    root = tmp_path / "R"
+    files = {"services/a/compose.yaml": b"services: {}\n", "services/b/compose.yaml": b"x"}
+    entries = [a_file(p, b) for p, b in sorted(files.items())]
+
+    def plan(data: bytes) -> Any:
+        job = {"version": 1, "host": "h", "run_id": "r", "services": ["a", "b"]}
+        job.update(source="push", compose_command=["/bin/true"], push_manifest=data.decode())
+        return parse_job(json.dumps(job), str(root))
+
+    first = preview(str(root), plan(manifest(entries, ["a", "b"])))["services"]
+    assert {s: v["action"] for s, v in first.items()} == {"a": "create", "b": "create"}
+    assert first["a"]["reason"] == "after the push (1 file): no containers of project a yet"
+    pushed(root, files, ["a", "b"])
+    files["services/b/compose.yaml"] = b"services: {}\n"
+    entries = [a_file(p, b) for p, b in sorted(files.items())]
+    later = preview(str(root), plan(manifest(entries, ["a", "b"])))["services"]
+    assert later["a"]["action"] == "create" and "after the push" not in later["a"]["reason"]
+    assert later["b"]["reason"].startswith("after the push")

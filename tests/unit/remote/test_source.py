@@ -59,3 +59,37 @@ def test_need_lists_missing_and_says_current(tmp_path: Path) -> None:
     assert answer["missing"] == [hashlib.sha256(b"abc").hexdigest()]
     assert answer["current"] is False
     assert answer["rev"] == hashlib.sha256(data).hexdigest()[:16]
+
+
+def pushed(root: Path, files: dict[str, bytes], services: list[str]) -> bytes:
+    """Receive a push of `files` into root (R/repo switched to it); its manifest."""
+    data = manifest([a_file(p, b) for p, b in sorted(files.items())], services)
+    body = b"%d\n%s" % (len(data), data)
+    for content in sorted(set(files.values())):
+        body += b"%s %d\n%s" % (hashlib.sha256(content).hexdigest().encode(), len(content), content)
+    source.receive(str(root), str(root / "repo"), io.BytesIO(body + source.STREAM_END))
+    return data
+
+
+def test_incoming_files_are_what_the_push_would_change_per_service(tmp_path: Path) -> None:
+    """Nothing pushed yet: every file comes; the current revision: nothing; a new one:
+    only the services whose files it adds, changes or removes."""
+    first = {"services/web/compose.yaml": b"w1", "services/db/compose.yaml": b"d1"}
+    data = manifest([a_file(p, b) for p, b in sorted(first.items())], ["web", "db"])
+    repo = str(tmp_path / "repo")
+    assert source.incoming_files(str(tmp_path), repo, source.Manifest(data)) == {
+        "db": ["services/db/compose.yaml"],
+        "web": ["services/web/compose.yaml"],
+    }
+    pushed(tmp_path, first, ["web", "db"])
+    assert source.incoming_files(str(tmp_path), repo, source.Manifest(data)) == {}
+    second = {"services/web/compose.yaml": b"w2", "services/db/compose.yaml": b"d1"}
+    second["services/web/healthcheck.sh"] = b"true"
+    changed = manifest([a_file(p, b) for p, b in sorted(second.items())], ["web", "db"])
+    assert source.incoming_files(str(tmp_path), repo, source.Manifest(changed)) == {
+        "web": ["services/web/compose.yaml", "services/web/healthcheck.sh"]
+    }
+    gone = manifest([a_file("services/db/compose.yaml", b"d1")], ["web", "db"])
+    assert source.incoming_files(str(tmp_path), repo, source.Manifest(gone)) == {
+        "web": ["services/web/compose.yaml"]
+    }

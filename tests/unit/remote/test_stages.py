@@ -6,7 +6,7 @@ import re
 import subprocess
 from pathlib import Path
 
-from remote.protocol import Exit
+from remote.protocol import Exit, no_checkout
 from tests.unit.remote.conftest import FakeHost
 
 
@@ -93,6 +93,22 @@ def test_prepare_accepts_a_repo_that_is_not_a_checkout(three_services: FakeHost)
     done = next(e for e in outcome.named("stage_completed") if e["stage"] == "prepare")
     assert "not a git checkout" in done["message"]
     assert not outcome.named("warning")
+
+
+def test_prepare_fails_at_once_on_a_git_host_without_a_checkout(fake_host: FakeHost) -> None:
+    """No R/repo at all (a git host nobody cloned to): prepare fails, saying to clone
+    or to push, before validate could call it a missing compose.yaml."""
+    fake_host.services.append("alpha")
+    outcome = fake_host.run()
+    assert outcome.code == Exit.FAILED
+    failed = outcome.named("stage_failed")
+    assert [e["stage"] for e in failed] == ["prepare"]
+    repo = str(fake_host.root / "repo")
+    assert failed[0]["message"] == no_checkout(repo)
+    assert (
+        f"git clone URL {repo}" in failed[0]["message"] and "source: push" in failed[0]["message"]
+    )
+    assert "compose.yaml" not in outcome.stdout.decode()
 
 
 def git(*args: str, cwd: Path) -> None:
