@@ -107,3 +107,33 @@ def test_inventory_before_the_command(env: Path, monkeypatch: pytest.MonkeyPatch
 def test_h_is_help(args: list[str]) -> None:
     code, out, _ = invoke(*args)
     assert code == ExitStatus.OK and "Usage" in out
+
+
+def test_help_keeps_its_defaults() -> None:
+    """`[default: ...]` was eaten as Rich markup: the defaults are shown in words."""
+    code, out, _ = invoke("deploy", "--help")
+    flat = " ".join(out.replace("│", " ").split())
+    assert code == ExitStatus.OK
+    assert "(default: inventory/hosts.yml)" in flat
+    assert "(default: the inventory's folder)" in flat
+
+
+def test_a_push_hosts_missing_service_is_an_inventory_error_before_any_contact(
+    env: Path,
+) -> None:
+    """--repo without services/<svc>/: exit 2 at the file and line, as JSON with --json,
+    for deploy and plan, before any host is contacted (its address would refuse)."""
+    inv = env / "hosts.yml"
+    inv.write_text(
+        "hosts:\n  pi:\n    address: 127.0.9.1\n    port: 1\n    source: push\n"
+        "    services: [web]\n"
+    )
+    for command in ("deploy", "plan"):
+        code, out, err = invoke(command, "-i", str(inv), "--json")
+        assert code == ExitStatus.USAGE, (out, err)
+        found = json.loads(out)
+        assert found["exit"] == 2 and f"{inv}:6:" in found["error"], found
+        assert "services/web/ is not in" in found["error"]
+    code, out, err = invoke("deploy", "-i", str(inv), "--repo", str(env / "nosuch"))
+    assert code == ExitStatus.USAGE and out == "" and f"{inv}:" in err
+    assert not (env / "state" / "fleet" / "runs").exists()  # no run was started
