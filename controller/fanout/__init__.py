@@ -178,11 +178,13 @@ async def outdated(
     hosts: Sequence[Host],
     options: EngineOptions,
     *,
+    runner: Runner | None = None,
     connectors: ConnectorFactory | None = None,
+    timing: Timing | None = None,
 ) -> dict[str, HostOutdated]:
     """Every host's images against their registries, concurrently (controller/outdated.py);
     one answer per host in selection order, an unreachable host one of them."""
-    runtime = runtime_for(options, load_runner(), connectors)
+    runtime = runtime_for(options, runner or load_runner(), connectors, None, timing)
     settings = JobSettings.of(replace(options, resume=False), new_run_id())
     running = asyncio.Semaphore(max(1, options.concurrency))
 
