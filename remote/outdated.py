@@ -1,19 +1,11 @@
-"""`fleet outdated` on the host: per service, per image, does the registry now give its tag
-another digest than the host has, and which newer tags of the same form exist. Nothing is
-pulled and nothing written.
-
-The digest is asked of the host's own engine (`GET /distribution/<ref>/json`: its network
-and credentials, one manifest request, no layers); the tag list of the registry itself
-(`/v2/<repo>/tags/list`, anonymous or with ~/.docker/config.json's basic auth). Each
-image is asked once, each question bounded by ASK_S; a registry that does not answer
-makes its images `unknown`, never a hang.
-"""
+"""`fleet outdated` on the host: each image's registry digest, asked through the engine,
+and newer tags of the same form; nothing pulled or written (docs/internals.md)."""
 
 from __future__ import annotations
 
 import os
 
-from remote.docker import compose, engine_api
+from remote.docker import compose, configs, engine_api
 from remote.docker.images import parse_needs
 from remote.docker.redact import scrubber_for
 from remote.docker.registry import _challenge_params, is_loopback, split_reference
@@ -32,7 +24,6 @@ VERSION = r"^(v?)(\d+(?:\.\d+)*)(-[0-9A-Za-z._-]+)?$"  # 1.2.3, v2.4, 16-alpine
 
 
 def outdated(root: str, job: Job) -> Dict[str, Any]:
-    """Every image of the job's services, judged (docs/design.md, Outdated images)."""
     scrub = scrubber_for(root, job.services)
     judged: Dict[str, Dict[str, Any]] = {}
     tag_lists: Dict[Tuple[str, str], Any] = {}
@@ -52,13 +43,11 @@ def outdated(root: str, job: Job) -> Dict[str, Any]:
 
 
 def _config(root: str, job: Job, name: str) -> Tuple[str, Optional[str]]:
-    """compose's merged config of one service (read only, as preview reads it)."""
     files = compose.service_files(root, job.repo, name)
     if files.definition is None:
         return "", "service %s has no compose file in %s" % (name, files.service_dir)
-    argv = [*compose.project_argv(job.compose_command, files), "config", "--format", "json"]
-    timeout = min(job.timeouts["compose_s"], COMPOSE_S)
-    shown = procs.run(argv, timeout, files.service_dir)
+    argv = configs.json_argv(job.compose_command, files)
+    shown = procs.run(argv, min(job.timeouts["compose_s"], COMPOSE_S), files.service_dir)
     if not shown.ok:
         return "", "compose config failed: %s" % shown.reason()
     return shown.stdout, None
@@ -72,7 +61,6 @@ def _item(service: str, image: Optional[str], **fields: Any) -> Dict[str, Any]:
 
 
 def judge(image: str, tag_lists: Dict[Tuple[str, str], Any]) -> Dict[str, Any]:
-    """One image: current, update or unknown (with its reason), and its newer tags."""
     if "@" in image:
         digest = image.rpartition("@")[2]
         return _item("", image, state="current", local_digest=digest, registry_digest=digest)
@@ -96,7 +84,7 @@ def judge(image: str, tag_lists: Dict[Tuple[str, str], Any]) -> Dict[str, Any]:
 
 
 def local_digests(image: str) -> Tuple[Optional[List[str]], Optional[str]]:
-    """The registry digests of the host's image, those of its own name first."""
+    """The host's image's registry digests, those of its own name first."""
     asked, found = engine_api.image(image)
     if not asked:
         return None, "the Docker engine's socket cannot be asked here"
@@ -112,7 +100,6 @@ def local_digests(image: str) -> Tuple[Optional[List[str]], Optional[str]]:
 
 
 def registry_digest(image: str) -> Tuple[Optional[str], Optional[str]]:
-    """The digest the registry gives the tag now, asked through the host's engine."""
     status, body = engine_api.request(
         "/distribution/%s/json" % engine_api._quote(image), timeout=ASK_S
     )
@@ -125,11 +112,8 @@ def registry_digest(image: str) -> Tuple[Optional[str], Optional[str]]:
     return None, "the registry did not tell its digest: %s" % (message or "HTTP %d" % status)
 
 
-# --- newer tags ---------------------------------------------------------------------------
-
-
 def version_form(tag: str) -> Optional[Tuple[str, int, str, Tuple[int, ...]]]:
-    """(prefix, how many numbers, suffix, the numbers) of a version-like tag, else None."""
+    """(prefix, how many numbers, suffix, the numbers), or None: not a version."""
     import re  # only here: the runner's start-up does without it
 
     found = re.match(VERSION, tag)
@@ -140,7 +124,6 @@ def version_form(tag: str) -> Optional[Tuple[str, int, str, Tuple[int, ...]]]:
 
 
 def newer_tags(tag: str, tags: List[Any]) -> List[str]:
-    """The tags of the same form as `tag` with a greater version, oldest first."""
     mine = version_form(tag)
     if mine is None:
         return []
@@ -176,7 +159,6 @@ def list_tags(registry: str, repo: str) -> Any:
 
 
 def _get(url: str, headers: Dict[str, str]) -> Tuple[Any, Dict[str, str], bytes]:
-    """GET url within ASK_S: (status, lower-case headers, at most MAX_TAGS_BYTES)."""
     import urllib.error
     import urllib.request
 
@@ -192,7 +174,6 @@ def _get(url: str, headers: Dict[str, str]) -> Tuple[Any, Dict[str, str], bytes]
 
 
 def _token(challenge: str, repo: str, basic: Optional[str]) -> Optional[str]:
-    """A pull token from the registry's token service, with the user's basic auth if any."""
     import urllib.parse
 
     params = dict(_challenge_params(challenge))
@@ -211,7 +192,7 @@ def _token(challenge: str, repo: str, basic: Optional[str]) -> Optional[str]:
 
 
 def _credentials(registry: str) -> Optional[str]:
-    """The base64 user:password ~/.docker/config.json's `auths` holds for the registry."""
+    """The base64 user:password of the docker config's `auths` for the registry."""
     folder = os.environ.get("DOCKER_CONFIG") or os.path.expanduser("~/.docker")
     try:
         with open(os.path.join(folder, "config.json")) as handle:
