@@ -17,6 +17,7 @@ if TYPE_CHECKING:
     from typing import Any, Dict, List, Optional, Tuple
 
 ASK_S = 5.0
+SILENT = "no answer within %ds" % ASK_S
 COMPOSE_S = 60.0
 MAX_TAGS_BYTES = 1 << 20
 MAX_NEWER = 10  # the newest ones; the registry has the rest
@@ -26,7 +27,7 @@ VERSION = r"^(v?)(\d+(?:\.\d+)*)(-[0-9A-Za-z._-]+)?$"  # 1.2.3, v2.4, 16-alpine
 def outdated(root: str, job: Job) -> Dict[str, Any]:
     scrub = scrubber_for(root, job.services)
     judged: Dict[str, Dict[str, Any]] = {}
-    tag_lists: Dict[Tuple[str, str], Any] = {}
+    known: Dict[Any, Any] = {}
     items: List[Dict[str, Any]] = []
     for name in job.services:
         config, problem = _config(root, job, name)
@@ -37,7 +38,7 @@ def outdated(root: str, job: Job) -> Dict[str, Any]:
             if need.policy == "build":
                 continue  # built on the host: no registry has it
             if need.image not in judged:
-                judged[need.image] = judge(need.image, tag_lists)
+                judged[need.image] = judge(need.image, known)
             items.append(dict(judged[need.image], service=name, image=need.image))
     return {"host": job.host, "images": items}
 
@@ -60,22 +61,26 @@ def _item(service: str, image: Optional[str], **fields: Any) -> Dict[str, Any]:
     return item
 
 
-def judge(image: str, tag_lists: Dict[Tuple[str, str], Any]) -> Dict[str, Any]:
+def judge(image: str, known: Dict[Any, Any]) -> Dict[str, Any]:
+    """`known`: each repository's tags, and each registry that did not answer in time (its
+    other images are not asked again: a dead link costs ASK_S once, not once per image)."""
     if "@" in image:
         digest = image.rpartition("@")[2]
         return _item("", image, state="current", local_digest=digest, registry_digest=digest)
+    registry, repo, tag = split_reference(image)
     local, why_local = local_digests(image)
-    remote, why_remote = registry_digest(image)
+    remote, why_remote = (None, known[registry]) if registry in known else registry_digest(image)
+    if remote is None and SILENT in str(why_remote):
+        known[registry] = why_remote
     item = _item("", image, local_digest=local[0] if local else None, registry_digest=remote)
     if remote is None or local is None:
         item["reason"] = why_remote or why_local
     else:
         item["state"] = "current" if remote in local else "update"
-    registry, repo, tag = split_reference(image)
     if version_form(tag) is not None:
-        if (registry, repo) not in tag_lists:
-            tag_lists[(registry, repo)] = list_tags(registry, repo)
-        tags = tag_lists[(registry, repo)]
+        if (registry, repo) not in known:
+            known[(registry, repo)] = known.get(registry) or list_tags(registry, repo)
+        tags = known[(registry, repo)]
         if isinstance(tags, list):
             item["newer"] = newer_tags(tag, tags)
         elif item["reason"] is None:
@@ -104,7 +109,7 @@ def registry_digest(image: str) -> Tuple[Optional[str], Optional[str]]:
         "/distribution/%s/json" % engine_api._quote(image), timeout=ASK_S
     )
     if status is None:
-        return None, "the Docker engine gave no answer within %ds" % ASK_S
+        return None, "the Docker engine gave %s" % SILENT
     descriptor = body.get("Descriptor") if isinstance(body, dict) else None
     if status == 200 and isinstance(descriptor, dict) and descriptor.get("digest"):
         return str(descriptor["digest"]), None

@@ -126,3 +126,22 @@ def test_a_registry_that_is_down_makes_its_images_unknown_within_the_bound(
     items = by_service(found).values()
     assert {i["state"] for i in items} == {"unknown"}
     assert all(i["reason"] for i in items), items
+
+
+def test_a_registry_behind_a_dead_link_costs_its_bound_once(
+    make_lab: MakeLab,
+    registry: Registry,  # noqa: F811 (the fixture of test_images)
+    tmp_path: Path,
+    unique: str,
+) -> None:
+    """Packets to the registry dropped: the first question gives up after its few seconds,
+    the host's other images of that registry are not asked again."""
+    fleet, _ = setup(make_lab, registry, tmp_path, unique)
+    registry.cut()
+
+    found = fleet("outdated", "--json", timeout=BOUND_S * 2)
+    assert found.code == 1, found.stdout + found.stderr
+    assert found.elapsed < 30, found.elapsed
+    items = by_service(found).values()
+    assert {i["state"] for i in items} == {"unknown"}
+    assert all("no answer within" in i["reason"] for i in items), items

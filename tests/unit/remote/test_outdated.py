@@ -127,3 +127,12 @@ def test_credentials_come_from_the_docker_config(
     assert outdated._credentials("registry-1.docker.io") == auth
     assert outdated._credentials("reg.lan:5000") is None
     assert outdated._credentials("other.lan") is None
+
+
+def test_a_registry_that_stays_silent_is_asked_once(monkeypatch: pytest.MonkeyPatch) -> None:
+    asked_tags = no_tags(monkeypatch)
+    asked = fake_engine(monkeypatch, ["x@" + OLD], (None, None))
+    known: dict[Any, Any] = {}
+    items = [outdated.judge(f"127.0.0.1:5000/{n}:1.0", known) for n in ("a", "b", "c")]
+    assert len(asked) == 1 and asked_tags == []
+    assert all(i["state"] == "unknown" and outdated.SILENT in i["reason"] for i in items)
