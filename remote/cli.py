@@ -26,6 +26,7 @@ COMMANDS = (
     "source-receive",
     "logs",
     "preview",
+    "outdated",
 )
 
 USAGE = {
@@ -38,6 +39,7 @@ USAGE = {
     "logs": "fleet-runner logs [--root R] --service SVC [--repo P] [--compose JSON] "
     "[--tail N] [--since X] [--follow]",
     "preview": "fleet-runner preview [--root R] --plan FILE|-",
+    "outdated": "fleet-runner outdated [--root R] --plan FILE|-",
 }
 _DESCRIPTIONS = {
     "run": "Run the deployment stages on this host in the foreground.",
@@ -48,6 +50,7 @@ _DESCRIPTIONS = {
     "source-receive": "Store pushed objects, build the revision and switch the repo to it.",
     "logs": "Stream compose's logs of one service, its .env values masked.",
     "preview": "Print what a deploy of the plan would change, changing nothing (JSON).",
+    "outdated": "Print which images the registry has newer versions of, pulling nothing (JSON).",
 }
 _HELP = """
 options:
@@ -79,12 +82,14 @@ _FLAGS = {
         "--become": True,
     },
     "preview": {"--root": True, "--plan": True},
+    "outdated": {"--root": True, "--plan": True},
 }
 _REQUIRED = {
     "start": ("--plan",),
     "follow": ("--log", "--run-id"),
     "logs": ("--service",),
     "preview": ("--plan",),
+    "outdated": ("--plan",),
 }
 
 
@@ -239,14 +244,18 @@ def cmd_source(options: Options, root: str) -> int:
 
 
 def cmd_preview(options: Options, root: str) -> int:
-    """Read-only: no lock taken, nothing under R/state, R/logs or R/.fleet written."""
+    """preview / outdated. Read-only: no lock taken, nothing under R/state, R/logs or
+    R/.fleet written."""
     from remote.kit.jsonio import dumps
-    from remote.preview import preview
 
     job = _read_job_or_none(options.plan, root)
     if job is None:
         return Exit.USAGE
-    sys.stdout.write(dumps(preview(root, job)) + "\n")
+    if options.command == "outdated":
+        from remote.outdated import outdated as read
+    else:
+        from remote.preview import preview as read
+    sys.stdout.write(dumps(read(root, job)) + "\n")
     sys.stdout.flush()
     return Exit.OK
 
@@ -283,6 +292,7 @@ _HANDLERS: Dict[str, Callable[[Options, str], int]] = {
     "source-receive": cmd_source,
     "logs": cmd_logs,
     "preview": cmd_preview,
+    "outdated": cmd_preview,
 }
 
 

@@ -21,6 +21,7 @@ from controller.errors import one_line
 from controller.fanout.rollout import Rollout
 from controller.job.spec import JobSettings
 from controller.options import EngineOptions, RolloutOptions
+from controller.outdated import HostOutdated, check_outdated
 from controller.plan.run import PlanRun
 from controller.report.model import FleetReport, HostResult, HostStatus
 from controller.report.problems import Problem
@@ -32,7 +33,7 @@ from controller.status import StatusRead
 from controller.transport.connector import ConnectorFactory
 from inventory import Host
 
-__all__ = ["check", "deploy", "load_runner", "new_run_id", "plan", "status"]
+__all__ = ["check", "deploy", "load_runner", "new_run_id", "outdated", "plan", "status"]
 
 PerHost = Callable[[Host, Runtime, JobSettings], Awaitable[HostResult]]
 
@@ -171,3 +172,32 @@ async def check(
     report = CheckReport(results)
     record(cache, list(hosts), report, time.time())
     return report
+
+
+async def outdated(
+    hosts: Sequence[Host],
+    options: EngineOptions,
+    *,
+    runner: Runner | None = None,
+    connectors: ConnectorFactory | None = None,
+    timing: Timing | None = None,
+) -> dict[str, HostOutdated]:
+    """Every host's images against their registries, concurrently (controller/outdated.py);
+    one answer per host in selection order, an unreachable host one of them."""
+    runtime = runtime_for(options, runner or load_runner(), connectors, None, timing)
+    settings = JobSettings.of(replace(options, resume=False), new_run_id())
+    running = asyncio.Semaphore(max(1, options.concurrency))
+
+    async def one(host: Host) -> HostOutdated:
+        async with running:
+            return await check_outdated(host, runtime, settings)
+
+    outcomes = await asyncio.gather(*(one(h) for h in hosts), return_exceptions=True)
+    found: dict[str, HostOutdated] = {}
+    for host, answer in zip(hosts, outcomes, strict=True):
+        if isinstance(answer, BaseException):
+            if isinstance(answer, KeyboardInterrupt | SystemExit):
+                raise answer
+            answer = HostOutdated(host.name, error=_crashed(host, answer).error)
+        found[host.name] = answer
+    return found

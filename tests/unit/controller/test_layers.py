@@ -22,6 +22,7 @@ LAYERS: list[set[str]] = [
         "controller.logs",
         "controller.releases",
         "controller.status",
+        "controller.outdated",
         "controller.notify",
         "controller.htmlreport",
     },

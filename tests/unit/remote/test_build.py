@@ -21,9 +21,10 @@ from tests.unit.remote.conftest import REPO, FakeHost
 
 PYTHON38 = "/root/.pyenv/versions/3.8.18/bin/python3.8"
 # Stored, not deflated (determinism): ~1.7 s once per runner version on a 1 Mbit/s link.
-# 200 KB until round 3, whose packages (kit/docker/run) and login-shell/sudo support took it
-# to ~204 KB.
-MAX_SIZE = 216 * 1024
+# 200 KB until round 3, whose packages (kit/docker/run), login shells and sudo, the pruning
+# of old runners and `outdated` took it to ~223 KB. Next: strip comments and docstrings at
+# build time (deterministically, keeping line numbers) rather than raise this again.
+MAX_SIZE = 240 * 1024
 
 
 @pytest.fixture(scope="module")
@@ -79,7 +80,7 @@ def test_archive_layout(archive: Path) -> None:
 
 
 def test_archive_stays_small(archive: Path) -> None:
-    """The upload stays under 216 KB."""
+    """The upload stays under 240 KB."""
     assert archive.stat().st_size < MAX_SIZE
 
 

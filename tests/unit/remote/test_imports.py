@@ -18,7 +18,7 @@ LAYERS = (
     "remote.docker",
     "remote.run",
     "remote.source",
-    ("remote.status", "remote.preview", "remote.logs"),
+    ("remote.status", "remote.preview", "remote.logs", "remote.outdated"),
     "remote.cli",
 )
 
