@@ -61,6 +61,9 @@ def _item(service: str, image: Optional[str], **fields: Any) -> Dict[str, Any]:
     return item
 
 
+NOT_PULLED = "the host's image was built or imported here, not pulled from a registry"
+
+
 def judge(image: str, known: Dict[Any, Any]) -> Dict[str, Any]:
     """`known`: each repository's tags, and each registry that did not answer in time (its
     other images are not asked again: a dead link costs ASK_S once, not once per image)."""
@@ -69,6 +72,8 @@ def judge(image: str, known: Dict[Any, Any]) -> Dict[str, Any]:
         return _item("", image, state="current", local_digest=digest, registry_digest=digest)
     registry, repo, tag = split_reference(image)
     local, why_local = local_digests(image)
+    if why_local == NOT_PULLED:  # built or imported here: no registry knows it; ask none
+        return _item("", image, state="unknown", reason=why_local)
     remote, why_remote = (None, known[registry]) if registry in known else registry_digest(image)
     if remote is None and SILENT in str(why_remote):
         known[registry] = why_remote
@@ -100,7 +105,7 @@ def local_digests(image: str) -> Tuple[Optional[List[str]], Optional[str]]:
     own = [e for e in entries if name.endswith(e.rpartition("@")[0])]
     digests = [e.rpartition("@")[2] for e in own + entries]
     if not digests:
-        return None, "the host's image was not pulled from a registry"
+        return None, NOT_PULLED
     return digests, None
 
 

@@ -102,6 +102,18 @@ def test_an_image_not_on_the_host_is_unknown(monkeypatch: pytest.MonkeyPatch) ->
     assert item["state"] == "unknown" and "not on the host" in item["reason"]
 
 
+def test_an_image_built_or_imported_here_asks_no_registry(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """No RepoDigests: no registry knows it, so none is asked (an imported image named
+    `fleet-test/busybox:1` would otherwise send dockerd to Docker Hub)."""
+    tags = no_tags(monkeypatch, ["1"])
+    asked = fake_engine(monkeypatch, [], (200, {"Descriptor": {"digest": NEW}}))
+    item = outdated.judge("fleet-test/busybox:1", {})
+    assert item["state"] == "unknown" and item["reason"] == outdated.NOT_PULLED
+    assert asked == [] and tags == []
+
+
 def test_each_repository_is_asked_for_its_tags_once(monkeypatch: pytest.MonkeyPatch) -> None:
     asked = no_tags(monkeypatch, ["1.0.0"])
     fake_engine(monkeypatch, ["x@" + OLD], (200, {"Descriptor": {"digest": OLD}}))
