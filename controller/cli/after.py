@@ -12,6 +12,7 @@ import sys
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from controller.report.model import FleetReport
 from controller.report.store import RunRecorder
@@ -25,6 +26,11 @@ class Afterwards:
     inventory_urls: Sequence[str] = ()
     added_urls: Sequence[str] = field(default_factory=tuple)
     silenced: bool = False
+
+    @classmethod
+    def of(cls, html: Path | None, notify: Sequence[str] | None, no_notify: bool) -> Afterwards:
+        """From the command's --html, --notify and --no-notify."""
+        return cls(html=html, added_urls=tuple(notify or ()), silenced=no_notify)
 
 
 def finish(report: FleetReport, recorder: RunRecorder, after: Afterwards, quiet: bool) -> None:
@@ -66,3 +72,15 @@ def notify(report: FleetReport, after: Afterwards) -> list[str]:
     }
     # Error lines were masked on the host (its .env values); nothing else is sent.
     return notify_run(urls, report.to_json(), report.command, mask=str, continue_with=hints)
+
+
+def notify_when_needed(
+    found: dict[str, Any], command: str, inventory_urls: Sequence[str], after: Afterwards
+) -> None:
+    """check and outdated: one message only when a host needs attention (notify_run knows
+    when); a failure to send is one warning line on stderr."""
+    from controller.notify.run import notify_run, targets
+
+    urls = targets(inventory_urls, after.added_urls, after.silenced)
+    for line in notify_run(urls, found, command, mask=str):
+        sys.stderr.write(f"fleet: warning: {line}\n")

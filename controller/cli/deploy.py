@@ -184,7 +184,7 @@ def deploy(
     )
     options = knobs.options(resume=resume)
     rollout = RolloutOptions(batch=batch, canary=canary, max_fail=max_fail)
-    outputs = Afterwards(html=html, added_urls=tuple(notify or ()), silenced=no_notify)
+    outputs = Afterwards.of(html, notify, no_notify)
     _deploy_command(inventory, hosts, replace(options, rollout=rollout), as_json, repo, outputs)
 
 
@@ -230,7 +230,7 @@ def resume(
     )
     options = knobs.options(resume=True)
     rollout = RolloutOptions(batch=batch, canary=canary, max_fail=max_fail)
-    outputs = Afterwards(html=html, added_urls=tuple(notify or ()), silenced=no_notify)
+    outputs = Afterwards.of(html, notify, no_notify)
     with boundary(as_json):
         selection = one_selection(named, hosts, "resume")
     _deploy_command(inventory, selection, replace(options, rollout=rollout), as_json, repo, outputs)
@@ -274,7 +274,7 @@ def rollback(
         verify_timeout=verify_timeout,
     )
     options = knobs.options(rollback=True, rollback_to=to)
-    outputs = Afterwards(html=html, added_urls=tuple(notify or ()), silenced=no_notify)
+    outputs = Afterwards.of(html, notify, no_notify)
     with boundary(as_json):
         selection = one_selection(named, hosts, "rollback")
     _deploy_command(inventory, selection, options, as_json, None, outputs)

@@ -11,6 +11,7 @@ from typing import Annotated, Any
 
 import typer
 
+from controller.cli.after import Afterwards, notify_when_needed
 from controller.cli.app import app
 from controller.cli.boundary import boundary, frozen_imports, stdout_console
 from controller.cli.common import Knobs, exit_for, inventory_arg, inventory_path, load, select
@@ -28,7 +29,6 @@ from controller.cli.params import (
     RepoOpt,
 )
 from controller.errors import ExitStatus
-from controller.notify.run import targets
 from controller.options import DEFAULT_CONCURRENCY, DEFAULT_CONNECT_TIMEOUT, DEFAULT_HANDSHAKES
 from controller.report.store import RunStore, state_dir
 from controller.report.words import plural
@@ -186,14 +186,8 @@ def check(
             from controller.check.view import render_check
 
             render_check(stdout_console(), found)
-        _notify_check(found.to_json(), targets(inv.notify, notify or (), no_notify))
+        notify_when_needed(
+            found.to_json(), "check", inv.notify, Afterwards.of(None, notify, no_notify)
+        )
         code = ExitStatus.OK if found.ok else ExitStatus.NOT_COMPLETED
     raise typer.Exit(code)
-
-
-def _notify_check(found: dict[str, Any], urls: list[str]) -> None:
-    """One message when a host needs attention; a failure to send is one warning line."""
-    from controller.notify.run import notify_run
-
-    for line in notify_run(urls, found, "check", mask=str):
-        sys.stderr.write(f"fleet: warning: {line}\n")

@@ -6,11 +6,10 @@ pulling nothing (exit 0 all current, 1 something is not, 2 usage)."""
 import asyncio
 import json
 import sys
-from collections.abc import Sequence
-from typing import Any
 
 import typer
 
+from controller.cli.after import Afterwards, notify_when_needed
 from controller.cli.app import app
 from controller.cli.boundary import boundary, frozen_imports, stdout_console
 from controller.cli.common import Knobs, load
@@ -62,17 +61,6 @@ def outdated(
             from controller.outdated import render_outdated
 
             render_outdated(stdout_console(), found)
-        _notify(report, inv.notify, notify or (), no_notify)
+        notify_when_needed(report, "outdated", inv.notify, Afterwards.of(None, notify, no_notify))
         code = ExitStatus.OK if all_current(found) else ExitStatus.NOT_COMPLETED
     raise typer.Exit(code)
-
-
-def _notify(
-    report: dict[str, Any], inventory_urls: Sequence[str], added: Sequence[str], silenced: bool
-) -> None:
-    """One message when something is not current; a failure to send is one warning line."""
-    from controller.notify.run import notify_run, targets
-
-    urls = targets(inventory_urls, added, silenced)
-    for line in notify_run(urls, report, "outdated", mask=str):
-        sys.stderr.write(f"fleet: warning: {line}\n")

@@ -249,3 +249,32 @@ def test_a_runner_answer_that_is_not_json_fails_the_host_with_that_cause() -> No
     result, _ = run_cut(fake, Steps(), "resume")
     assert result.status is HostStatus.FAILED and result.problem is Problem.RUNNER_ERROR
     assert result.error is not None and "printed no JSON" in result.error
+
+
+def test_a_read_that_drops_after_every_reconnect_ends_disconnected_within_the_deadline() -> None:
+    """A flapping link (each reconnect works, each read is cut again): `retrying` does not
+    loop; the host ends disconnected once the one reconnect deadline is spent."""
+    from controller.session.host import HostSession, Runtime
+
+    fake = FakeHost(make_host("h"))
+    time_ = FakeTime()
+    runtime = Runtime(
+        runner=None,
+        connectors=lambda host: FakeConnector(fake),
+        handshakes=asyncio.Semaphore(1),
+        policy=LinkPolicy(reconnect_timeout=10.0),
+        timing=time_.timing(),
+    )
+    session = HostSession(fake.host, runtime)
+    reads: list[int] = []
+
+    async def cut_read() -> None:
+        reads.append(1)
+        raise LinkLost("connection lost", host="h")
+
+    started = time_.now
+    result = asyncio.run(session.guarded(lambda: session.retrying(cut_read)))
+    assert result.status is HostStatus.DISCONNECTED
+    assert "fleet resume" in (next_command(result, "status", None) or "")
+    assert time_.now - started <= 10.0 + 8.0  # the deadline and at most one backoff cap
+    assert 2 <= len(reads) <= 12
