@@ -42,18 +42,16 @@ def preview(root: str, job: Job) -> Dict[str, Any]:
     result: Dict[str, Any] = {"host": job.host}
     result["running"] = holder_running(os.path.join(root, LOCK_FILE))
     scrub = scrubber_for(root, job.services)
-    incoming: Dict[str, List[str]] = {}
+    changes: Dict[str, List[str]] = {}
     if job.source == "push":
         result["git"] = {"state": "push", "message": "source: push: the host runs no git"}
-        from remote import source
+        from remote import incoming
 
-        result["push"] = source.push_preview(root, job)
-        incoming = source.incoming_for(root, job)
+        result["push"] = incoming.push_preview(root, job)
+        changes = incoming.incoming_for(root, job)
     else:
         result["git"] = git_preview(job.repo, job.timeouts["git_pull_s"])
-    services = [
-        _ServicePreview(root, job, name, scrub, incoming.get(name)) for name in job.services
-    ]
+    services = [_ServicePreview(root, job, name, scrub, changes.get(name)) for name in job.services]
     _judge_images(services, job)
     result["services"] = {s.name: s.report() for s in services}
     return result

@@ -18,6 +18,7 @@ LAYERS = (
     "remote.docker",
     "remote.run",
     "remote.source",
+    "remote.incoming",
     ("remote.status", "remote.preview", "remote.logs", "remote.outdated"),
     "remote.cli",
 )
@@ -81,7 +82,7 @@ def test_the_scan_sees_real_imports() -> None:
 
 
 def test_layers_only_import_downwards() -> None:
-    """protocol < kit < docker < run < source < (status, preview, logs) < cli."""
+    """protocol < kit < docker < run < source < incoming < (status, preview, logs) < cli."""
     wrong = []
     for module, targets in remote_graph().items():
         own = layer_of(module)

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from remote import source
+from remote import incoming, source
 
 
 def manifest(entries: list[dict[str, object]], services: list[str] | None = None) -> bytes:
@@ -77,19 +77,19 @@ def test_incoming_files_are_what_the_push_would_change_per_service(tmp_path: Pat
     first = {"services/web/compose.yaml": b"w1", "services/db/compose.yaml": b"d1"}
     data = manifest([a_file(p, b) for p, b in sorted(first.items())], ["web", "db"])
     repo = str(tmp_path / "repo")
-    assert source.incoming_files(str(tmp_path), repo, source.Manifest(data)) == {
+    assert incoming.incoming_files(str(tmp_path), repo, source.Manifest(data)) == {
         "db": ["services/db/compose.yaml"],
         "web": ["services/web/compose.yaml"],
     }
     pushed(tmp_path, first, ["web", "db"])
-    assert source.incoming_files(str(tmp_path), repo, source.Manifest(data)) == {}
+    assert incoming.incoming_files(str(tmp_path), repo, source.Manifest(data)) == {}
     second = {"services/web/compose.yaml": b"w2", "services/db/compose.yaml": b"d1"}
     second["services/web/healthcheck.sh"] = b"true"
     changed = manifest([a_file(p, b) for p, b in sorted(second.items())], ["web", "db"])
-    assert source.incoming_files(str(tmp_path), repo, source.Manifest(changed)) == {
+    assert incoming.incoming_files(str(tmp_path), repo, source.Manifest(changed)) == {
         "web": ["services/web/compose.yaml", "services/web/healthcheck.sh"]
     }
     gone = manifest([a_file("services/db/compose.yaml", b"d1")], ["web", "db"])
-    assert source.incoming_files(str(tmp_path), repo, source.Manifest(gone)) == {
+    assert incoming.incoming_files(str(tmp_path), repo, source.Manifest(gone)) == {
         "web": ["services/web/compose.yaml"]
     }
