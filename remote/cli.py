@@ -297,15 +297,18 @@ _HANDLERS: Dict[str, Callable[[Options, str], int]] = {
 
 
 def _read_job_or_none(source: str, root: str) -> Optional[Job]:
+    """The job of a command that runs docker (run, start, preview, outdated): how docker
+    is found and whether it goes through sudo follow from it (remote/kit/dockercmd.py)."""
+    from remote.kit import dockercmd
     from remote.run.job import JobError, load_job, parse_job
 
     try:
-        if source == "-":
-            return parse_job(sys.stdin.read(), root)
-        return load_job(source, root)
+        job = parse_job(sys.stdin.read(), root) if source == "-" else load_job(source, root)
     except JobError as exc:
         _complain(str(exc))
         return None
+    dockercmd.configure(job.compose_command, job.become)
+    return job
 
 
 def _lock_or_none(root: str, job: Job) -> Optional[RunLock]:

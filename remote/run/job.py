@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import os
 
-from remote.kit import dockercmd
 from remote.kit.atomic import ensure_dir, write_json
 from remote.kit.jsonio import loads
 from remote.protocol import (
@@ -58,7 +57,7 @@ class Job(object):
         self.pull = pull  # missing | always | never
         self.source = source  # git | push
         self.kind = kind  # deploy | resume | rollback (the controller's word for the run)
-        self.become = become  # sudo: see dockercmd.py
+        self.become = become  # sudo: see remote/kit/dockercmd.py
 
 
 def job_path(root: str) -> str:
@@ -84,7 +83,7 @@ def parse_job(text: str, root: str) -> Job:
         raise JobError("the plan must be a JSON object")
     if raw.get("version") != PLAN_VERSION:
         raise JobError("plan version %r is not %d" % (raw.get("version"), PLAN_VERSION))
-    job = Job(
+    return Job(
         host=_text(raw, "host"),
         run_id=_text(raw, "run_id"),
         repo=_repo(raw, root),
@@ -97,8 +96,6 @@ def parse_job(text: str, root: str) -> Job:
         kind=_word(raw, "kind", RUN_KINDS),
         become=_become(raw.get("become")),
     )
-    dockercmd.configure(job.compose_command, job.become)
-    return job
 
 
 def _become(value: Any) -> Optional[str]:

@@ -90,11 +90,16 @@ def test_a_sudo_that_wants_a_password_fails_with_the_sudoers_line(tmp_path: Path
 
 
 def test_the_plan_carries_become_and_sets_it_up(tmp_path: Path) -> None:
+    """The job's become is read, and the runner's reading of a job sets docker up by it."""
+    from remote.cli import _read_job_or_none
     from remote.run.job import JobError, parse_job
 
     text = '{"version": 1, "host": "h", "run_id": "r", "services": ["a"], "become": %s}'
     tool(tmp_path / "bin", "docker")
     assert parse_job(text % '"sudo"', str(tmp_path)).become == "sudo"
+    plan = tmp_path / "plan.json"
+    plan.write_text(text % '"sudo"')
+    assert _read_job_or_none(str(plan), str(tmp_path)) is not None
     assert dockercmd.argv_for(["docker", "ps"])[:2] == ["sudo", "-n"]
     assert parse_job(text % "null", str(tmp_path)).become is None
     with pytest.raises(JobError, match="'become'"):
