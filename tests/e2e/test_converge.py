@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.e2e.support import Fleet, struct_events
+from tests.e2e.support import Fleet, host_logs, struct_events
 from tests.lab import Lab, busybox_compose, project_container_ids
 
 MakeLab = Callable[[Iterable[str]], Lab]
@@ -19,10 +19,9 @@ pytestmark = pytest.mark.e2e
 
 def deploy_messages(lab: Lab, host: str) -> dict[str, str]:
     """service -> the message of its service_completed event in the host's newest run log."""
-    logs = sorted((lab.hosts[host].root_dir / "logs" / "deploy").glob("deploy_*.log"))
     return {
         e["service"]: e.get("message", "")
-        for e in struct_events(logs[-1].read_text())
+        for e in struct_events(host_logs(lab, host)[-1].read_text())
         if e["event"] == "service_completed"
     }
 
