@@ -15,6 +15,7 @@ DOCKER_HUB = "registry-1.docker.io"
 ASK_S = 5.0
 SILENT = "no answer within %ds" % ASK_S
 NOT_PULLED = "the host's image was built or imported here, not pulled from a registry"
+NO_SOCKET = "the Docker engine's socket cannot be asked here"
 
 
 def split_reference(image: str) -> Tuple[str, str, str]:
@@ -54,7 +55,7 @@ def check_digest(image: str, known: Dict[Any, Any]) -> Dict[str, Any]:
         digest = image.rpartition("@")[2]
         return _check("current", digest, digest, None)
     local, why_local = local_digests(image)
-    if why_local == NOT_PULLED:  # built or imported here: no registry knows it; ask none
+    if why_local in (NOT_PULLED, NO_SOCKET):  # no registry knows it, or none can be asked
         return _check("unknown", None, None, why_local)
     registry = split_reference(image)[0]
     remote, why_remote = (None, known[registry]) if registry in known else registry_digest(image)
@@ -73,7 +74,7 @@ def local_digests(image: str) -> Tuple[Optional[List[str]], Optional[str]]:
     """The host's image's registry digests, those of its own name first."""
     asked, found = engine_api.image(image)
     if not asked:
-        return None, "the Docker engine's socket cannot be asked here"
+        return None, NO_SOCKET
     if found is None:
         return None, "the image is not on the host"
     name = image.rsplit(":", 1)[0] if ":" in image.rsplit("/", 1)[-1] else image
@@ -110,7 +111,7 @@ def pull_check(
     if skipped is not None:
         return skipped[0], dict(entry, why=skipped[1])
     entry.update(check_digest(image, known), why="pull policy always: a deploy pulls it")
-    entry["asked"] = entry["reason"] != NOT_PULLED
+    entry["asked"] = entry["reason"] not in (NOT_PULLED, NO_SOCKET)
     if entry["state"] == "update":
         return "the registry has another image (%s)" % entry["registry_digest"][:19], entry
     if entry["state"] == "unknown":

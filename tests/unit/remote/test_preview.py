@@ -143,6 +143,15 @@ def test_an_image_imported_here_asks_no_registry(monkeypatch: pytest.MonkeyPatch
     assert reason is not None and reason.startswith("may pull")
 
 
+def test_without_the_engine_socket_nothing_is_asked(monkeypatch: pytest.MonkeyPatch) -> None:
+    """docker only through sudo: the engine's socket is not ours; unknown, and why."""
+    asked = fake_engine(monkeypatch, [], (None, None))
+    monkeypatch.setattr(engine_api, "image", lambda ref: (False, None))
+    reason, entry = pull_check(IMAGE, "always", PRESENT, {})
+    assert entry["asked"] is False and entry["reason"] == registry.NO_SOCKET and asked == []
+    assert reason == f"may pull ({registry.NO_SOCKET})"
+
+
 class _Service:
     """What _judge_images reads and writes of a service's preview."""
 
