@@ -5,10 +5,17 @@ from __future__ import annotations
 
 import os
 
-from remote.docker import compose, configs, engine_api
+from remote.docker import compose, configs
 from remote.docker.images import parse_needs
 from remote.docker.redact import scrubber_for
-from remote.docker.registry import _challenge_params, is_loopback, split_reference
+from remote.docker.registry import (
+    ASK_S,
+    NOT_PULLED,
+    _challenge_params,
+    check_digest,
+    is_loopback,
+    split_reference,
+)
 from remote.kit import jsonio, procs
 from remote.run.job import Job
 
@@ -16,8 +23,6 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import Any, Dict, List, Optional, Tuple
 
-ASK_S = 5.0
-SILENT = "no answer within %ds" % ASK_S
 COMPOSE_S = 60.0
 MAX_TAGS_BYTES = 1 << 20
 MAX_NEWER = 10  # the newest ones; the registry has the rest
@@ -61,65 +66,21 @@ def _item(service: str, image: Optional[str], **fields: Any) -> Dict[str, Any]:
     return item
 
 
-NOT_PULLED = "the host's image was built or imported here, not pulled from a registry"
-
-
 def judge(image: str, known: Dict[Any, Any]) -> Dict[str, Any]:
-    """`known`: each repository's tags, and each registry that did not answer in time (its
-    other images are not asked again: a dead link costs ASK_S once, not once per image)."""
-    if "@" in image:
-        digest = image.rpartition("@")[2]
-        return _item("", image, state="current", local_digest=digest, registry_digest=digest)
+    """The digest question (remote.docker.registry.check_digest), then the newer tags;
+    `known` also holds each repository's tags."""
+    item = _item("", image, **check_digest(image, known))
     registry, repo, tag = split_reference(image)
-    local, why_local = local_digests(image)
-    if why_local == NOT_PULLED:  # built or imported here: no registry knows it; ask none
-        return _item("", image, state="unknown", reason=why_local)
-    remote, why_remote = (None, known[registry]) if registry in known else registry_digest(image)
-    if remote is None and SILENT in str(why_remote):
-        known[registry] = why_remote
-    item = _item("", image, local_digest=local[0] if local else None, registry_digest=remote)
-    if remote is None or local is None:
-        item["reason"] = why_remote or why_local
-    else:
-        item["state"] = "current" if remote in local else "update"
-    if version_form(tag) is not None:
-        if (registry, repo) not in known:
-            known[(registry, repo)] = known.get(registry) or list_tags(registry, repo)
-        tags = known[(registry, repo)]
-        if isinstance(tags, list):
-            item["newer"] = newer_tags(tag, tags)
-        elif item["reason"] is None:
-            item["reason"] = "newer tags unknown: %s" % tags
+    if "@" in image or item["reason"] == NOT_PULLED or version_form(tag) is None:
+        return item
+    if (registry, repo) not in known:
+        known[(registry, repo)] = known.get(registry) or list_tags(registry, repo)
+    tags = known[(registry, repo)]
+    if isinstance(tags, list):
+        item["newer"] = newer_tags(tag, tags)
+    elif item["reason"] is None:
+        item["reason"] = "newer tags unknown: %s" % tags
     return item
-
-
-def local_digests(image: str) -> Tuple[Optional[List[str]], Optional[str]]:
-    """The host's image's registry digests, those of its own name first."""
-    asked, found = engine_api.image(image)
-    if not asked:
-        return None, "the Docker engine's socket cannot be asked here"
-    if found is None:
-        return None, "the image is not on the host"
-    name = image.rsplit(":", 1)[0] if ":" in image.rsplit("/", 1)[-1] else image
-    entries = [str(e) for e in found.get("RepoDigests") or []]
-    own = [e for e in entries if name.endswith(e.rpartition("@")[0])]
-    digests = [e.rpartition("@")[2] for e in own + entries]
-    if not digests:
-        return None, NOT_PULLED
-    return digests, None
-
-
-def registry_digest(image: str) -> Tuple[Optional[str], Optional[str]]:
-    status, body = engine_api.request(
-        "/distribution/%s/json" % engine_api._quote(image), timeout=ASK_S
-    )
-    if status is None:
-        return None, "the Docker engine gave %s" % SILENT
-    descriptor = body.get("Descriptor") if isinstance(body, dict) else None
-    if status == 200 and isinstance(descriptor, dict) and descriptor.get("digest"):
-        return str(descriptor["digest"]), None
-    message = body.get("message") if isinstance(body, dict) else None
-    return None, "the registry did not tell its digest: %s" % (message or "HTTP %d" % status)
 
 
 def version_form(tag: str) -> Optional[Tuple[str, int, str, Tuple[int, ...]]]:

@@ -3,9 +3,9 @@
 Read-only by construction: no lock is taken (the holder is only read), nothing under
 R/state, R/logs or R/.fleet/plan.json is written, and only read-only commands run:
 `git fetch` (which updates R/repo/.git's remote-tracking refs, never the checkout),
-`compose config` / `ps`, `docker image inspect` / `inspect`, and HEAD requests to a
-registry. `compose config`'s output holds .env values: it is read in memory to compare,
-and only key names ever leave this module.
+`compose config` / `ps`, `docker image inspect` / `inspect`, and the engine's digest
+question to a registry (remote.docker.registry: no pull). `compose config`'s output
+holds .env values: it is read in memory to compare, and only key names leave this module.
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ import os
 from remote.docker import compose
 from remote.docker.images import local_images
 from remote.docker.redact import Scrubber, scrubber_for
+from remote.docker.registry import pull_check
 from remote.kit import jsonio, procs
 from remote.protocol import LOCK_FILE
 from remote.run.job import Job
@@ -118,6 +119,7 @@ class _ServicePreview(object):
         self.orphans: List[str] = []
         self.stopped: List[str] = []  # unchanged containers that `up -d` would start
         self.images: Dict[str, str] = {}  # image -> why prepare would pull it
+        self.digests: Dict[str, Dict[str, Any]] = {}  # image -> would a pull bring another
         self.config: Dict[str, Any] = {}  # compose service -> its merged definition
         self.containers: List[Dict[str, Any]] = []
         self.hashes: Dict[str, str] = {}  # compose service -> compose's config hash
@@ -245,6 +247,7 @@ class _ServicePreview(object):
             "action": self.action,
             "images": sorted(self.images),
             "image_reasons": {image: why for image, why in sorted(self.images.items())},
+            "image_digests": {image: entry for image, entry in sorted(self.digests.items())},
             "reason": self.reason,
             "changes": self.changes,
             "orphans": self.orphans,
@@ -339,9 +342,13 @@ def _judge_images(services: List[_ServicePreview], job: Job) -> None:
                 policy = pull_policy(definition, job.pull)
                 wanted.setdefault(image, []).append((service, policy))
     local = local_images(sorted(wanted), COMPOSE_S)
+    known: Dict[Any, Any] = {}  # the registry is asked once per image (and policy)
     for image, users in wanted.items():
+        checked: Dict[str, Tuple[Optional[str], Dict[str, Any]]] = {}
         for service, policy in users:
-            why = pull_reason(image, policy, local.get(image))
+            if policy not in checked:
+                checked[policy] = pull_check(image, policy, local.get(image), known)
+            why, service.digests[image] = checked[policy]
             if why:
                 service.images[image] = why
     cache: Dict[str, Any] = {}
@@ -353,28 +360,6 @@ def _judge_images(services: List[_ServicePreview], job: Job) -> None:
 
     for service in services:
         service.judge(local, inspect)
-
-
-def pull_reason(image: str, policy: str, local: Optional[Dict[str, Any]]) -> Optional[str]:
-    """Why prepare would pull the image under this policy, or None."""
-    if policy == "never":
-        return None
-    if local is not None and "unknown" in local:
-        return str(local["unknown"])
-    if local is None:
-        return "absent from the host"
-    if "@sha256:" in image:
-        return None
-    if policy == "refresh":
-        return "may pull (its pull_policy refreshes it on a schedule)"
-    if policy != "always":
-        return None
-    from remote.docker.registry import RegistryUnknown, digest_differs
-
-    try:
-        return digest_differs(image, list(local.get("RepoDigests") or []))
-    except RegistryUnknown as exc:
-        return "may pull (the registry did not tell its digest: %s)" % exc
 
 
 def _inspect_container(container_id: str) -> Any:

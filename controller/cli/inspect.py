@@ -26,6 +26,7 @@ from controller.cli.params import (
     JsonOpt,
     NoNotifyOpt,
     NotifyOpt,
+    PullOpt,
     RepoOpt,
 )
 from controller.errors import ExitStatus
@@ -77,6 +78,7 @@ def plan(
     connect_timeout: ConnectTimeoutOpt = DEFAULT_CONNECT_TIMEOUT,
     accept_new: AcceptNewOpt = False,
     repo: RepoOpt = None,
+    pull: PullOpt = None,
 ) -> None:
     """What a deploy would change on every host, changing nothing (exit 1: something)."""
     with frozen_imports():
@@ -86,9 +88,8 @@ def plan(
     with boundary(as_json):
         inv = load(inventory)
         selected = inv.select(hosts)
-        options = Knobs(
-            connect_timeout, accept_new, concurrency=concurrency, handshakes=handshakes
-        ).options()
+        knobs = Knobs(connect_timeout, accept_new, concurrency, handshakes, pull=pull)
+        options = knobs.options()
         push_repo = repo if repo is not None else inventory_path(inventory).resolve().parent
         check_push_repo(inv, selected, push_repo)
         options = replace(options, push_repo=str(push_repo))

@@ -17,7 +17,7 @@ ACTION_STYLE = {"create": "green", "recreate": "yellow", "unchanged": "dim", "in
 
 def host_table(name: str, entry: dict[str, Any]) -> Table:
     table = Table(title=f"{name}: {_git_line(entry.get('git') or {})}", title_justify="left")
-    for column in ("service", "action", "images to pull", "why"):
+    for column in ("service", "action", "images to pull", "registry digest", "why"):
         table.add_column(column, overflow="fold")
     for svc, plan in entry["services"].items():
         action = str(plan.get("action"))
@@ -25,8 +25,30 @@ def host_table(name: str, entry: dict[str, Any]) -> Table:
         if plan.get("orphans"):
             why = f"{why}; orphans removed: {', '.join(plan['orphans'])}".lstrip("; ")
         images = [f"{image} ({reason})" for image, reason in plan.get("image_reasons", {}).items()]
-        table.add_row(svc, Text(action, style=ACTION_STYLE.get(action, "")), "\n".join(images), why)
+        style = Text(action, style=ACTION_STYLE.get(action, ""))
+        table.add_row(svc, style, "\n".join(images), digest_lines(plan), why)
     return table
+
+
+def digest_lines(plan: dict[str, Any]) -> str:
+    """Per image, whether a pull under the host's policy would bring a new digest, or why
+    the registry was not asked (named per image only where the service has several)."""
+    entries = plan.get("image_digests") or {}
+    lines = [digest_word(entry) for entry in entries.values()]
+    if len(entries) > 1:
+        lines = [f"{image}: {line}" for image, line in zip(entries, lines, strict=True)]
+    return "\n".join(lines)
+
+
+def digest_word(entry: dict[str, Any]) -> str:
+    state = entry.get("state")
+    if not entry.get("asked"):
+        return f"not asked: {entry.get('why')}"
+    if state == "update":
+        return f"a new digest ({str(entry.get('registry_digest'))[:19]})"
+    if state == "current":
+        return "no new digest"
+    return f"unknown: {entry.get('reason')}"
 
 
 def _git_line(git: dict[str, Any]) -> str:

@@ -1,31 +1,21 @@
-"""Does the registry hold another image than the host's? (for `fleet plan` under `always`)
-
-Asks the registry's HTTP API v2 for the tag's manifest digest (HEAD, bounded timeout) and
-compares it with the image's RepoDigests; never pulls. Plain HTTP only for loopback
-registries (as dockerd itself allows), HTTPS for every other.
+"""Does the registry hold another image than the host's? Asked through the host's own
+engine (its credentials, its network: `GET /distribution/<ref>/json`, bounded), so nothing
+is pulled; for `fleet outdated`, and for `fleet plan` where a deploy would pull.
 """
 
 from __future__ import annotations
 
+from remote.docker import engine_api
+
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from typing import Dict, List, Optional, Tuple
+    from typing import Any, Dict, List, Optional, Tuple
 
 DOCKER_HUB = "registry-1.docker.io"
-TIMEOUT_S = 5.0
-# What `docker pull` accepts, so the digest is the one it would record in RepoDigests.
-ACCEPT = ", ".join(
-    [
-        "application/vnd.oci.image.index.v1+json",
-        "application/vnd.docker.distribution.manifest.list.v2+json",
-        "application/vnd.docker.distribution.manifest.v2+json",
-        "application/vnd.oci.image.manifest.v1+json",
-    ]
-)
-
-
-class RegistryUnknown(Exception):
-    """The registry did not answer in a way that tells the digest."""
+ASK_S = 5.0
+SILENT = "no answer within %ds" % ASK_S
+NOT_PULLED = "the host's image was built or imported here, not pulled from a registry"
+NO_SOCKET = "the Docker engine's socket cannot be asked here"
 
 
 def split_reference(image: str) -> Tuple[str, str, str]:
@@ -49,63 +39,6 @@ def is_loopback(registry: str) -> bool:
     return host.startswith("127.") or host == "localhost" or host.startswith("[::1]")
 
 
-def remote_digest(image: str, timeout: float = TIMEOUT_S) -> str:
-    """The digest the registry gives the image's tag; RegistryUnknown if it will not say."""
-    registry, repo, tag = split_reference(image)
-    scheme = "http" if is_loopback(registry) else "https"
-    url = "%s://%s/v2/%s/manifests/%s" % (scheme, registry, repo, tag)
-    headers = {"Accept": ACCEPT}
-    status, answer = _head(url, headers, timeout)
-    if status == 401:
-        token = _anonymous_token(answer.get("www-authenticate", ""), repo, timeout)
-        headers["Authorization"] = "Bearer " + token
-        status, answer = _head(url, headers, timeout)
-    digest = answer.get("docker-content-digest", "")
-    if status != 200 or not digest:
-        raise RegistryUnknown("%s answered HTTP %d" % (registry, status))
-    return digest
-
-
-def _head(url: str, headers: Dict[str, str], timeout: float) -> Tuple[int, Dict[str, str]]:
-    import urllib.error
-    import urllib.request
-
-    request = urllib.request.Request(url, headers=headers, method="HEAD")  # noqa: S310
-    try:
-        with urllib.request.urlopen(request, timeout=timeout) as response:  # noqa: S310
-            return response.status, {k.lower(): v for k, v in response.headers.items()}
-    except urllib.error.HTTPError as exc:
-        return exc.code, {k.lower(): v for k, v in exc.headers.items()}
-    except (OSError, ValueError) as exc:
-        raise RegistryUnknown(str(getattr(exc, "reason", exc))) from None
-
-
-def _anonymous_token(challenge: str, repo: str, timeout: float) -> str:
-    """A pull token from the registry's token service (Docker Hub's way), no credentials."""
-    import urllib.parse
-    import urllib.request
-
-    from remote.kit.jsonio import loads
-
-    if not challenge.lower().startswith("bearer "):
-        raise RegistryUnknown("the registry wants credentials")
-    params = dict(_challenge_params(challenge[7:]))
-    realm = params.pop("realm", "")
-    if not realm.startswith("https://"):
-        raise RegistryUnknown("the registry wants credentials")
-    params.setdefault("scope", "repository:%s:pull" % repo)
-    url = realm + "?" + urllib.parse.urlencode(params)
-    try:
-        with urllib.request.urlopen(url, timeout=timeout) as response:  # noqa: S310
-            data = loads(response.read().decode("utf-8"))
-    except (OSError, ValueError) as exc:
-        raise RegistryUnknown("no token: %s" % exc) from None
-    token = data.get("token") or data.get("access_token") if isinstance(data, dict) else None
-    if not isinstance(token, str) or not token:
-        raise RegistryUnknown("no token from %s" % realm)
-    return token
-
-
 def _challenge_params(text: str) -> List[Tuple[str, str]]:
     pairs = []
     for part in text.split(","):
@@ -114,12 +47,93 @@ def _challenge_params(text: str) -> List[Tuple[str, str]]:
     return pairs
 
 
-def digest_differs(image: str, repo_digests: List[str]) -> Optional[str]:
-    """Why `always` would bring another image, None when it would not; RegistryUnknown
-    when the registry cannot tell."""
-    digest = remote_digest(image)
-    if any(entry.endswith("@" + digest) for entry in repo_digests):
-        return None
-    if not repo_digests:
-        return "the local image was not pulled from the registry"
-    return "the registry has another image (%s)" % digest[:19]
+def check_digest(image: str, known: Dict[Any, Any]) -> Dict[str, Any]:
+    """state (current, update or unknown), local_digest, registry_digest and reason of one
+    image. `known`: each registry that did not answer in time (its other images are not
+    asked again: a dead link costs ASK_S once, not once per image)."""
+    if "@" in image:
+        digest = image.rpartition("@")[2]
+        return _check("current", digest, digest, None)
+    local, why_local = local_digests(image)
+    if why_local in (NOT_PULLED, NO_SOCKET):  # no registry knows it, or none can be asked
+        return _check("unknown", None, None, why_local)
+    registry = split_reference(image)[0]
+    remote, why_remote = (None, known[registry]) if registry in known else registry_digest(image)
+    if remote is None and SILENT in str(why_remote):
+        known[registry] = why_remote
+    if remote is None or local is None:
+        return _check("unknown", local[0] if local else None, remote, why_remote or why_local)
+    return _check("current" if remote in local else "update", local[0], remote, None)
+
+
+def _check(state: Any, local: Any, remote: Any, reason: Any) -> Dict[str, Any]:
+    return {"state": state, "local_digest": local, "registry_digest": remote, "reason": reason}
+
+
+def local_digests(image: str) -> Tuple[Optional[List[str]], Optional[str]]:
+    """The host's image's registry digests, those of its own name first."""
+    asked, found = engine_api.image(image)
+    if not asked:
+        return None, NO_SOCKET
+    if found is None:
+        return None, "the image is not on the host"
+    name = image.rsplit(":", 1)[0] if ":" in image.rsplit("/", 1)[-1] else image
+    entries = [str(e) for e in found.get("RepoDigests") or []]
+    own = [e for e in entries if name.endswith(e.rpartition("@")[0])]
+    digests = [e.rpartition("@")[2] for e in own + entries]
+    if not digests:
+        return None, NOT_PULLED
+    return digests, None
+
+
+def registry_digest(image: str) -> Tuple[Optional[str], Optional[str]]:
+    status, body = engine_api.request(
+        "/distribution/%s/json" % engine_api._quote(image), timeout=ASK_S
+    )
+    if status is None:
+        return None, "the Docker engine gave %s" % SILENT
+    descriptor = body.get("Descriptor") if isinstance(body, dict) else None
+    if status == 200 and isinstance(descriptor, dict) and descriptor.get("digest"):
+        return str(descriptor["digest"]), None
+    message = body.get("message") if isinstance(body, dict) else None
+    return None, "the registry did not tell its digest: %s" % (message or "HTTP %d" % status)
+
+
+def pull_check(
+    image: str, policy: str, local: Optional[Dict[str, Any]], known: Dict[Any, Any]
+) -> Tuple[Optional[str], Dict[str, Any]]:
+    """Why a deploy would pull the image under this policy (None: it would not), and what
+    `fleet plan` says of its digest. `local`: the host's inspection of it (None: absent).
+    The registry is asked only where the policy pulls an image the host has (`always`);
+    the entry says why it was asked or not."""
+    entry = dict(_check(None, None, None, None), policy=policy, asked=False)
+    skipped = _not_asked(image, policy, local)
+    if skipped is not None:
+        return skipped[0], dict(entry, why=skipped[1])
+    entry.update(check_digest(image, known), why="pull policy always: a deploy pulls it")
+    entry["asked"] = entry["reason"] not in (NOT_PULLED, NO_SOCKET)
+    if entry["state"] == "update":
+        return "the registry has another image (%s)" % entry["registry_digest"][:19], entry
+    if entry["state"] == "unknown":
+        return "may pull (%s)" % entry["reason"], entry
+    return None, entry
+
+
+def _not_asked(
+    image: str, policy: str, local: Optional[Dict[str, Any]]
+) -> Optional[Tuple[Optional[str], str]]:
+    """(why a deploy would pull, why the registry is not asked); None: ask it."""
+    if policy == "never":
+        return None, "pull policy never: a deploy does not pull it"
+    if local is not None and "unknown" in local:
+        return str(local["unknown"]), "the host's images could not be listed"
+    if local is None:
+        return "absent from the host", "absent from the host: any pull brings it"
+    if "@sha256:" in image:
+        return None, "pinned by digest: a pull brings the same image"
+    if policy == "refresh":
+        why = "its pull_policy pulls on a schedule, not at each deploy"
+        return "may pull (its pull_policy refreshes it on a schedule)", why
+    if policy != "always":
+        return None, "pull policy %s: a deploy does not pull an image the host has" % policy
+    return None

@@ -1,6 +1,7 @@
 """`fleet outdated` against the lab's real registry: a moved tag is `update`, a pinned
 version is current with its newer tags listed, nothing is pulled, and a registry that
-is down makes its images `unknown` within the bound (#30)."""
+is down makes its images `unknown` within the bound (#30). `fleet plan` says the same
+per image where a deploy would pull (`--pull always`), and why it did not ask elsewhere."""
 
 from __future__ import annotations
 
@@ -46,6 +47,18 @@ def image_ids() -> set[str]:
 
 def by_service(result: Any, host: str = "h13") -> dict[str, dict[str, Any]]:
     return {str(i["service"]): i for i in result.host(host)["images"]}
+
+
+def plan_digests(fleet: Fleet, unique: str, refs: dict[str, str], *args: str) -> Any:
+    """`fleet plan --json ARGS`: each service's image entry, and its images to pull."""
+    planned = fleet("plan", "--json", *args, timeout=BOUND_S * 2)
+    assert planned.code in (0, 1), planned.stdout + planned.stderr
+    services = planned.host("h13")["services"]
+    found = {}
+    for kind, tag in (("latest", "latest"), ("pinned", "1.0.0")):
+        entry = services[f"h13-{unique}-{kind}"]
+        found[kind] = (entry["image_digests"][refs[tag]], entry["images"])
+    return planned, found
 
 
 def setup(
@@ -104,6 +117,19 @@ def test_a_moved_tag_is_an_update_and_newer_versions_are_listed_without_a_pull(
     assert table.code == 1
     assert "update" in table.stdout and "1.0.1, 1.1.0" in table.stdout
 
+    _, found = plan_digests(fleet, unique, refs, "--pull", "always")
+    (moved, to_pull), (pinned_entry, none) = found["latest"], found["pinned"]
+    assert moved["asked"] and moved["state"] == "update", moved
+    assert moved["registry_digest"] == latest["registry_digest"] and to_pull == [refs["latest"]]
+    assert pinned_entry["asked"] and pinned_entry["state"] == "current", pinned_entry
+    assert none == []
+    _, found = plan_digests(fleet, unique, refs)  # the host's own policy: missing
+    assert all(not e["asked"] and "pull policy missing" in e["why"] for e, _ in found.values())
+    fleet.env["COLUMNS"] = "200"  # the table's lines whole
+    shown = fleet("plan", "--pull", "always")
+    assert "a new digest" in shown.stdout and "no new digest" in shown.stdout, shown.stdout
+    assert images_on_the_engine() == before, "plan pulled something"
+
     assert fleet("deploy", "--pull", "always", "--json").code == 0
     again = fleet("outdated", "--json")
     assert again.code == 0, again.stdout + again.stderr
@@ -117,7 +143,7 @@ def test_a_registry_that_is_down_makes_its_images_unknown_within_the_bound(
     tmp_path: Path,
     unique: str,
 ) -> None:
-    fleet, _ = setup(make_lab, registry, tmp_path, unique)
+    fleet, refs = setup(make_lab, registry, tmp_path, unique)
     registry.stop()
 
     found = fleet("outdated", "--json", timeout=BOUND_S * 2)
@@ -126,6 +152,9 @@ def test_a_registry_that_is_down_makes_its_images_unknown_within_the_bound(
     items = by_service(found).values()
     assert {i["state"] for i in items} == {"unknown"}
     assert all(i["reason"] for i in items), items
+    planned, found = plan_digests(fleet, unique, refs, "--pull", "always")
+    assert planned.elapsed < BOUND_S
+    assert all(e["asked"] and e["state"] == "unknown" and e["reason"] for e, _ in found.values())
 
 
 def test_a_registry_behind_a_dead_link_costs_its_bound_once(

@@ -145,3 +145,45 @@ def test_plan_of_a_local_host_through_the_real_runner(
     assert not (root / "state").exists() and not (root / "logs").exists()
     table = CliRunner().invoke(app, ["plan", "-i", str(inv)])
     assert table.exit_code == ExitStatus.NOT_COMPLETED and "create" in table.stdout
+
+
+def digest(state: str | None, asked: bool = True, **more: Any) -> dict[str, Any]:
+    entry = {"policy": "always", "asked": asked, "why": "pull policy always: a deploy pulls it"}
+    entry.update(state=state, local_digest=None, registry_digest=None, reason=None)
+    entry.update(more)
+    return entry
+
+
+def test_plan_pull_reaches_the_job_and_the_table_says_what_a_pull_would_bring(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`fleet plan --pull always`: the host's job says always; per image the table says a
+    new digest, none, unknown with its reason, or why the registry was not asked."""
+    new = "sha256:" + "b" * 64
+    web = service("recreate", ["app:latest"])
+    web["image_digests"] = {
+        "app:latest": digest("update", registry_digest=new),
+        "app:1.0": digest("current"),
+        "db:1": digest("unknown", reason="no answer within 5s"),
+        "cache:1": digest(None, False, why="pull policy never: a deploy does not pull it"),
+    }
+    made: list[PlanHost] = []
+    real = fanout.plan
+
+    def planned(hosts: list[Any], options: EngineOptions) -> Any:
+        made.extend(PlanHost(h, answer=host_preview(web=web)) for h in hosts)
+        return real(hosts, options, connectors=FakeFleet(list(made)))
+
+    monkeypatch.setattr(fanout, "load_runner", lambda: RUNNER)
+    monkeypatch.setattr(fanout, "plan", planned)
+    inv = tmp_path / "hosts.yml"
+    inv.write_text("hosts:\n  nas:\n    address: 127.0.9.8\n    services: [web]\n")
+    result = CliRunner().invoke(
+        app, ["plan", "-i", str(inv), "--pull", "always"], env={"COLUMNS": "200"}
+    )
+    assert result.exit_code == ExitStatus.NOT_COMPLETED, result.stderr
+    assert made[0].plans[0]["pull"] == "always"
+    text = " ".join(result.stdout.split())
+    for said in ("a new digest (sha256:bbbbbbbbbbbb)", "no new digest", "no answer within 5s"):
+        assert said in text, result.stdout
+    assert "not asked: pull policy never" in text

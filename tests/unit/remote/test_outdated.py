@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from remote import outdated
-from remote.docker import engine_api
+from remote.docker import engine_api, registry
 
 OLD = "sha256:" + "a" * 64
 NEW = "sha256:" + "b" * 64
@@ -110,7 +110,7 @@ def test_an_image_built_or_imported_here_asks_no_registry(
     tags = no_tags(monkeypatch, ["1"])
     asked = fake_engine(monkeypatch, [], (200, {"Descriptor": {"digest": NEW}}))
     item = outdated.judge("fleet-test/busybox:1", {})
-    assert item["state"] == "unknown" and item["reason"] == outdated.NOT_PULLED
+    assert item["state"] == "unknown" and item["reason"] == registry.NOT_PULLED
     assert asked == [] and tags == []
 
 
@@ -147,4 +147,4 @@ def test_a_registry_that_stays_silent_is_asked_once(monkeypatch: pytest.MonkeyPa
     known: dict[Any, Any] = {}
     items = [outdated.judge(f"127.0.0.1:5000/{n}:1.0", known) for n in ("a", "b", "c")]
     assert len(asked) == 1 and asked_tags == []
-    assert all(i["state"] == "unknown" and outdated.SILENT in i["reason"] for i in items)
+    assert all(i["state"] == "unknown" and registry.SILENT in i["reason"] for i in items)

@@ -2,23 +2,22 @@
 
 from __future__ import annotations
 
-import http.server
 import json
 import os
 import subprocess
-import threading
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from remote.docker import registry
-from remote.preview import changed_keys, git_preview, preview, pull_reason
+from remote.docker import engine_api, registry
+from remote.docker.registry import pull_check
+from remote.preview import changed_keys, git_preview, preview
 from remote.run.job import parse_job
 from tests.unit.remote.test_source import a_file, manifest, pushed
 
 DIGEST = "sha256:" + "ab" * 32
+OTHER = "sha256:" + "cd" * 32
 
 
 @pytest.mark.parametrize(
@@ -64,63 +63,127 @@ def test_changed_keys_is_empty_for_a_container_that_matches() -> None:
     assert changed_keys(definition, container, {"Config": {"Env": ["PATH=/bin"]}}) == []
 
 
-def test_pull_reasons_follow_the_policy() -> None:
-    """never: nothing; absent: pulled; missing and present: nothing; pinned: nothing."""
-    present = {"RepoDigests": []}
-    assert pull_reason("a:1", "never", None) is None
-    assert pull_reason("a:1", "missing", None) == "absent from the host"
-    assert pull_reason("a:1", "missing", present) is None
-    assert pull_reason("a@" + DIGEST, "always", present) is None
-    assert "may pull" in (pull_reason("a:1", "refresh", present) or "")
+NOT_ASKED = [
+    ("a:1", "never", None, None, "pull policy never"),
+    ("a:1", "missing", None, "absent from the host", "any pull brings it"),
+    ("a:1", "missing", {"RepoDigests": []}, None, "pull policy missing"),
+    ("a@" + DIGEST, "always", {"RepoDigests": []}, None, "pinned by digest"),
+    ("a:1", "refresh", {"RepoDigests": []}, "may pull (its pull_policy", "on a schedule"),
+    ("a:1", "always", {"unknown": "may pull (no docker)"}, "may pull (no docker)", "listed"),
+]
 
 
-def test_always_with_a_dead_registry_says_may_pull() -> None:
-    """A registry that does not answer: `may pull`, and the cause, within the timeout."""
-    free = _free_port()
-    why = pull_reason(f"127.0.0.1:{free}/app:1", "always", {"RepoDigests": []})
-    assert why is not None and why.startswith("may pull"), why
+@pytest.mark.parametrize(("image", "policy", "local", "pull", "why"), NOT_ASKED)
+def test_where_a_deploy_would_not_pull_a_present_image_the_registry_is_not_asked(
+    monkeypatch: pytest.MonkeyPatch, image: str, policy: str, local: Any, pull: Any, why: str
+) -> None:
+    """never, absent, missing, pinned, refresh: the pull reason as before, and the entry
+    says why the registry was not asked (and asks nothing)."""
+    asked = fake_engine(monkeypatch, [], (None, None))
+    reason, entry = pull_check(image, policy, local, {})
+    assert reason == pull or (pull and reason and reason.startswith(pull)), reason
+    assert entry["asked"] is False and entry["state"] is None and why in entry["why"], entry
+    assert entry["policy"] == policy and asked == []
 
 
-class _Registry(http.server.BaseHTTPRequestHandler):
-    digest = DIGEST
+def fake_engine(
+    monkeypatch: pytest.MonkeyPatch, local: list[str], remote: tuple[Any, Any]
+) -> list[str]:
+    """The engine's socket: the image's RepoDigests, and the registry's answer (asked: listed)."""
+    asked: list[str] = []
 
-    def do_HEAD(self) -> None:
-        if not self.path.startswith("/v2/app/manifests/"):
-            self.send_response(404)
-        else:
-            self.send_response(200)
-            self.send_header("Docker-Content-Digest", self.digest)
-        self.end_headers()
+    def request(path: str, timeout: float = 0) -> tuple[Any, Any]:
+        asked.append(path)
+        return remote
 
-    def log_message(self, *args: Any) -> None:
+    monkeypatch.setattr(engine_api, "image", lambda ref: (True, {"RepoDigests": local}))
+    monkeypatch.setattr(engine_api, "request", request)
+    return asked
+
+
+IMAGE = "127.0.0.1:5000/app:latest"
+PRESENT = {"RepoDigests": ["127.0.0.1:5000/app@" + DIGEST]}
+
+
+def test_always_asks_the_registry_the_same_digest_pulls_nothing_another_is_named(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    fake_engine(monkeypatch, PRESENT["RepoDigests"], (200, {"Descriptor": {"digest": DIGEST}}))
+    reason, entry = pull_check(IMAGE, "always", PRESENT, {})
+    assert reason is None and entry["asked"] is True and entry["state"] == "current"
+    assert entry["local_digest"] == entry["registry_digest"] == DIGEST
+    assert "pull policy always" in entry["why"]
+    fake_engine(monkeypatch, PRESENT["RepoDigests"], (200, {"Descriptor": {"digest": OTHER}}))
+    reason, entry = pull_check(IMAGE, "always", PRESENT, {})
+    assert reason == f"the registry has another image ({OTHER[:19]})"
+    assert (entry["state"], entry["registry_digest"]) == ("update", OTHER)
+
+
+def test_a_registry_that_does_not_answer_is_unknown_and_asked_once_per_host(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """An error: unknown with the registry's reason (may pull); silence: the host's other
+    images of that registry are not asked again."""
+    fake_engine(monkeypatch, PRESENT["RepoDigests"], (500, {"message": "connection refused"}))
+    reason, entry = pull_check(IMAGE, "always", PRESENT, {})
+    assert entry["state"] == "unknown" and "connection refused" in entry["reason"]
+    assert reason == "may pull (the registry did not tell its digest: connection refused)"
+    asked = fake_engine(monkeypatch, PRESENT["RepoDigests"], (None, None))
+    known: dict[Any, Any] = {}
+    for image in (IMAGE, "127.0.0.1:5000/other:1"):
+        _, entry = pull_check(image, "always", PRESENT, known)
+        assert entry["state"] == "unknown" and "no answer within" in entry["reason"]
+    assert len(asked) == 1
+
+
+def test_an_image_imported_here_asks_no_registry(monkeypatch: pytest.MonkeyPatch) -> None:
+    asked = fake_engine(monkeypatch, [], (200, {"Descriptor": {"digest": DIGEST}}))
+    reason, entry = pull_check("fleet-test/app:1", "always", {"RepoDigests": []}, {})
+    assert entry["asked"] is False and entry["reason"] == registry.NOT_PULLED and asked == []
+    assert reason is not None and reason.startswith("may pull")
+
+
+def test_without_the_engine_socket_nothing_is_asked(monkeypatch: pytest.MonkeyPatch) -> None:
+    """docker only through sudo: the engine's socket is not ours; unknown, and why."""
+    asked = fake_engine(monkeypatch, [], (None, None))
+    monkeypatch.setattr(engine_api, "image", lambda ref: (False, None))
+    reason, entry = pull_check(IMAGE, "always", PRESENT, {})
+    assert entry["asked"] is False and entry["reason"] == registry.NO_SOCKET and asked == []
+    assert reason == f"may pull ({registry.NO_SOCKET})"
+
+
+class _Service:
+    """What _judge_images reads and writes of a service's preview."""
+
+    def __init__(self, config: dict[str, Any]) -> None:
+        self.config = config
+        self.images: dict[str, str] = {}
+        self.digests: dict[str, dict[str, Any]] = {}
+
+    def judge(self, local: Any, inspect: Any) -> None:
         pass
 
 
-@pytest.fixture
-def fake_registry() -> Iterator[str]:
-    server = http.server.HTTPServer(("127.0.0.1", 0), _Registry)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"127.0.0.1:{server.server_address[1]}"
-    server.shutdown()
+def test_each_image_is_asked_once_per_host_and_every_service_says_it(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Two services on one image under `always`: one registry question, both entries;
+    a third whose own pull_policy is never: not asked."""
+    import remote.preview as module
 
-
-def test_always_compares_the_registry_digest_with_the_local_one(fake_registry: str) -> None:
-    """The same digest: no pull; another: pulled, saying why; an unknown repo: may pull."""
-    image = f"{fake_registry}/app:1"
-    assert pull_reason(image, "always", {"RepoDigests": [f"{fake_registry}/app@{DIGEST}"]}) is None
-    other = pull_reason(image, "always", {"RepoDigests": [f"{fake_registry}/app@sha256:00"]})
-    assert other is not None and "another image" in other
-    unknown = pull_reason(f"{fake_registry}/nope:1", "always", {"RepoDigests": []})
-    assert unknown is not None and "HTTP 404" in unknown
-
-
-def _free_port() -> int:
-    import socket
-
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+    asked = fake_engine(
+        monkeypatch, PRESENT["RepoDigests"], (200, {"Descriptor": {"digest": OTHER}})
+    )
+    monkeypatch.setattr(module, "local_images", lambda images, timeout: {IMAGE: PRESENT})
+    services = [_Service({"web": {"image": IMAGE}}) for _ in range(2)]
+    services.append(_Service({"web": {"image": IMAGE, "pull_policy": "never"}}))
+    job = parse_job(
+        '{"version": 1, "host": "h", "run_id": "r", "services": ["a"], "pull": "always"}', "/R"
+    )
+    module._judge_images(services, job)  # type: ignore[arg-type]
+    assert len(asked) == 1
+    assert [s.digests[IMAGE]["state"] for s in services] == ["update", "update", None]
+    assert [bool(s.images) for s in services] == [True, True, False]
 
 
 def _git(repo: Path, *args: str) -> str:
@@ -211,7 +274,7 @@ def test_a_host_whose_docker_does_not_answer_may_pull(
     monkeypatch.setattr(dockercmd, "PLACES", [])  # nor in the usual places
     monkeypatch.setattr(dockercmd._Setup, "found", {})
     local = local_images(["app:1"], 60.0)
-    why = pull_reason("app:1", "missing", local.get("app:1"))
+    why, _ = pull_check("app:1", "missing", local.get("app:1"), {})
     assert why is not None and why.startswith("may pull (docker image inspect failed"), why
 
 
