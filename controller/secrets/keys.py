@@ -15,6 +15,7 @@ from controller.errors import FleetError
 IDENTITY_ENV = "FLEET_AGE_IDENTITY"
 DEFAULT_IDENTITY = "~/.config/fleet/age.key"
 SSH_KEYS = ("~/.ssh/id_ed25519", "~/.ssh/id_rsa")
+_SSH_NAMES = frozenset(Path(key).name for key in SSH_KEYS)
 AGE_SECRET_PREFIX = "AGE-SECRET-KEY-"  # noqa: S105 (how an identity line begins)
 
 
@@ -43,7 +44,18 @@ def identities(given: str | None) -> tuple[Any, ...]:
             f"no age identity: give --age-identity FILE, set {IDENTITY_ENV}, or create "
             f"{DEFAULT_IDENTITY} (age-keygen -o {DEFAULT_IDENTITY})"
         )
-    return tuple(identity for path in paths for identity in _load_identity(path))
+    if paths[0].name not in _SSH_NAMES:
+        return tuple(_load_identity(paths[0]))
+    # The fallback: each SSH key that loads (one with a passphrase cannot, here).
+    loaded, problems = [], []
+    for path in paths:
+        try:
+            loaded += _load_identity(path)
+        except SecretError as err:
+            problems.append(str(err))
+    if not loaded:
+        raise SecretError("; ".join(problems))
+    return tuple(loaded)
 
 
 def _load_identity(path: Path) -> list[Any]:
