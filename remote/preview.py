@@ -19,6 +19,7 @@ from remote.docker.registry import pull_check
 from remote.kit import jsonio, procs
 from remote.protocol import LOCK_FILE
 from remote.run.job import Job
+from remote.run.secrets import env_hash
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -109,6 +110,7 @@ class _ServicePreview(object):
         self, root: str, job: Job, name: str, scrub: Scrubber, incoming: Optional[List[str]]
     ) -> None:
         self.name = name
+        self.job_root = root
         self.incoming = incoming  # files a push would change first: not on the host yet
         self.job = job
         self.files = compose.service_files(root, job.repo, name)
@@ -213,6 +215,9 @@ class _ServicePreview(object):
                 self.changes.append("%s: %s" % (svc, why))
             else:
                 self.stopped += [compose.container_name(c) for c in mine if not _running(c)]
+        want = self.job.secret_hashes.get(self.name)
+        if want is not None and env_hash(self.job_root, self.name) != want:
+            self.changes.append("secret changed")
         if self.containers and self.config and not self.hashes:
             self.changes.append("compose did not give its config hashes: up may recreate")
         if self.changes:

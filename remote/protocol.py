@@ -32,6 +32,11 @@ PULL_POLICIES = ("missing", "always", "never")
 SOURCES = ("git", "push")
 RUN_KINDS = ("deploy", "resume", "rollback")
 
+# Plan keys the runner pops before it stores the plan: the decrypted .env text per service
+# (deploy; written to R/config/<svc>/.env, kept in memory only) and its sha256 (preview).
+SECRETS_KEY = "secrets"
+SECRET_HASHES_KEY = "secret_hashes"  # noqa: S105 (a plan key)
+
 
 def runner_name(sha256_hex):
     # type: (str) -> str

@@ -21,6 +21,7 @@ command -v iptables >/dev/null || need+=(iptables)
 [ -x /usr/bin/docker-registry ] || need+=(docker-registry)  # the lab's image registry (tests/lab/registry.py)
 command -v unshare >/dev/null || need+=(util-linux)
 [ -x /usr/bin/python3 ] || need+=(python3)
+command -v age >/dev/null || need+=(age)  # encrypts and decrypts for the secrets interop tests (tests/e2e/test_secrets.py)
 command -v chromium >/dev/null || need+=(chromium)  # renders the HTML report to a PNG (tests/e2e/test_html_report.py)
 # Lab hosts as their owners set them up (tests/lab/owners.py): login shells, docker via sudo.
 for tool in fish tcsh zsh sudo; do command -v "$tool" >/dev/null || need+=("$tool"); done

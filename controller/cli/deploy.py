@@ -29,6 +29,7 @@ from controller.cli.common import (
 from controller.cli.completion import complete_hosts
 from controller.cli.params import (
     AcceptNewOpt,
+    AgeIdentityOpt,
     BatchOpt,
     CanaryOpt,
     ConcurrencyOpt,
@@ -149,6 +150,10 @@ def _deploy_command(
     raise typer.Exit(code)
 
 
+def _text(path: Path | None) -> str | None:
+    return None if path is None else str(path)
+
+
 @app.command()
 def deploy(
     hosts: HostsOpt = "all",
@@ -164,6 +169,7 @@ def deploy(
     verify_timeout: VerifyTimeoutOpt = None,
     accept_new: AcceptNewOpt = False,
     repo: RepoOpt = None,
+    age_identity: AgeIdentityOpt = None,
     batch: BatchOpt = None,
     canary: CanaryOpt = None,
     max_fail: MaxFailOpt = None,
@@ -182,7 +188,7 @@ def deploy(
         verify_timeout,
         pull,
     )
-    options = knobs.options(resume=resume)
+    options = knobs.options(resume=resume, age_identity=_text(age_identity))
     rollout = RolloutOptions(batch=batch, canary=canary, max_fail=max_fail)
     outputs = Afterwards.of(html, notify, no_notify)
     _deploy_command(inventory, hosts, replace(options, rollout=rollout), as_json, repo, outputs)
@@ -209,6 +215,7 @@ def resume(
     verify_timeout: VerifyTimeoutOpt = None,
     accept_new: AcceptNewOpt = False,
     repo: RepoOpt = None,
+    age_identity: AgeIdentityOpt = None,
     batch: BatchOpt = None,
     canary: CanaryOpt = None,
     max_fail: MaxFailOpt = None,
@@ -228,7 +235,7 @@ def resume(
         verify_timeout,
         pull,
     )
-    options = knobs.options(resume=True)
+    options = knobs.options(resume=True, age_identity=_text(age_identity))
     rollout = RolloutOptions(batch=batch, canary=canary, max_fail=max_fail)
     outputs = Afterwards.of(html, notify, no_notify)
     with boundary(as_json):

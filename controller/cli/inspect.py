@@ -17,6 +17,7 @@ from controller.cli.boundary import boundary, frozen_imports, stdout_console
 from controller.cli.common import Knobs, exit_for, inventory_arg, inventory_path, load, select
 from controller.cli.params import (
     AcceptNewOpt,
+    AgeIdentityOpt,
     ConcurrencyOpt,
     ConnectTimeoutOpt,
     HandshakesOpt,
@@ -79,6 +80,7 @@ def plan(
     accept_new: AcceptNewOpt = False,
     repo: RepoOpt = None,
     pull: PullOpt = None,
+    age_identity: AgeIdentityOpt = None,
 ) -> None:
     """What a deploy would change on every host, changing nothing (exit 1: something)."""
     with frozen_imports():
@@ -92,7 +94,8 @@ def plan(
         options = knobs.options()
         push_repo = repo if repo is not None else inventory_path(inventory).resolve().parent
         check_push_repo(inv, selected, push_repo)
-        options = replace(options, push_repo=str(push_repo))
+        identity = None if age_identity is None else str(age_identity)
+        options = replace(options, push_repo=str(push_repo), age_identity=identity)
         report = asyncio.run(fanout.plan(selected, options))
         if as_json:
             sys.stdout.write(json.dumps(preview.plan_json(report)) + "\n")

@@ -96,6 +96,14 @@ HandshakesOpt = Annotated[
         help="SSH handshakes at the same time (keep it below sshd's MaxStartups, 10).",
     ),
 ]
+AgeIdentityOpt = Annotated[
+    Path | None,
+    typer.Option(
+        "--age-identity",
+        help="age identity (or SSH private key) that decrypts secrets/ (default: "
+        "$FLEET_AGE_IDENTITY, ~/.config/fleet/age.key, else ~/.ssh/id_ed25519, id_rsa).",
+    ),
+]
 RepoOpt = Annotated[
     Path | None,
     typer.Option(

@@ -4,16 +4,20 @@ does the stages on the host (remote/)."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 from controller.errors import one_line
-from controller.job.spec import JobSettings, job_bytes
+from controller.job.spec import JobSettings, job_fields
 from controller.report.model import HostResult, HostStatus
 from controller.report.problems import Problem
+from controller.secrets.host import HostSecrets, host_secrets
+from controller.secrets.keys import SecretError
 from controller.session import outcome
 from controller.session.host import HostSession, Runtime
 from controller.transport.connector import LinkLost
 from inventory import Host
+from remote.protocol import SECRETS_KEY
 
 
 class DeployRun:
@@ -26,9 +30,24 @@ class DeployRun:
         self.result = self.session.result
         self.follower = self.session.follower(settings.run_id)
         self._resume = settings.resume  # off when a push brought a new revision
+        self._secrets = HostSecrets()
 
     async def run(self) -> HostResult:
+        # Decrypted before the host is contacted: a file that cannot be fails this host
+        # in prepare with nothing changed on it.
+        try:
+            self._secrets = self._host_secrets()
+        except SecretError as err:
+            problem = Problem.SECRET_UNREADABLE
+            return await self.session.failed_before_contact(problem, str(err), "prepare")
         return await self.session.guarded(self._deploy)
+
+    def _host_secrets(self) -> HostSecrets:
+        """A rollback runs the .env its host has (offline, by design): no secrets then."""
+        if self.settings.rollback:
+            return HostSecrets()
+        repo, host = Path(self.settings.push_repo or "."), self.host
+        return host_secrets(repo, host.name, list(host.services), self.settings.age_identity)
 
     async def _deploy(self) -> None:
         attach = self.follower.attach_running
@@ -37,7 +56,8 @@ class DeployRun:
         else:
             if self._pushes() and not await self._push():
                 return
-            res = await self.follower.start_and_follow(self._start_args(), self._job())
+            job, private = self._job(), bool(self._secrets)
+            res = await self.follower.start_and_follow(self._start_args(), job, private=private)
         outcome.conclude(self.result, res)
         if self.result.status is HostStatus.FAILED and self.result.diagnostics:
             await self.session.fetch_diagnostics(self.result.diagnostics)
@@ -49,7 +69,11 @@ class DeployRun:
         return [*args, "--plan", "-"]
 
     def _job(self) -> bytes:
-        return job_bytes(self.host, self.settings)
+        """The job; with secrets, their text rides in it (remote/run/secrets.py)."""
+        fields = job_fields(self.host, self.settings)
+        if self._secrets:
+            fields[SECRETS_KEY] = self._secrets.texts
+        return json.dumps(fields).encode()
 
     def _pushes(self) -> bool:
         """A push host gets the controller's tree, except in a rollback (offline, by design)."""

@@ -3,7 +3,6 @@ on this host and how. Below the features: deploy sends it, `fleet plan` previews
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -23,6 +22,7 @@ class JobSettings:
     rollback_to: str | None = None
     push_repo: str | None = None  # source: push: the local repo holding services/
     pull: str | None = None  # over every host's inventory `pull` for this run
+    age_identity: str | None = None  # secrets/: the identity file given (else the default chain)
 
     @classmethod
     def of(cls, options: EngineOptions, run_id: str) -> JobSettings:
@@ -34,6 +34,7 @@ class JobSettings:
             rollback_to=options.rollback_to,
             push_repo=options.push_repo,
             pull=options.pull,
+            age_identity=options.age_identity,
         )
 
 
@@ -59,7 +60,3 @@ def job_fields(host: Host, settings: JobSettings) -> dict[str, Any]:
         if settings.rollback_to:
             job["rollback_to"] = settings.rollback_to
     return job
-
-
-def job_bytes(host: Host, settings: JobSettings) -> bytes:
-    return json.dumps(job_fields(host, settings)).encode()

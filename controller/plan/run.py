@@ -14,12 +14,15 @@ from controller.job.manifest import PushError, build_manifest
 from controller.job.spec import JobSettings, job_fields
 from controller.plan.report import PlanResult
 from controller.report.model import HostResult, HostStatus
+from controller.report.problems import Problem
+from controller.secrets.host import host_secrets
+from controller.secrets.keys import SecretError
 from controller.session import outcome
 from controller.session.channel import answer_json
 from controller.session.host import HostSession, Runtime
 from controller.transport.connector import CommandResult
 from inventory import Host
-from remote.protocol import Exit
+from remote.protocol import SECRET_HASHES_KEY, Exit
 
 
 class PlanRun:
@@ -30,14 +33,26 @@ class PlanRun:
         self.settings = settings
         self.result = PlanResult(name=host.name, services=outcome.new_result(host).services)
         self.session = HostSession(host, runtime, self.result)
+        self._secret_hashes: dict[str, str] = {}
 
     async def run(self) -> HostResult:
+        try:  # as a deploy would: a secret that cannot be decrypted fails the host
+            repo, host = Path(self.settings.push_repo or "."), self.host
+            identity = self.settings.age_identity
+            self._secret_hashes = host_secrets(
+                repo, host.name, list(host.services), identity
+            ).hashes()
+        except SecretError as err:
+            problem = Problem.SECRET_UNREADABLE
+            return await self.session.failed_before_contact(problem, str(err), "prepare")
         return await self.session.guarded(self._preview)
 
     def _job(self) -> bytes:
         """The run's job; for a push host also the manifest a push would send, so the
         host can say which files it lacks (remote.source.push_preview)."""
         job = job_fields(self.host, self.settings)
+        if self._secret_hashes:  # hashes only: `secret changed` without the value
+            job[SECRET_HASHES_KEY] = self._secret_hashes
         if self.host.source == "push":
             try:
                 manifest = build_manifest(Path(self.settings.push_repo or "."), self.host.services)

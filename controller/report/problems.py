@@ -41,6 +41,8 @@ class Problem(str, Enum):
     NO_DOCKER_ACCESS = "no_docker_access"
     """The SSH user cannot reach the Docker daemon's socket (not in the docker group)."""
     PUSH_FAILED = "push_failed"
+    SECRET_UNREADABLE = "secret_unreadable"  # noqa: S105 (a reason's name, not a password)
+    """A secrets/ file the controller cannot decrypt (wrong identity, corrupt, not age)."""
     INTERNAL = "internal"
 
 
@@ -118,6 +120,10 @@ ADVICE: dict[Problem, Advice] = {
     Problem.NO_SPACE: Advice(
         "free space under {name}'s root (or set root: elsewhere)",
         hint="free some space on the host, or set root: in the inventory to a larger disk",
+    ),
+    Problem.SECRET_UNREADABLE: Advice(
+        "give the age identity that decrypts it (--age-identity FILE), or fix the file "
+        "with `fleet secrets edit`"
     ),
     Problem.NO_DOCKER_ACCESS: Advice(
         "add {name}'s user to the docker group (usermod -aG docker USER)"

@@ -76,17 +76,21 @@ class Follower:
         self.reader = LineReader(self._on_line, sink)
         self._on_event = on_event
         self._note = note
-        self._start: tuple[list[str], bytes] | None = None
+        self._start: tuple[list[str], bytes, bool] | None = None
 
     async def reconnect(self, cause: str = "link lost") -> None:
         """Open the link again; what was read of the log is the progress that counts."""
         await self.channel.link.reconnect(self.reader.offset, cause)
 
-    async def start_and_follow(self, args: Sequence[str], job: bytes) -> CommandResult:
-        """Start the run (runner `start ARGS` with the job) and follow it to its end."""
-        self._start = (list(args), job)
+    async def start_and_follow(
+        self, args: Sequence[str], job: bytes, *, private: bool = False
+    ) -> CommandResult:
+        """Start the run (runner `start ARGS` with the job) and follow it to its end.
+        `private`: the job holds secrets, so it goes on stdin, never inside the command
+        line (which the host's process list shows)."""
+        self._start = (list(args), job, private)
         try:
-            res = await self.channel.runner(args, job, self.reader.feed, json_input=True)
+            res = await self.channel.runner(args, job, self.reader.feed, json_input=not private)
         except LinkLost as err:
             self._note(f"link lost while starting: {err}")
             await self.reconnect(f"link lost while starting: {err}")
@@ -119,7 +123,8 @@ class Follower:
                 if self.result.log is None and not await self._find_log():
                     # The start never reached the host: start it now, same run id.
                     assert self._start is not None, "no run to follow and none to start"
-                    return await self.start_and_follow(*self._start)
+                    args, job, private = self._start
+                    return await self.start_and_follow(args, job, private=private)
                 assert self.result.log is not None
                 args = ["follow", "--root", self.channel.root, "--log", self.result.log]
                 args += ["--offset", str(self.reader.offset), "--run-id", self.run_id]

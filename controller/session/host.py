@@ -119,6 +119,14 @@ class HostSession:
             await self._finish(clock() - started)
         return self.result
 
+    async def failed_before_contact(self, problem: Problem, message: str, stage: str) -> HostResult:
+        """The controller could not make the host's job (a secret it cannot decrypt): the
+        host fails in `stage` without being contacted, nothing on it changed."""
+        outcome.fail(self.result, problem, message)
+        self.result.failed_stage = self.result.last_stage = stage
+        await self._finish(0.0)
+        return self.result
+
     async def retrying(self, step: Callable[[], Awaitable[T]]) -> T:
         """Run a step that changes nothing on the host (a read), again after each drop,
         for as long as the reconnect deadline allows (then Disconnected)."""

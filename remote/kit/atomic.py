@@ -11,20 +11,21 @@ if TYPE_CHECKING:
     from typing import Any
 
 
-def atomic_write(path: str, data: bytes, durable: bool = True) -> None:
+def atomic_write(path: str, data: bytes, durable: bool = True, mode: int = 0o644) -> None:
     """Temp file in the same folder, fsync, rename: a crash leaves either the old file
     or the new one, never half of one. `durable` fsyncs the folder too, so that the
-    rename itself survives a power cut."""
+    rename itself survives a power cut. `mode` holds from the temp file's creation on
+    (0o600: a secret is never readable by others, not even for a moment)."""
     directory = os.path.dirname(path) or "."
     # Named by our pid: a leftover of that name is from a dead process, safe to reuse.
     temp = os.path.join(directory, ".%s.%d.tmp" % (os.path.basename(path), os.getpid()))
-    fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+    fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode)
     try:
+        os.fchmod(fd, mode)  # a leftover temp file keeps its mode through O_TRUNC
         with os.fdopen(fd, "wb") as handle:
             handle.write(data)
             handle.flush()
             os.fsync(handle.fileno())
-        os.chmod(temp, 0o644)
         os.replace(temp, path)
     except BaseException:
         if os.path.exists(temp):

@@ -16,13 +16,14 @@ from remote.run.ending import Ending, Failure, ms_since
 from remote.run.job import Job
 from remote.run.lock import RunLock, describe_holder
 from remote.run.runlog import RunLog, create_exclusive, file_ts, iso_ts, utc_now
+from remote.run.secrets import write_secrets
 from remote.run.stages import STAGE_ACTIONS, StageFailed
 from remote.run.state import State
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from types import FrameType
-    from typing import Any, Callable, Dict, Optional
+    from typing import Any, Callable, Dict, List, Optional
 
     from remote.run.runlog import Clock, Sink
 
@@ -52,12 +53,16 @@ def execute(root: str, job: Job, resume: bool, echo: Optional[Sink], lock: RunLo
     """Run the stages under the held lock, release it, and return an Exit code."""
     try:
         with SignalGuard() as guard:
+            # Before the log opens: its scrubber reads the .env files as written.
+            written = write_secrets(root, job.secrets) if job.secrets else []
             log = _open_log(root, job, echo, utc_now)
             # Names this process (a detached run is not the one that took the lock) and
             # its log, so that `status` and a re-attach find them.
             lock.describe(dict(lock.holder, pid=os.getpid(), log=log.path))
             try:
-                return Run(root, job, resume, log, guard, utc_now).go(lock.stale_holder)
+                run = Run(root, job, resume, log, guard, utc_now)
+                run.secrets_written = written
+                return run.go(lock.stale_holder)
             finally:
                 log.close()
     finally:
@@ -117,6 +122,7 @@ class Run(object):
         self.log = log
         self.guard = guard
         self.end = Ending(self.ctx, clock)
+        self.secrets_written: List[str] = []  # services whose .env the job's secrets changed
 
     def go(self, stale_holder: Optional[Dict[str, Any]]) -> int:
         mode = "resuming" if self.ctx.resume else "fresh run"
@@ -136,6 +142,9 @@ class Run(object):
                 message="took over the lock of %s: its process is gone"
                 % describe_holder(stale_holder),
             )
+        if self.secrets_written:
+            names = ", ".join(self.secrets_written)
+            self.log.say(".env written from the controller's secrets for: %s" % names)
         removed = runners.prune_runners(self.ctx.root, runners.running_version())
         if removed:
             self.log.say("removed old runner versions: %s" % ", ".join(removed))

@@ -13,6 +13,8 @@ from remote.protocol import (
     PLAN_VERSION,
     PULL_POLICIES,
     RUN_KINDS,
+    SECRET_HASHES_KEY,
+    SECRETS_KEY,
     SERVICE_NAME_PATTERN,
     SOURCES,
 )
@@ -58,6 +60,9 @@ class Job(object):
         self.source = source  # git | push
         self.kind = kind  # deploy | resume | rollback (the controller's word for the run)
         self.become = become  # sudo: see remote/kit/dockercmd.py
+        # Never in `raw` (never saved): each service's .env text, and (preview) its sha256.
+        self.secrets: Dict[str, str] = {}
+        self.secret_hashes: Dict[str, str] = {}
 
 
 def job_path(root: str) -> str:
@@ -83,7 +88,9 @@ def parse_job(text: str, root: str) -> Job:
         raise JobError("the plan must be a JSON object")
     if raw.get("version") != PLAN_VERSION:
         raise JobError("plan version %r is not %d" % (raw.get("version"), PLAN_VERSION))
-    return Job(
+    secrets = _texts(raw.pop(SECRETS_KEY, {}), SECRETS_KEY)
+    hashes = _texts(raw.pop(SECRET_HASHES_KEY, {}), SECRET_HASHES_KEY)
+    job = Job(
         host=_text(raw, "host"),
         run_id=_text(raw, "run_id"),
         repo=_repo(raw, root),
@@ -96,6 +103,20 @@ def parse_job(text: str, root: str) -> Job:
         kind=_word(raw, "kind", RUN_KINDS),
         become=_become(raw.get("become")),
     )
+    strays = sorted(set(secrets) - set(job.services))
+    if strays:
+        raise JobError("plan has secrets for services it does not list: %s" % ", ".join(strays))
+    job.secrets, job.secret_hashes = secrets, hashes
+    return job
+
+
+def _texts(value: Any, key: str) -> Dict[str, str]:
+    """A service -> text object (secrets, secret_hashes); the message never shows a value."""
+    if not isinstance(value, dict) or not all(
+        isinstance(k, str) and isinstance(v, str) for k, v in value.items()
+    ):
+        raise JobError("plan key %r must map service names to strings" % key)
+    return dict(value)
 
 
 def _become(value: Any) -> Optional[str]:

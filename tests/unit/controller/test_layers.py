@@ -14,7 +14,7 @@ LAYERS: list[set[str]] = [
     {"controller.report"},
     {"controller.transport"},
     {"controller.session"},
-    {"controller.job"},
+    {"controller.job", "controller.secrets"},
     {
         "controller.deploy",
         "controller.plan",
