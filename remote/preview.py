@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import os
 
-from remote.docker import compose
+from remote.docker import compose, configs, converge
 from remote.docker.images import local_images
 from remote.docker.redact import Scrubber, scrubber_for
 from remote.docker.registry import pull_check
@@ -125,6 +125,7 @@ class _ServicePreview(object):
         self.config: Dict[str, Any] = {}  # compose service -> its merged definition
         self.containers: List[Dict[str, Any]] = []
         self.hashes: Dict[str, str] = {}  # compose service -> compose's config hash
+        self.fingerprint: Optional[str] = None  # of the merged config, as deploy takes it
         self._inspect()
 
     def _timeout(self) -> float:
@@ -184,6 +185,7 @@ class _ServicePreview(object):
         shown = procs.run([*base, "config", "--format", "json"], self._timeout(), files.service_dir)
         if not shown.ok:
             return "service %s: compose config failed: %s" % (self.name, shown.reason())
+        self.fingerprint = configs.Config(shown, shown.stdout).fingerprint
         try:
             parsed = jsonio.loads(shown.stdout) if shown.stdout.strip() else {}
         except ValueError:
@@ -193,7 +195,15 @@ class _ServicePreview(object):
         return None
 
     def _load_hashes(self) -> None:
-        """compose's config hash per compose service (only asked when containers exist)."""
+        """The config hash per compose service that up-to-date containers carry (only asked
+        when containers exist). Deploy's record answers for the configuration it last
+        brought up: compose's `config --hash` differs from the label `up` sets for a
+        service with an env_file (compose v2.40), which would call every such service
+        changed."""
+        recorded = converge.recorded_hashes(self.job_root, self.name, self.fingerprint)
+        if recorded is not None:
+            self.hashes = recorded
+            return
         base = compose.project_argv(self.job.compose_command, self.files)
         argv = [*base, "config", "--hash", "*"]
         hashed = procs.run(argv, self._timeout(), self.files.service_dir)

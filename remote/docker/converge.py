@@ -58,16 +58,25 @@ def is_current(
 ) -> bool:
     """True only when the engine confirms project `name` runs what was recorded for
     exactly this configuration."""
-    if fingerprint is None or not engine_api.serves(compose_command):
+    if not engine_api.serves(compose_command):
         return False
-    known = _read(root).get(name)
-    if not isinstance(known, dict) or known.get("fingerprint") != fingerprint:
-        return False
-    hashes = known.get("hashes")
+    hashes = recorded_hashes(root, name, fingerprint)
     projects = engine_api.compose_containers()
-    if not isinstance(hashes, dict) or projects is None:
+    if hashes is None or projects is None:
         return False
     return why_not_current(hashes, projects.get(name, [])) is None
+
+
+def recorded_hashes(root: str, name: str, fingerprint: Optional[str]) -> Optional[Dict[str, str]]:
+    """The config hashes `up` gave project `name`'s containers when it last succeeded with
+    exactly this configuration; None when that is not known."""
+    known = _read(root).get(name)
+    if fingerprint is None or not isinstance(known, dict):
+        return None
+    hashes = known.get("hashes")
+    if known.get("fingerprint") != fingerprint or not isinstance(hashes, dict):
+        return None
+    return hashes
 
 
 def forget(root: str, name: str) -> None:

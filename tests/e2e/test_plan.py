@@ -34,11 +34,14 @@ pytestmark = pytest.mark.e2e
 SECRET = "h14-s3cr3t-value"
 
 
-def compose_text(image: str, command: str = "8080", pull_policy: str | None = "never") -> str:
+def compose_text(
+    image: str, command: str = "8080", pull_policy: str | None = "never", env_file: bool = False
+) -> str:
     """A busybox httpd whose environment comes from the host's .env and override."""
     policy = f"    pull_policy: {pull_policy}\n" if pull_policy else ""
+    env_file_line = "    env_file: .env\n" if env_file else ""
     return (
-        f"services:\n  app:\n    image: {image}\n{policy}"
+        f"services:\n  app:\n    image: {image}\n{policy}{env_file_line}"
         f'    command: ["httpd", "-f", "-p", "{command}", "-h", "/www"]\n'
         "    stop_signal: SIGKILL\n"
         # No network of its own: the machine's address pools are shared by every test.
@@ -79,12 +82,17 @@ def actions(report: dict[str, Any]) -> dict[str, str]:
 def test_plan_after_deploy_is_unchanged_then_names_exactly_what_changed(
     make_lab: MakeLab, unique: str, tmp_path: Path, image: str
 ) -> None:
-    """Unchanged right after a deploy (exit 0); a changed compose file, override and .env on
+    """Unchanged right after a deploy (exit 0, an env_file service too); a changed compose file, override and .env on
     three hosts are exactly three `recreate`; an added service is `create`; a broken file is
     `invalid` with compose's words while its host's other services are still planned."""
     lab = make_lab(["p1", "p2", "p3"])
-    svc = {k: f"h14-{k}-{unique}" for k in ("file", "over", "env", "new", "bad", "leak")}
+    names = ("file", "over", "env", "new", "bad", "leak", "envfile")
+    svc = {k: f"h14-{k}-{unique}" for k in names}
     lab.add_service("p1", svc["file"], compose=compose_text(image))
+    # compose's `config --hash` is not the label `up` gives a service with an env_file
+    lab.add_service(
+        "p1", svc["envfile"], compose=compose_text(image, env_file=True), env="TOKEN=t\n"
+    )
     lab.add_service("p2", svc["over"], compose=compose_text(image), override=override_text("1"))
     lab.add_service("p2", svc["bad"], compose=compose_text(image))
     lab.add_service("p3", svc["env"], compose=compose_text(image), env="GREETING=hi\n")

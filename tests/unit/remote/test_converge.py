@@ -85,6 +85,8 @@ def test_the_record_skips_up_only_for_the_same_config_on_the_same_containers(
     assert not converge.is_current(root, "svc", "f1", docker)  # nothing recorded yet
     converge.remember(root, "svc", "f1", docker)
     assert converge.is_current(root, "svc", "f1", docker)
+    assert converge.recorded_hashes(root, "svc", "f1") == {"app": container()["ConfigHash"]}
+    assert converge.recorded_hashes(root, "svc", "f2") is None  # plan asks compose then
     assert not converge.is_current(root, "svc", "f2", docker)  # the config changed
     assert not converge.is_current(root, "svc", None, docker)  # compose printed none
     assert not converge.is_current(root, "svc", "f1", ["podman", "compose"])
