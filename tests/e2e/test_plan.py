@@ -82,9 +82,10 @@ def actions(report: dict[str, Any]) -> dict[str, str]:
 def test_plan_after_deploy_is_unchanged_then_names_exactly_what_changed(
     make_lab: MakeLab, unique: str, tmp_path: Path, image: str
 ) -> None:
-    """Unchanged right after a deploy (exit 0, an env_file service too); a changed compose file, override and .env on
-    three hosts are exactly three `recreate`; an added service is `create`; a broken file is
-    `invalid` with compose's words while its host's other services are still planned."""
+    """Unchanged right after a deploy (exit 0, a service with an env_file too); a changed
+    compose file, override and .env on three hosts are exactly three `recreate`; an added
+    service is `create`; a broken file is `invalid` with compose's words while its host's
+    other services are still planned."""
     lab = make_lab(["p1", "p2", "p3"])
     names = ("file", "over", "env", "new", "bad", "leak", "envfile")
     svc = {k: f"h14-{k}-{unique}" for k in names}
