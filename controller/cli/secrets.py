@@ -82,7 +82,8 @@ def check(
                 if checked.error:
                     console.print(Text(checked.error, style="red"))
                 else:
-                    console.print(Text(f"{checked.path}: {checked.keys} keys -> {hosts}"))
+                    count = f"{checked.keys} variable{'' if checked.keys == 1 else 's'}"
+                    console.print(Text(f"{checked.path}: {count} -> {hosts}"))
             if not found:
                 console.print("no encrypted files under secrets/")
         failed = any(c.error for c in found)

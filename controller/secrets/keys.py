@@ -81,7 +81,11 @@ def recipients(path: Path) -> list[Any]:
     try:
         lines = path.read_text().splitlines()
     except OSError as err:
-        raise SecretError(f"cannot read the recipients {path}: {err.strerror}") from None
+        raise SecretError(
+            f"cannot read the recipients {path}: {err.strerror} (list the age or SSH public"
+            " keys to encrypt to there, one a line: age-keygen -y ~/.config/fleet/age.key,"
+            " or ~/.ssh/id_ed25519.pub)"
+        ) from None
     found = []
     for number, line in enumerate(lines, 1):
         line = line.strip()
