@@ -9,6 +9,7 @@ from remote.kit.atomic import ensure_dir, write_json
 from remote.kit.jsonio import loads
 from remote.protocol import (
     DEFAULT_TIMEOUTS,
+    ON_FAILURE,
     PLAN_FILE,
     PLAN_VERSION,
     PULL_POLICIES,
@@ -46,6 +47,7 @@ class Job(object):
         source: str = "git",
         kind: str = "deploy",
         become: Optional[str] = None,
+        on_failure: str = "stop",
     ) -> None:
         self.host = host
         self.run_id = run_id
@@ -58,6 +60,7 @@ class Job(object):
         self.source = source  # git | push
         self.kind = kind  # deploy | resume | rollback (the controller's word for the run)
         self.become = become  # sudo: see remote/kit/dockercmd.py
+        self.on_failure = on_failure  # stop | rollback (remote/run/autorollback.py)
 
 
 def job_path(root: str) -> str:
@@ -95,6 +98,7 @@ def parse_job(text: str, root: str) -> Job:
         source=_word(raw, "source", SOURCES),
         kind=_word(raw, "kind", RUN_KINDS),
         become=_become(raw.get("become")),
+        on_failure=_word(raw, "on_failure", ON_FAILURE),
     )
 
 
