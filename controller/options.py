@@ -69,3 +69,4 @@ class EngineOptions:
     # With resume: hosts that start a fresh run instead (a stopped rollout's not_started ones).
     fresh: frozenset[str] = frozenset()
     pull: str | None = None  # --pull: every host's pull policy for this run, over the inventory
+    on_failure: str | None = None  # --on-failure: stop | rollback, over the inventory's

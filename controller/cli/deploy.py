@@ -42,6 +42,7 @@ from controller.cli.params import (
     NamedHostsOpt,
     NoNotifyOpt,
     NotifyOpt,
+    OnFailureOpt,
     PullOpt,
     ReconnectOpt,
     RepoOpt,
@@ -168,6 +169,7 @@ def deploy(
     canary: CanaryOpt = None,
     max_fail: MaxFailOpt = None,
     pull: PullOpt = None,
+    on_failure: OnFailureOpt = None,
     html: HtmlOpt = None,
     notify: NotifyOpt = None,
     no_notify: NoNotifyOpt = False,
@@ -182,7 +184,7 @@ def deploy(
         verify_timeout,
         pull,
     )
-    options = knobs.options(resume=resume)
+    options = replace(knobs.options(resume=resume), on_failure=on_failure)
     rollout = RolloutOptions(batch=batch, canary=canary, max_fail=max_fail)
     outputs = Afterwards.of(html, notify, no_notify)
     _deploy_command(inventory, hosts, replace(options, rollout=rollout), as_json, repo, outputs)
@@ -213,6 +215,7 @@ def resume(
     canary: CanaryOpt = None,
     max_fail: MaxFailOpt = None,
     pull: PullOpt = None,
+    on_failure: OnFailureOpt = None,
     html: HtmlOpt = None,
     notify: NotifyOpt = None,
     no_notify: NoNotifyOpt = False,
@@ -228,7 +231,7 @@ def resume(
         verify_timeout,
         pull,
     )
-    options = knobs.options(resume=True)
+    options = replace(knobs.options(resume=True), on_failure=on_failure)
     rollout = RolloutOptions(batch=batch, canary=canary, max_fail=max_fail)
     outputs = Afterwards.of(html, notify, no_notify)
     with boundary(as_json):

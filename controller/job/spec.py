@@ -23,6 +23,7 @@ class JobSettings:
     rollback_to: str | None = None
     push_repo: str | None = None  # source: push: the local repo holding services/
     pull: str | None = None  # over every host's inventory `pull` for this run
+    on_failure: str | None = None  # over every host's inventory `on_failure` for this run
 
     @classmethod
     def of(cls, options: EngineOptions, run_id: str) -> JobSettings:
@@ -34,6 +35,7 @@ class JobSettings:
             rollback_to=options.rollback_to,
             push_repo=options.push_repo,
             pull=options.pull,
+            on_failure=options.on_failure,
         )
 
 
@@ -51,6 +53,7 @@ def job_fields(host: Host, settings: JobSettings) -> dict[str, Any]:
         "source": host.source,
         "kind": "resume" if settings.resume else "deploy",
         "become": host.become,
+        "on_failure": settings.on_failure or host.on_failure,
     }
     if settings.timeouts:
         job["timeouts"] = dict(settings.timeouts)

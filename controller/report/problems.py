@@ -41,6 +41,8 @@ class Problem(str, Enum):
     NO_DOCKER_ACCESS = "no_docker_access"
     """The SSH user cannot reach the Docker daemon's socket (not in the docker group)."""
     PUSH_FAILED = "push_failed"
+    ROLLED_BACK = "rolled_back"
+    """A stage failed and the host went back to its last good release (on_failure)."""
     INTERNAL = "internal"
 
 
@@ -61,6 +63,11 @@ class Advice:
 
 
 ADVICE: dict[Problem, Advice] = {
+    Problem.ROLLED_BACK: Advice(
+        "{name} runs its last good release again; fix the failed service (see "
+        "diagnostics), then: {deploy}",
+        then=False,
+    ),
     Problem.REFUSED_LOCKED: Advice(
         "another run holds the lock; wait for it, or follow it with: {resume}", then=False
     ),

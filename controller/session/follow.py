@@ -152,6 +152,9 @@ class Follower:
         if event is None:
             return
         if event.terminal and event.run_id == self.run_id:
-            self.ended = True
+            if event.rollback_run:  # the same log goes on with the rollback (on_failure)
+                self.run_id = event.rollback_run
+            else:
+                self.ended = True
         apply(self.result, event)
         self._on_event(self.result, event)
