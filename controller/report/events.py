@@ -8,6 +8,7 @@ from controller.report.model import HostResult, HostStatus, RollbackStep, Servic
 from controller.report.problems import Problem
 from remote.docker.access import NO_DOCKER_ACCESS
 from remote.protocol import BUILD_PROGRESS, PULL_PROGRESS, REFUSED, TERMINAL_EVENTS
+from remote.run.autorollback import NOTHING as NOTHING_TO_ROLL_BACK
 from remote.run.runlog import parse_struct_line
 
 _TERMINAL = frozenset(TERMINAL_EVENTS)
@@ -158,6 +159,8 @@ def _fold_run_failed(result: HostResult, ev: Event) -> None:
     where = f"{svc} failed in {stage}" if svc else f"stage {stage} failed"
     detail = result.error or ev.message
     result.error = f"{where}: {detail}" if detail else where
+    if ev.message and ev.message.endswith(NOTHING_TO_ROLL_BACK):  # on_failure: rollback
+        result.error += f"; {NOTHING_TO_ROLL_BACK}"
     if detail and NO_DOCKER_ACCESS in detail:  # remote/access.py: no retry, no resume mends it
         result.problem = Problem.NO_DOCKER_ACCESS
     if ev.rollback_run is not None:
