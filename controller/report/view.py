@@ -71,6 +71,8 @@ def event_sentence(host: str, event: Event) -> str:
     elif event.event in ("run_completed", "run_failed"):
         failed = "refused" if event.status == "refused" else "failed"
         said = f"{host}: run {'completed' if event.event == 'run_completed' else failed}"
+        if event.rollback_run:
+            said += f", rolling back to release {event.release}"
     else:
         where = " ".join(w for w in (event.stage, event.service) if w)
         said = f"{host} {where}:" if where else f"{host}:"
