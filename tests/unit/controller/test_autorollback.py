@@ -3,6 +3,7 @@ run and its rollback as two steps of one host, status and report say rolled_back
 
 from __future__ import annotations
 
+import json
 import textwrap
 from pathlib import Path
 
@@ -175,3 +176,23 @@ def test_on_failure_from_the_inventory_and_over_it_from_the_command_line(tmp_pat
     assert job_fields(pi, JobSettings(run_id="r", on_failure="rollback"))["on_failure"] == (
         "rollback"
     )
+
+
+def test_the_html_timeline_shows_the_failed_run_and_the_rollback_on_one_row(
+    tmp_path: Path,
+) -> None:
+    from controller.htmlreport.render import render_run
+    from controller.report.store import RunStore
+
+    lines = [*_failed_run(), *_rollback_run(ROLLED_BACK_END)]
+    recorder = RunStore(tmp_path).new_run(FAILED)
+    log = recorder.host_log("nas")
+    for second, line in enumerate(lines):
+        event = json.loads(line[len(b"[STRUCT] ") :])
+        log.write(struct(**event, ts=f"2026-12-06T10:15:{second:02d}Z"))
+    log.close()
+    recorder.save(FleetReport(run_id=FAILED, hosts={"nas": _fold(lines)}))
+    page = render_run(recorder.dir)
+    assert "✗ verify failed" in page and "↶ rollback" in page
+    assert f"rollback run of failed run {FAILED} to release {GOOD}" in page
+    assert f"rolled back to release {GOOD}" in page
