@@ -196,3 +196,23 @@ def test_the_html_timeline_shows_the_failed_run_and_the_rollback_on_one_row(
     assert "✗ verify failed" in page and "↶ rollback" in page
     assert f"rollback run of failed run {FAILED} to release {GOOD}" in page
     assert f"rolled back to release {GOOD}" in page
+
+
+def test_after_an_early_drop_the_log_is_found_through_the_rollback_run() -> None:
+    """The link dropped before run_started arrived and the host is rolling back now: the
+    follower finds the log by the rollback's run id instead of starting the run again."""
+    import asyncio
+
+    from controller.transport.connector import CommandResult
+
+    class StatusOnly:
+        root = "/r"
+
+        async def runner(self, args: list[str], *rest: object, **kw: object) -> CommandResult:
+            running = {"run_id": ROLLBACK, "pid": 1, "log": "/r/logs/deploy/d.log"}
+            return CommandResult(0, json.dumps({"running": running}).encode(), b"")
+
+    result = new_result(make_host("nas", ("web",)))
+    follower = Follower(StatusOnly(), result, FAILED, lambda r, e: None, None, lambda n: None)  # type: ignore[arg-type]
+    assert asyncio.run(follower._find_log())
+    assert result.log == "/r/logs/deploy/d.log"
