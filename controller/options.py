@@ -70,3 +70,4 @@ class EngineOptions:
     fresh: frozenset[str] = frozenset()
     pull: str | None = None  # --pull: every host's pull policy for this run, over the inventory
     age_identity: str | None = None  # --age-identity: decrypts secrets/ (controller/secrets)
+    on_failure: str | None = None  # --on-failure: stop | rollback, over the inventory's

@@ -40,6 +40,7 @@ CONNECTIONS = ("ssh", "local")
 PULL_POLICIES = ("missing", "always", "never")
 SOURCES = ("git", "push")
 BECOME = ("sudo",)
+ON_FAILURE = ("stop", "rollback")
 
 
 @dataclass(frozen=True)
@@ -174,6 +175,11 @@ def become(f: Field) -> object:
     return f.fail(f"must be 'sudo' or null, not '{value}'", did_you_mean(closest(value, BECOME)))
 
 
+def on_failure(f: Field) -> object:
+    """What a failed validate, deploy or verify leads to: stop (default) or rollback."""
+    return _choice(f, ON_FAILURE)
+
+
 def compose_command(f: Field) -> object:
     """The compose command as argv: a string (split like a shell would) or a list."""
     if isinstance(f.node, SequenceNode):
@@ -238,5 +244,6 @@ SETTINGS: dict[str, Parser] = {
     "pull": pull,
     "source": source,
     "become": become,
+    "on_failure": on_failure,
 }
 PARSERS: dict[str, Parser] = {"address": address, **SETTINGS}

@@ -224,6 +224,7 @@ def _host(
         pull=_pull(settings.get("pull")),
         source="push" if settings.get("source") == "push" else "git",
         become="sudo" if settings.get("become") == "sudo" else None,
+        on_failure="rollback" if settings.get("on_failure") == "rollback" else "stop",
     )
 
 

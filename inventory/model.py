@@ -17,6 +17,7 @@ Connection = Literal["ssh", "local"]
 PullPolicy = Literal["missing", "always", "never"]
 Source = Literal["git", "push"]
 Become = Literal["sudo"]
+OnFailure = Literal["stop", "rollback"]
 
 
 @dataclass(frozen=True)
@@ -42,6 +43,7 @@ class Host:
     pull: PullPolicy = "missing"  # when prepare pulls images (DESIGN.md)
     source: Source = "git"  # git: the host's own checkout; push: sent by the controller
     become: Become | None = None  # sudo: the runner's docker and compose run with `sudo -n`
+    on_failure: OnFailure = "stop"  # rollback: a failed deploy goes back to the last good release
 
     def __post_init__(self) -> None:
         # Frozen: the two derived defaults are filled in once, here (and only here:

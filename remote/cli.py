@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import sys
 
-from remote.protocol import LOCK_FILE, REFUSED, Exit
+from remote.protocol import LOCK_FILE, REFUSED, ROLLBACK_SUFFIX, Exit
 
 # Each command imports what it needs when it runs, and the command line is parsed by
 # hand (argparse alone costs more than a run's state writes): the runner starts on every
@@ -206,7 +206,9 @@ def cmd_follow(options: Options, root: str) -> int:
     lock_path = os.path.join(root, LOCK_FILE)
 
     def run_is_alive() -> bool:
-        return holder_running(lock_path, options.run_id) is not None
+        # The run, or the rollback that the same process went on with after it failed.
+        holder = holder_running(lock_path) or {}
+        return holder.get("run_id") in (options.run_id, options.run_id + ROLLBACK_SUFFIX)
 
     try:
         return follow(options.log, options.offset, options.run_id, sys.stdout.buffer, run_is_alive)

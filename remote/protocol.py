@@ -31,6 +31,13 @@ PLAN_VERSION = 1
 PULL_POLICIES = ("missing", "always", "never")
 SOURCES = ("git", "push")
 RUN_KINDS = ("deploy", "resume", "rollback")
+# What a failed validate, deploy or verify leads to (remote/run/autorollback.py).
+ON_FAILURE = ("stop", "rollback")
+# summary.json `status` of a host whose failed run was rolled back to its last good release.
+ROLLED_BACK = "rolled_back"
+# The run id of that rollback: the failed run's, and this. Its run_failed names it
+# (`rollback_run`), and the rollback's events follow in the same log.
+ROLLBACK_SUFFIX = "-rollback"
 
 # Plan keys the runner pops before it stores the plan: the decrypted .env text per service
 # (deploy; written to R/config/<svc>/.env, kept in memory only) and its sha256 (preview).

@@ -43,6 +43,7 @@ from controller.cli.params import (
     NamedHostsOpt,
     NoNotifyOpt,
     NotifyOpt,
+    OnFailureOpt,
     PullOpt,
     ReconnectOpt,
     RepoOpt,
@@ -174,6 +175,7 @@ def deploy(
     canary: CanaryOpt = None,
     max_fail: MaxFailOpt = None,
     pull: PullOpt = None,
+    on_failure: OnFailureOpt = None,
     html: HtmlOpt = None,
     notify: NotifyOpt = None,
     no_notify: NoNotifyOpt = False,
@@ -188,7 +190,9 @@ def deploy(
         verify_timeout,
         pull,
     )
-    options = knobs.options(resume=resume, age_identity=_text(age_identity))
+    options = replace(
+        knobs.options(resume=resume, age_identity=_text(age_identity)), on_failure=on_failure
+    )
     rollout = RolloutOptions(batch=batch, canary=canary, max_fail=max_fail)
     outputs = Afterwards.of(html, notify, no_notify)
     _deploy_command(inventory, hosts, replace(options, rollout=rollout), as_json, repo, outputs)
@@ -220,6 +224,7 @@ def resume(
     canary: CanaryOpt = None,
     max_fail: MaxFailOpt = None,
     pull: PullOpt = None,
+    on_failure: OnFailureOpt = None,
     html: HtmlOpt = None,
     notify: NotifyOpt = None,
     no_notify: NoNotifyOpt = False,
@@ -235,7 +240,9 @@ def resume(
         verify_timeout,
         pull,
     )
-    options = knobs.options(resume=True, age_identity=_text(age_identity))
+    options = replace(
+        knobs.options(resume=True, age_identity=_text(age_identity)), on_failure=on_failure
+    )
     rollout = RolloutOptions(batch=batch, canary=canary, max_fail=max_fail)
     outputs = Afterwards.of(html, notify, no_notify)
     with boundary(as_json):

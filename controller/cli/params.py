@@ -12,7 +12,7 @@ from controller.cli.completion import complete_hosts
 from controller.options import Count
 from controller.report.waves import parse_batch, parse_max_fail
 from inventory import DEFAULT_INVENTORY
-from remote.protocol import PULL_POLICIES
+from remote.protocol import ON_FAILURE, PULL_POLICIES
 
 
 def _inventory_or_root(
@@ -71,6 +71,23 @@ PullOpt = Annotated[
         "--pull",
         callback=_pull_policy,
         help="Image pull policy for this run, over the inventory's: missing, always, never.",
+    ),
+]
+
+
+def _on_failure(value: str | None) -> str | None:
+    if value is not None and value not in ON_FAILURE:
+        raise typer.BadParameter(f"{value!r} is not one of {', '.join(ON_FAILURE)}")
+    return value
+
+
+OnFailureOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--on-failure",
+        callback=_on_failure,
+        help="After a failed validate, deploy or verify: stop, or roll back to the last "
+        "good release (over the inventory's on_failure).",
     ),
 ]
 VerifyTimeoutOpt = Annotated[

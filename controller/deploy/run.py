@@ -59,7 +59,8 @@ class DeployRun:
             job, private = self._job(), bool(self._secrets)
             res = await self.follower.start_and_follow(self._start_args(), job, private=private)
         outcome.conclude(self.result, res)
-        if self.result.status is HostStatus.FAILED and self.result.diagnostics:
+        failed = (HostStatus.FAILED, HostStatus.ROLLED_BACK)
+        if self.result.status in failed and self.result.diagnostics:
             await self.session.fetch_diagnostics(self.result.diagnostics)
 
     def _start_args(self) -> list[str]:

@@ -82,7 +82,7 @@ class _Builder:
     def __init__(self, name: str) -> None:
         self.line = HostLine(name)
         self._open: dict[tuple[str, str], tuple[float, dict[str, Any]]] = {}
-        self._run: tuple[float, str] | None = None
+        self._run: tuple[float, str, str] | None = None
 
     def feed(self, event: dict[str, Any]) -> None:
         name = str(event.get("event"))
@@ -91,7 +91,7 @@ class _Builder:
         kind, _, phase = name.rpartition("_")
         if name == "run_started":
             self._close_run(ts, "running")
-            self._run = (ts, str(event.get("kind") or "deploy"))
+            self._run = (ts, str(event.get("kind") or "deploy"), _run_label(event))
             self.line.kinds.append(self._run[1])
         elif name in ("run_completed", "run_failed"):
             self._close_run(ts, "completed" if name == "run_completed" else "failed")
@@ -145,11 +145,19 @@ class _Builder:
     def _close_run(self, ts: float, status: str) -> None:
         if self._run is None:
             return
-        start, kind = self._run
+        start, kind, label = self._run
         self._run = None
-        label = f"{kind} run"
         shown = "rollback" if kind == "rollback" and status != "failed" else status
         self.line.spans.append(Span("run", label, start, ts, shown, kind))
+
+
+def _run_label(started: dict[str, Any]) -> str:
+    """`deploy run`; the rollback of a failed run (on_failure) names that run and the
+    release it goes back to (the bar's tooltip)."""
+    kind = str(started.get("kind") or "deploy")
+    if not started.get("failed_run"):
+        return f"{kind} run"
+    return f"{kind} run of failed run {started['failed_run']} to release {started.get('release')}"
 
 
 _DEPTH = {"run": 0, "stage": 1, "service": 2, "pull": 2, "gap": 3}

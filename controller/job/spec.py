@@ -23,6 +23,7 @@ class JobSettings:
     push_repo: str | None = None  # source: push: the local repo holding services/
     pull: str | None = None  # over every host's inventory `pull` for this run
     age_identity: str | None = None  # secrets/: the identity file given (else the default chain)
+    on_failure: str | None = None  # over every host's inventory `on_failure` for this run
 
     @classmethod
     def of(cls, options: EngineOptions, run_id: str) -> JobSettings:
@@ -35,6 +36,7 @@ class JobSettings:
             push_repo=options.push_repo,
             pull=options.pull,
             age_identity=options.age_identity,
+            on_failure=options.on_failure,
         )
 
 
@@ -52,6 +54,7 @@ def job_fields(host: Host, settings: JobSettings) -> dict[str, Any]:
         "source": host.source,
         "kind": "resume" if settings.resume else "deploy",
         "become": host.become,
+        "on_failure": settings.on_failure or host.on_failure,
     }
     if settings.timeouts:
         job["timeouts"] = dict(settings.timeouts)

@@ -10,6 +10,8 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
 
+from controller.report.steps import rollback_steps
+
 Mask = Callable[[str], str]
 MessageType = Literal["success", "failure"]
 HostReport = Mapping[str, Any]
@@ -88,6 +90,7 @@ def _open_host(name: str, host: HostReport, command: str, next_step: str | None)
     error = _one_line(host.get("error")) or _why(host, command)
     if error:
         lines.append(f"  error: {error}")
+    lines += [f"  {step}" for step in rollback_steps(host)]
     step = next_step or _check_fix(host, command) or _default_next(name, command)
     if step:
         lines.append(f"  continue: {step}")

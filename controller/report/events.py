@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from controller.report.model import HostResult, HostStatus, ServiceState
+from controller.report.model import HostResult, HostStatus, RollbackStep, ServiceState
 from controller.report.problems import Problem
 from remote.docker.access import NO_DOCKER_ACCESS
 from remote.protocol import BUILD_PROGRESS, PULL_PROGRESS, REFUSED, TERMINAL_EVENTS
+from remote.run.autorollback import NOTHING as NOTHING_TO_ROLL_BACK
 from remote.run.runlog import parse_struct_line
 
 _TERMINAL = frozenset(TERMINAL_EVENTS)
@@ -27,6 +28,9 @@ class Event:
     message: str | None = None
     path: str | None = None
     duration_ms: int | None = None
+    rollback_run: str | None = None  # run_failed: a rollback goes on in this log (on_failure)
+    failed_run: str | None = None  # a rollback of a failed run: its start and its end
+    release: str | None = None  # ... the release it goes back to
 
     @property
     def terminal(self) -> bool:
@@ -54,6 +58,9 @@ def parse_line(line: bytes) -> Event | None:
         message=_str(data.get("message")),
         path=_str(data.get("path")),
         duration_ms=_int(data.get("duration_ms")),
+        rollback_run=_str(data.get("rollback_run")),
+        failed_run=_str(data.get("failed_run")),
+        release=_str(data.get("release")),
     )
 
 
@@ -77,6 +84,10 @@ def _service_state(result: HostResult, svc: str | None, state: ServiceState) -> 
 def apply(result: HostResult, ev: Event) -> None:
     """Fold one event into the host's result (the host's own session calls this)."""
     kind = ev.event
+    step = result.rollback
+    if step is not None and ev.run_id == step.run_id and not ev.terminal:
+        _rollback_progress(result, ev)
+        return
     if ev.stage is not None and kind.startswith("stage_"):
         result.stage = ev.stage
         # As the runner's summary counts it: diagnose is never the stage a run reached,
@@ -114,6 +125,8 @@ def apply(result: HostResult, ev: Event) -> None:
     elif kind == "warning":
         if ev.message:
             result.warnings.append(ev.message)
+    elif kind == "run_completed" and ev.status == HostStatus.ROLLED_BACK.value:
+        _fold_rolled_back(result, ev)
     elif kind == "run_completed":
         result.status = HostStatus.COMPLETED
         result.problem = Problem.NONE
@@ -126,6 +139,12 @@ def apply(result: HostResult, ev: Event) -> None:
 def _fold_run_failed(result: HostResult, ev: Event) -> None:
     result.status = HostStatus.FAILED
     result.service = None
+    if ev.failed_run is not None:  # a rollback that failed too: the runner says both causes
+        _rollback_step(result, ev).release = None
+        result.problem = Problem.STAGE_FAILED
+        result.failed_stage = result.failed_stage or ev.stage
+        result.error = ev.message or result.error
+        return
     if ev.status == REFUSED:
         result.problem = Problem.REFUSED_LOCKED
         result.error = f"refused: {ev.message}" if ev.message else "refused: host is locked"
@@ -140,5 +159,53 @@ def _fold_run_failed(result: HostResult, ev: Event) -> None:
     where = f"{svc} failed in {stage}" if svc else f"stage {stage} failed"
     detail = result.error or ev.message
     result.error = f"{where}: {detail}" if detail else where
+    if ev.message and ev.message.endswith(NOTHING_TO_ROLL_BACK):  # on_failure: rollback
+        result.error += f"; {NOTHING_TO_ROLL_BACK}"
     if detail and NO_DOCKER_ACCESS in detail:  # remote/access.py: no retry, no resume mends it
         result.problem = Problem.NO_DOCKER_ACCESS
+    if ev.rollback_run is not None:
+        # The failed run's end, and the first of two steps: the rollback starts now.
+        result.status = HostStatus.RUNNING
+        result.rollback = RollbackStep(
+            run_id=ev.rollback_run,
+            failed_run=ev.run_id,
+            failed_service=svc,
+            release=ev.release,
+        )
+        result.note = f"rolling back to release {ev.release}"
+
+
+def _rollback_step(result: HostResult, ev: Event) -> RollbackStep:
+    """The host's rollback step, made from the rollback's own end when its start was not
+    seen (a re-attach, a resume after it)."""
+    if result.rollback is None:
+        result.rollback = RollbackStep(run_id=ev.run_id, failed_run=ev.failed_run)
+    return result.rollback
+
+
+def _rollback_progress(result: HostResult, ev: Event) -> None:
+    """The rollback's events move the live view (stage, service, note) only: the failed
+    run's stage, services and error stay the host's outcome."""
+    if ev.event == "run_started":
+        result.note = f"rolling back to release {ev.release}" if ev.release else "rolling back"
+    elif ev.event.startswith("stage_"):
+        result.stage, result.service = ev.stage, None
+    elif ev.event == "service_started":
+        result.service = ev.service
+    elif ev.event == "warning" and ev.message:
+        result.warnings.append(ev.message)
+
+
+def _fold_rolled_back(result: HostResult, ev: Event) -> None:
+    step = _rollback_step(result, ev)
+    step.release = ev.release
+    step.failed_service = ev.service or step.failed_service
+    result.status = HostStatus.ROLLED_BACK
+    result.problem = Problem.ROLLED_BACK
+    result.service = None
+    result.note = None
+    result.error = ev.message
+    result.failed_stage = ev.stage or result.failed_stage
+    result.last_stage = result.failed_stage or result.last_stage
+    if ev.service in result.services:
+        result.services[ev.service] = ServiceState.FAILED

@@ -27,6 +27,9 @@ class HostStatus(str, Enum):
     """A run is still in progress (seen by `fleet status`, or not finished yet)."""
     NOT_STARTED = "not_started"
     """A rolling deploy stopped (its failure budget spent) before this host's wave."""
+    ROLLED_BACK = "rolled_back"
+    """A stage failed and the runner rolled the host back to its last good release
+    (on_failure: rollback): a failure, never completed."""
     NOT_DEPLOYED = "not_deployed"
     """`fleet status`: fleet never deployed this host (no run recorded on it); not completed."""
 
@@ -42,6 +45,28 @@ class ServiceState(str, Enum):
     """Its compose command or health check failed."""
     PENDING = "pending"
     """Not reached."""
+
+
+@dataclass
+class RollbackStep:
+    """on_failure: rollback: the run that failed, and the rollback run after it."""
+
+    run_id: str | None = None  # the rollback's
+    failed_run: str | None = None
+    failed_service: str | None = None
+    release: str | None = None  # the release it goes back to
+
+    def to_json(self) -> dict[str, Any]:
+        return dict(vars(self))
+
+    @classmethod
+    def recorded(cls, data: dict[str, Any], meta: dict[str, Any] | None) -> RollbackStep | None:
+        """From the recorded meta, else from a --json host entry's pinned keys."""
+        if meta:
+            return cls(**meta)
+        if "rolled_back_to" not in data:
+            return None
+        return cls(failed_service=data.get("failed_service"), release=data.get("rolled_back_to"))
 
 
 @dataclass
@@ -74,6 +99,7 @@ class HostResult:
     runner_bytes_uploaded: int = 0
     push: dict[str, Any] = field(default_factory=dict)  # source push: rev, files, bytes
     diagnostics_text: str | None = None
+    rollback: RollbackStep | None = None  # a failed run rolled back (or trying to be)
 
     @property
     def failed_service(self) -> str | None:
@@ -105,6 +131,10 @@ class HostResult:
         }
         if self.wave is not None:
             data["wave"] = self.wave
+        if self.rollback is not None:
+            rolled_back = self.status is HostStatus.ROLLED_BACK
+            data["failed_service"] = self.rollback.failed_service
+            data["rolled_back_to"] = self.rollback.release if rolled_back else None
         return data
 
     def meta_json(self) -> dict[str, Any]:
@@ -117,6 +147,7 @@ class HostResult:
             "connections": self.connections,
             "runner_bytes_uploaded": self.runner_bytes_uploaded,
             "push": dict(self.push),
+            "rollback": self.rollback.to_json() if self.rollback else None,
         }
 
     @classmethod
@@ -144,6 +175,7 @@ class HostResult:
             connections=int(meta.get("connections", 0)),
             runner_bytes_uploaded=int(meta.get("runner_bytes_uploaded", 0)),
             push=dict(meta.get("push") or {}),
+            rollback=RollbackStep.recorded(data, meta.get("rollback")),
         )
 
 

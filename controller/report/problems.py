@@ -43,6 +43,8 @@ class Problem(str, Enum):
     PUSH_FAILED = "push_failed"
     SECRET_UNREADABLE = "secret_unreadable"  # noqa: S105 (a reason's name, not a password)
     """A secrets/ file the controller cannot decrypt (wrong identity, corrupt, not age)."""
+    ROLLED_BACK = "rolled_back"
+    """A stage failed and the host went back to its last good release (on_failure)."""
     INTERNAL = "internal"
 
 
@@ -63,6 +65,11 @@ class Advice:
 
 
 ADVICE: dict[Problem, Advice] = {
+    Problem.ROLLED_BACK: Advice(
+        "{name} runs its last good release again; fix the failed service (see "
+        "diagnostics), then: {deploy}",
+        then=False,
+    ),
     Problem.REFUSED_LOCKED: Advice(
         "another run holds the lock; wait for it, or follow it with: {resume}", then=False
     ),

@@ -15,6 +15,7 @@ from rich.text import Text
 from controller.report.events import Event
 from controller.report.model import FleetReport, HostResult, HostStatus
 from controller.report.problems import Problem, report_advice
+from controller.report.steps import rollback_steps
 from controller.report.store import host_file
 from controller.report.waves import continue_command
 from controller.report.words import plural
@@ -22,6 +23,7 @@ from controller.report.words import plural
 _STYLE = {
     HostStatus.COMPLETED: "green",
     HostStatus.FAILED: "red",
+    HostStatus.ROLLED_BACK: "red",
     HostStatus.UNREACHABLE: "magenta",
     HostStatus.DISCONNECTED: "yellow",
     HostStatus.RUNNING: "cyan",
@@ -64,9 +66,13 @@ def event_sentence(host: str, event: Event) -> str:
     """One event as a line a person reads: `nas deploy media: completed in 2.1s`."""
     if event.event == "run_started":
         said = f"{host}: run {event.run_id} started" if event.run_id else f"{host}: run started"
+    elif event.status == HostStatus.ROLLED_BACK.value:
+        said = f"{host}: rolled back"  # the rollback's run completed; the deploy did not
     elif event.event in ("run_completed", "run_failed"):
         failed = "refused" if event.status == "refused" else "failed"
         said = f"{host}: run {'completed' if event.event == 'run_completed' else failed}"
+        if event.rollback_run:
+            said += f", rolling back to release {event.release}"
     else:
         where = " ".join(w for w in (event.stage, event.service) if w)
         said = f"{host} {where}:" if where else f"{host}:"
@@ -76,7 +82,7 @@ def event_sentence(host: str, event: Event) -> str:
     first = event.message.strip().splitlines()[0] if event.message and event.message.strip() else ""
     if first:
         # What went well is an aside; what went wrong is what the line says.
-        quiet = event.event.endswith(("_completed", "_skipped"))
+        quiet = event.event.endswith(("_completed", "_skipped")) and not event.failed_run
         said += f" ({first})" if quiet else f": {first}"
     if event.path and event.event in ("diagnostics_collected", "run_failed", "run_started"):
         said += f" ({event.path})"
@@ -170,7 +176,8 @@ class LiveView:
                 continue
             counts[result.status] += 1
             if result.status is HostStatus.RUNNING:
-                stage = Text(result.stage or "connecting", "cyan")
+                step = "rollback: " if result.rollback is not None else ""
+                stage = Text(step + (result.stage or "connecting"), "cyan")
                 elapsed = now - self._started
             else:
                 stage = Text(result.status.value, _STYLE[result.status])
@@ -320,6 +327,8 @@ def render_report(
         if result.error:
             header.append(f" — {result.error}")
         console.print(header)
+        for step in rollback_steps(result.to_json()):
+            console.print(Text(f"  {step}"))
         for warning in result.warnings:
             console.print(Text(f"  warning: {warning}", "yellow"))
         if result.diagnostics_text:

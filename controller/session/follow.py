@@ -15,7 +15,7 @@ from controller.report.model import HostResult
 from controller.session.channel import Channel, answer_json
 from controller.session.link import Note
 from controller.transport.connector import CommandResult, LinkLost
-from remote.protocol import Exit
+from remote.protocol import ROLLBACK_SUFFIX, Exit
 
 
 class HostLog(Protocol):
@@ -138,9 +138,11 @@ class Follower:
         data = await self._status()
         if data is None:
             return False
+        # Or the rollback of this run (on_failure), which goes on in the same log.
+        ours = (self.run_id, self.run_id + ROLLBACK_SUFFIX)
         for key in ("running", "last_run"):
             run = data.get(key)
-            if isinstance(run, dict) and run.get("run_id") == self.run_id and run.get("log"):
+            if isinstance(run, dict) and run.get("run_id") in ours and run.get("log"):
                 self.result.log = str(run["log"])
                 return True
         return False
@@ -157,6 +159,9 @@ class Follower:
         if event is None:
             return
         if event.terminal and event.run_id == self.run_id:
-            self.ended = True
+            if event.rollback_run:  # the same log goes on with the rollback (on_failure)
+                self.run_id = event.rollback_run
+            else:
+                self.ended = True
         apply(self.result, event)
         self._on_event(self.result, event)

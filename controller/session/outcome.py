@@ -7,7 +7,7 @@ from typing import Any
 
 from controller.errors import last_line, one_line
 from controller.report.events import Event, apply
-from controller.report.model import HostResult, HostStatus, ServiceState
+from controller.report.model import HostResult, HostStatus, RollbackStep, ServiceState
 from controller.report.problems import Problem
 from controller.transport.connector import CommandResult, ConnectError
 from controller.transport.shell import NO_PYTHON
@@ -47,6 +47,8 @@ def disconnected(result: HostResult, why: str, reconnect_timeout: float) -> None
 def conclude(result: HostResult, res: CommandResult) -> None:
     """How a followed run ended, from the runner's exit code."""
     code = res.exit_status
+    if result.status is HostStatus.ROLLED_BACK:
+        return  # its terminal event said so; the runner's exit code (1) adds nothing
     if code == Exit.OK:
         apply(result, Event(event="run_completed"))
     elif code == Exit.FAILED:
@@ -100,6 +102,7 @@ def apply_status(result: HostResult, data: dict[str, Any]) -> None:
         result.log = last.get("log")
         result.diagnostics = last.get("diagnostics")
         result.error = last.get("error")
+        _apply_rollback(result, last)
     if running is not None:
         result.status = HostStatus.RUNNING
         result.log = running.get("log") or result.log
@@ -112,6 +115,9 @@ def apply_status(result: HostResult, data: dict[str, Any]) -> None:
 def _apply_last_state(result: HostResult, state: object) -> None:
     if state == "completed":
         result.status = HostStatus.COMPLETED
+    elif state == HostStatus.ROLLED_BACK.value:
+        result.status = HostStatus.ROLLED_BACK
+        result.problem = Problem.ROLLED_BACK
     elif state == "failed":
         result.status = HostStatus.FAILED
         result.problem = Problem.STAGE_FAILED
@@ -123,3 +129,19 @@ def _apply_last_state(result: HostResult, state: object) -> None:
         )
     else:
         fail(result, Problem.NEVER_DEPLOYED, "never deployed by fleet")
+
+
+def _apply_rollback(result: HostResult, last: dict[str, Any]) -> None:
+    """A summary of a rollback of a failed run (remote/run/autorollback.py): both steps."""
+    if not last.get("failed_run"):
+        return
+    result.rollback = RollbackStep(
+        failed_run=str(last["failed_run"]),
+        run_id=last.get("run_id"),
+        failed_service=last.get("failed_service"),
+        release=last.get("rolled_back_to"),
+    )
+    service = last.get("failed_service")
+    if last.get("status") == HostStatus.ROLLED_BACK.value and service in result.services:
+        result.services[service] = ServiceState.FAILED
+        result.last_stage = last.get("failed_stage") or result.last_stage

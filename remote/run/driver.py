@@ -10,10 +10,10 @@ from remote.docker.redact import scrubber_for
 from remote.kit import signals
 from remote.kit.atomic import ensure_dir
 from remote.protocol import LOCK_FILE, LOG_DIR, STATE_DIR
-from remote.run import releases, runners
+from remote.run import autorollback, releases, runners
 from remote.run.context import COMPLETED, SKIPPED, Context
 from remote.run.ending import Ending, Failure, ms_since
-from remote.run.job import Job
+from remote.run.job import Job, save_job
 from remote.run.lock import RunLock, describe_holder
 from remote.run.runlog import RunLog, create_exclusive, file_ts, iso_ts, utc_now
 from remote.run.secrets import write_secrets
@@ -60,7 +60,7 @@ def execute(root: str, job: Job, resume: bool, echo: Optional[Sink], lock: RunLo
             # its log, so that `status` and a re-attach find them.
             lock.describe(dict(lock.holder, pid=os.getpid(), log=log.path))
             try:
-                run = Run(root, job, resume, log, guard, utc_now)
+                run = Run(root, job, resume, log, guard, utc_now, lock)
                 run.secrets_written = written
                 return run.go(lock.stale_holder)
             finally:
@@ -115,14 +115,18 @@ class Run(object):
         log: RunLog,
         guard: SignalGuard,
         clock: Clock,
+        lock: Optional[RunLock] = None,
     ) -> None:
         self.state = State(os.path.join(root, STATE_DIR))
         self.ctx = Context(root, job, self.state, log, resume, log.scrub)
         self.job = job
         self.log = log
         self.guard = guard
+        self.clock = clock
+        self.lock = lock
         self.end = Ending(self.ctx, clock)
         self.secrets_written: List[str] = []  # services whose .env the job's secrets changed
+        self.interrupted = False
 
     def go(self, stale_holder: Optional[Dict[str, Any]]) -> int:
         mode = "resuming" if self.ctx.resume else "fresh run"
@@ -135,6 +139,7 @@ class Run(object):
             kind=kind,
             path=self.log.path,
             message="%s: %s" % (mode, ", ".join(self.job.services)),
+            **autorollback.started_fields(self.job),
         )
         if stale_holder:
             self.log.event(
@@ -163,12 +168,38 @@ class Run(object):
             # run's (diagnose runs on every failure, marker or not).
             self.state.unmark("diagnose")
         releases.begin(self.ctx, target)
+        if not self.ctx.resume:
+            autorollback.remember(self.ctx)
         self.end.write_summary("running")
         failure = self._run_stages()
         if failure is None:
             return self.end.complete()
         self.end.diagnose(failure)
+        if not self.interrupted and autorollback.wanted(self.ctx, failure.stage):
+            return self._roll_back(failure)
         return self.end.failed(failure)
+
+    def _roll_back(self, failure: Failure) -> int:
+        """on_failure: rollback. This run fails naming its rollback, which runs next in
+        this process and this log (remote/run/autorollback.py)."""
+        target = autorollback.last_good(self.ctx.root)
+        if target is None:
+            failure.message += "; " + autorollback.NOTHING
+            return self.end.failed(failure)
+        failed = {
+            "stage": failure.stage,
+            "service": failure.service,
+            "error": self.log.scrub(autorollback.describe(*failure.parts())),
+            "diagnostics": self.end.diagnostics_path,
+        }
+        job = autorollback.rollback_job(self.ctx, target, failed)
+        self.end.failed(failure, rollback_run=job.run_id, release=target)
+        save_job(self.ctx.root, job)  # a resume by hand continues the rollback
+        self.log.run_id = job.run_id
+        if self.lock is not None:
+            self.lock.describe(dict(self.lock.holder, run_id=job.run_id))
+        rollback = Run(self.ctx.root, job, False, self.log, self.guard, self.clock, self.lock)
+        return rollback.go(None)
 
     def _run_stages(self) -> Optional[Failure]:
         self.guard.armed = True
@@ -184,6 +215,7 @@ class Run(object):
                     return failure
             return None
         except Interrupted as exc:
+            self.interrupted = True  # stopped on purpose: no rollback
             return self._stage_failed(
                 self.end.last_stage or "prepare", "interrupted by %s" % exc.signame
             )

@@ -6,13 +6,13 @@ from __future__ import annotations
 import time
 
 from remote.protocol import Exit
-from remote.run import releases
+from remote.run import autorollback, releases
 from remote.run.context import COMPLETED, SKIPPED
 from remote.run.runlog import iso_ts
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from typing import Any, Dict, List, Optional
+    from typing import Any, Dict, List, Optional, Tuple
 
     from remote.run.context import Context
     from remote.run.runlog import Clock
@@ -25,6 +25,9 @@ class Failure(object):
         self.stage = stage
         self.service = service
         self.message = message
+
+    def parts(self) -> Tuple[str, Optional[str], str]:
+        return self.stage, self.service, self.message
 
 
 class Ending(object):
@@ -97,7 +100,8 @@ class Ending(object):
             message="release %s recorded" % self.job.run_id,
         )  # fmt: skip
 
-    def failed(self, failure: Failure) -> int:
+    def failed(self, failure: Failure, **rollback: Optional[str]) -> int:
+        """`rollback`: rollback_run and release when a rollback goes on in this log."""
         summary = self.write_summary("failed", failure)
         self.log.say(summary_text(summary))
         self.log.event(
@@ -106,8 +110,9 @@ class Ending(object):
             service=failure.service,
             status="failed",
             duration_ms=ms_since(self.started_monotonic),
-            message=_error(failure),
+            message=summary["error"],
             path=self.diagnostics_path,
+            **dict(autorollback.end_fields(summary, None), **rollback),
         )
         return Exit.FAILED
 
@@ -124,13 +129,13 @@ class Ending(object):
         """Summary, then the run's last line: run_completed (message: service counts)."""
         summary = self.write_summary(COMPLETED)
         self.log.say(summary_text(summary))
-        self.log.event(
-            "run_completed",
-            status=COMPLETED,
-            duration_ms=ms_since(self.started_monotonic),
-            message=message or _service_counts(summary["services"]),
-        )
-        return Exit.OK
+        fields: Dict[str, Any] = {
+            "status": COMPLETED,
+            "message": message or _service_counts(summary["services"]),
+        }
+        fields.update(autorollback.end_fields(summary, message))  # rolled_back: a failure
+        self.log.event("run_completed", duration_ms=ms_since(self.started_monotonic), **fields)
+        return Exit.OK if fields["status"] == COMPLETED else Exit.FAILED
 
     def write_summary(self, status: str, failure: Optional[Failure] = None) -> Dict[str, Any]:
         finished = None if status == "running" else self.clock()
@@ -149,6 +154,7 @@ class Ending(object):
             "finished": iso_ts(finished) if finished else None,
             "duration_s": round(time.monotonic() - self.started_monotonic, 3) if finished else None,
         }
+        autorollback.amend(summary, self.state)
         self.state.write_summary(summary)
         return summary
 

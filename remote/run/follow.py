@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import time
 
-from remote.protocol import TERMINAL_EVENTS, Exit
+from remote.protocol import ROLLED_BACK, TERMINAL_EVENTS, Exit
 from remote.run.runlog import parse_struct_line
 
 TYPE_CHECKING = False
@@ -46,7 +46,7 @@ def follow(
                 data = handle.read(CHUNK)  # the run may have written its last bytes and gone
                 if not data:
                     return Exit.VANISHED
-            end, code = _terminal_end(partial, data, run_id)
+            end, code, run_id = _terminal_end(partial, data, run_id)
             _write(out, data if end is None else data[:end])
             if code is not None:
                 return code
@@ -65,19 +65,26 @@ def _wait_for_file(
             time.sleep(poll_s)
 
 
-def _terminal_end(partial: bytes, data: bytes, run_id: str) -> Tuple[Optional[int], Optional[int]]:
-    """Where in `data` the run's terminal line ends, and the exit code it means.
-    `partial` is the unfinished line that preceded `data`."""
+def _terminal_end(
+    partial: bytes, data: bytes, run_id: str
+) -> Tuple[Optional[int], Optional[int], str]:
+    """Where in `data` the run's terminal line ends, the exit code it means, and the run
+    followed from there on: a failed run that a rollback continues (`rollback_run`, in
+    the same log) is followed on to the rollback's end. `partial` is the unfinished line
+    that preceded `data`."""
     text = partial + data
     start = 0
     while True:
         newline = text.find(b"\n", start)
         if newline < 0:
-            return None, None
+            return None, None, run_id
         record = parse_struct_line(text[start:newline])
         if record and record.get("run_id") == run_id and record.get("event") in TERMINAL_EVENTS:
-            code = Exit.OK if record["event"] == "run_completed" else Exit.FAILED
-            return newline + 1 - len(partial), code
+            if record.get("rollback_run"):
+                run_id = str(record["rollback_run"])
+            else:
+                done = record["event"] == "run_completed" and record.get("status") != ROLLED_BACK
+                return newline + 1 - len(partial), Exit.OK if done else Exit.FAILED, run_id
         start = newline + 1
 
 

@@ -9,6 +9,7 @@ from remote.kit.atomic import ensure_dir, write_json
 from remote.kit.jsonio import loads
 from remote.protocol import (
     DEFAULT_TIMEOUTS,
+    ON_FAILURE,
     PLAN_FILE,
     PLAN_VERSION,
     PULL_POLICIES,
@@ -48,6 +49,7 @@ class Job(object):
         source: str = "git",
         kind: str = "deploy",
         become: Optional[str] = None,
+        on_failure: str = "stop",
     ) -> None:
         self.host = host
         self.run_id = run_id
@@ -63,6 +65,7 @@ class Job(object):
         # Never in `raw` (never saved): each service's .env text, and (preview) its sha256.
         self.secrets: Dict[str, str] = {}
         self.secret_hashes: Dict[str, str] = {}
+        self.on_failure = on_failure  # stop | rollback (remote/run/autorollback.py)
 
 
 def job_path(root: str) -> str:
@@ -102,6 +105,7 @@ def parse_job(text: str, root: str) -> Job:
         source=_word(raw, "source", SOURCES),
         kind=_word(raw, "kind", RUN_KINDS),
         become=_become(raw.get("become")),
+        on_failure=_word(raw, "on_failure", ON_FAILURE),
     )
     strays = sorted(set(secrets) - set(job.services))
     if strays:

@@ -43,6 +43,9 @@ EVENT_FIELDS = (
     "image",  # image_pulled (and its warnings): the reference as compose names it
     "digest",  # image_pulled: the repo digest, where the registry gave one
     "size",  # image_pulled: bytes, where compose told them
+    "rollback_run",  # run_failed: the rollback that goes on in this log (on_failure)
+    "failed_run",  # a rollback of a failed run: run_started and its terminal event
+    "release",  # ... and the release it goes back to
 )
 
 
