@@ -27,6 +27,7 @@ _STYLE = {
     HostStatus.RUNNING: "cyan",
     HostStatus.NOT_STARTED: "dim",
     HostStatus.NOT_DEPLOYED: "dim",
+    HostStatus.PENDING: "yellow",
 }
 
 # Live view refresh: often enough to feel live, rarely enough to cost nothing at N=100.
