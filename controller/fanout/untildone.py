@@ -208,7 +208,6 @@ def _merged(
     return latest
 
 
-
 @contextlib.contextmanager
 def interrupts_end(until: UntilDone | None) -> Iterator[None]:
     """While the run goes on, Ctrl-C and SIGTERM end every wait (and try) at once and the

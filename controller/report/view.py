@@ -238,6 +238,10 @@ def next_command(result: HostResult, command: str, inventory_arg: str | None) ->
         return f"a run is still going; follow it with: {resume}"
     if result.status is HostStatus.NOT_STARTED:
         return f"continue the rollout (below), or this host alone: {resume}"
+    if result.status is HostStatus.PENDING:
+        return f"{resume} (or every pending host: fleet resume{inv} --pending)"
+    if result.attempts is not None and result.status is HostStatus.UNREACHABLE:
+        return f"{result.name} stayed away through every try; when it is back: {resume}"
     if result.status is HostStatus.NOT_DEPLOYED:
         return f"run fleet deploy{inv} --hosts {name}"
     if result.status is HostStatus.DISCONNECTED or result.problem is Problem.RUN_VANISHED:
@@ -267,6 +271,9 @@ def report_table(report: FleetReport) -> Table:
     table.add_column("last stage")
     table.add_column("services", justify="right")
     table.add_column("duration", justify="right")
+    tries = any(r.attempts is not None for r in report.hosts.values())
+    if tries:  # --until-done
+        table.add_column("tries", justify="right")
     table.add_column("failed at")
     table.add_column("diagnostics", overflow="fold")
     for result in report.hosts.values():
@@ -277,6 +284,7 @@ def report_table(report: FleetReport) -> Table:
             result.last_stage or "-",
             f"{result.services_done}/{len(result.services)}",
             _fmt_duration(result.duration_s),
+            *([str(result.attempts or "-")] if tries else []),
             _failed_where(result) or "-",
             result.diagnostics or "-",
         )
