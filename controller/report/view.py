@@ -241,7 +241,8 @@ def next_command(result: HostResult, command: str, inventory_arg: str | None) ->
     if result.status is HostStatus.PENDING:
         return f"{resume} (or every pending host: fleet resume{inv} --pending)"
     if result.attempts is not None and result.status is HostStatus.UNREACHABLE:
-        return f"{result.name} stayed away through every try; when it is back: {resume}"
+        tries = plural(result.attempts, "try", "tries")
+        return f"{result.name} was not reached in {tries}; when it is back: {resume}"
     if result.status is HostStatus.NOT_DEPLOYED:
         return f"run fleet deploy{inv} --hosts {name}"
     if result.status is HostStatus.DISCONNECTED or result.problem is Problem.RUN_VANISHED:

@@ -4,6 +4,11 @@ and resuming one that its run never reached starts that run there."""
 from __future__ import annotations
 
 import json
+import os
+import signal
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -111,3 +116,24 @@ def test_until_done_takes_a_duration_or_is_a_usage_error(env: Path, given: str) 
     code, _, err = invoke("deploy", "-i", str(env / "hosts.yml"), "--until-done", given)
     assert code == ExitStatus.USAGE
     assert "90s, 30m, 12h" in err
+
+
+def test_sigterm_ends_the_wait_at_once_with_the_report_as_it_stands(env: Path) -> None:
+    """A host that refuses (nothing listens on its loopback address) is waited for; SIGTERM
+    ends the run within moments, exit 1, its report recorded with the tries so far."""
+    argv = [sys.executable, "-m", "controller", "deploy", "-i", str(env / "hosts.yml")]
+    argv += ["--hosts", "a", "--until-done", "10m", "--connect-timeout", "1", "--json"]
+    environ = {**os.environ, "XDG_STATE_HOME": str(env / "state")}
+    proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=environ)
+    time.sleep(4)  # its first try is over: refused three times within a second or two
+    assert proc.poll() is None
+    proc.send_signal(signal.SIGTERM)
+    sent = time.monotonic()
+    out, _ = proc.communicate(timeout=10)
+    assert time.monotonic() - sent < 3
+    assert proc.returncode == ExitStatus.NOT_COMPLETED
+    entry = json.loads(out)["hosts"]["a"]
+    assert entry["status"] == "unreachable" and entry["attempts"] >= 1
+    (run,) = RunStore(env / "state" / "fleet").run_ids()
+    recorded = RunStore(env / "state" / "fleet").load(run).hosts["a"]
+    assert recorded.attempts == entry["attempts"]
