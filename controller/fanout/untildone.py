@@ -113,6 +113,8 @@ class UntilDone:
             outcome = await self._one_try(host, try_once, result)
             if outcome is result and result is not None:
                 return result  # interrupted before the try reached the host
+            if outcome.status is HostStatus.NOT_STARTED:
+                return outcome  # never started (a spent budget, an interrupt): no tries
             tries += 1
             result = _merged(result, outcome, tries, self.timing.clock() - started)
             delay = self._next_delay(result, tries)

@@ -171,7 +171,10 @@ class LiveView:
                 continue
             counts[result.status] += 1
             if result.status is HostStatus.RUNNING:
-                stage = Text(result.stage or "connecting", "cyan")
+                # `waiting`: between two tries of --until-done (its note: the next try's time)
+                between_tries = result.stage == "waiting"
+                style = "yellow" if between_tries else "cyan"
+                stage = Text(result.stage or "connecting", style)
                 elapsed = now - self._started
             else:
                 stage = Text(result.status.value, _STYLE[result.status])

@@ -16,7 +16,7 @@ from controller.options import Count, EngineOptions, RolloutOptions, parse_durat
 from controller.report.events import Event
 from controller.report.model import FleetReport, HostResult, HostStatus, ServiceState
 from controller.report.problems import Problem
-from controller.report.view import PlainView, next_command, report_table
+from controller.report.view import LiveView, PlainView, next_command, report_table
 from controller.transport.connector import ConnectError
 from tests.unit.controller.fakes import RUNNER, FakeFleet, FakeHost, FakeTime, make_host
 
@@ -195,6 +195,7 @@ def test_waiting_host_holds_the_next_wave_when_the_budget_could_not_take_it() ->
     assert report.hosts["a"].status is HostStatus.UNREACHABLE
     assert report.hosts["b"].status is HostStatus.NOT_STARTED
     assert later.connect_times == []
+    assert report.hosts["b"].attempts is None  # it never started: no tries to count
     assert report.rollout is not None and report.rollout.stopped
 
 
@@ -213,6 +214,20 @@ def test_each_wait_is_shown_as_waiting_and_said_once_in_plain_output() -> None:
         view.on_update(result, event)
     lines = [line for line in out.getvalue().splitlines() if "next try at" in line]
     assert len(lines) == attempts - 1 and "try 1 ended unreachable" in lines[0]
+
+
+def test_the_live_view_shows_a_waiting_row_with_the_next_try() -> None:
+    time = FakeTime()
+    fake = AwayHost(make_host("lte"), time=time, back_at=time.now + 20)
+    updates: list[tuple[HostResult, Event | None]] = []
+    deploy([fake], time, updates, until_done=600.0)
+    live = LiveView(Console(file=io.StringIO(), width=250), [("lte", 2)], clock=lambda: 0.0)
+    waiting = next(r for r, _ in updates if r.stage == "waiting")
+    live.on_update(waiting, None)
+    out = io.StringIO()
+    Console(file=out, width=250).print(live.table())
+    row = next(line for line in out.getvalue().splitlines() if "lte" in line)
+    assert "waiting" in row and "next try at" in row
 
 
 def test_the_report_shows_each_hosts_tries() -> None:
