@@ -124,7 +124,7 @@ def test_a_host_cut_mid_deploy_completes_without_redeploying_what_it_did(
     assert project_container_ids(first) == container  # not recreated
     assert completions(lab, "CHELSTY") == {svc: 1 for svc in services}
     meta = fleet.meta(res.report["run_id"])["hosts"]["CHELSTY"]
-    assert any("waiting: try 1 ended disconnected" in n for n in meta["notes"]) or meta["gaps"]
+    assert meta["gaps"], "the link's loss is in the record"
 
 
 def test_a_host_that_stays_away_is_unreachable_with_its_attempts_and_the_resume_command(
