@@ -71,3 +71,18 @@ class EngineOptions:
     pull: str | None = None  # --pull: every host's pull policy for this run, over the inventory
     age_identity: str | None = None  # --age-identity: decrypts secrets/ (controller/secrets)
     on_failure: str | None = None  # --on-failure: stop | rollback, over the inventory's
+    # --until-done: seconds since the run began during which an unreachable or disconnected
+    # host is tried again (controller/fanout/untildone.py); None: one try.
+    until_done: float | None = None
+
+
+_UNITS = {"s": 1, "m": 60, "h": 3600}
+
+
+def parse_duration(text: str) -> float:
+    """`90s`, `30m`, `12h` in seconds (a whole positive number and its unit)."""
+    raw = text.strip().lower()
+    number, unit = raw[:-1], raw[-1:]
+    if unit not in _UNITS or not number.isdigit() or int(number) < 1:
+        raise ValueError(f"a duration is a whole number and s, m or h (90s, 30m, 12h): {text!r}")
+    return float(int(number) * _UNITS[unit])

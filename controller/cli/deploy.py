@@ -47,6 +47,7 @@ from controller.cli.params import (
     PullOpt,
     ReconnectOpt,
     RepoOpt,
+    UntilDoneOpt,
     VerifyTimeoutOpt,
 )
 from controller.errors import ExitStatus
@@ -129,6 +130,25 @@ def _deploy(
     return exit_for(report)
 
 
+def pending_selection(
+    inventory: Path | None, named: list[str] | None, hosts: str | None, as_json: bool
+) -> str:
+    """`resume --pending`: the hosts (of those named, default all) whose last recorded run
+    did not complete. None: say so and exit 0, no host contacted (a timer's usual hour)."""
+    from controller.report.pending import owed_runs
+
+    expr = one_selection(named, hosts, "resume") if named or hosts is not None else "all"
+    names = [h.name for h in load(inventory).select(expr)]
+    owed = owed_runs(RunStore(state_dir()).recent(), names)
+    if owed:
+        return ",".join(owed)
+    if as_json:
+        sys.stdout.write(json.dumps({"run_id": None, "status": "completed", "hosts": {}}) + "\n")
+    else:
+        stdout_console().out("nothing pending: every selected host completed its last run")
+    raise typer.Exit(ExitStatus.OK)
+
+
 def _deploy_command(
     inventory: Path | None,
     hosts: str,
@@ -179,6 +199,7 @@ def deploy(
     html: HtmlOpt = None,
     notify: NotifyOpt = None,
     no_notify: NoNotifyOpt = False,
+    until_done: UntilDoneOpt = None,
 ) -> None:
     """Deploy every selected host concurrently: one live view, one summary table."""
     knobs = Knobs(
@@ -190,8 +211,11 @@ def deploy(
         verify_timeout,
         pull,
     )
-    options = replace(
-        knobs.options(resume=resume, age_identity=_text(age_identity)), on_failure=on_failure
+    options = knobs.options(
+        resume=resume,
+        age_identity=_text(age_identity),
+        on_failure=on_failure,
+        until_done=until_done,
     )
     rollout = RolloutOptions(batch=batch, canary=canary, max_fail=max_fail)
     outputs = Afterwards.of(html, notify, no_notify)
@@ -228,6 +252,15 @@ def resume(
     html: HtmlOpt = None,
     notify: NotifyOpt = None,
     no_notify: NoNotifyOpt = False,
+    until_done: UntilDoneOpt = None,
+    pending: Annotated[
+        bool,
+        typer.Option(
+            "--pending",
+            help="Every host whose last recorded run did not complete (within the hosts "
+            "named, if any); none: exit 0 having contacted no host.",
+        ),
+    ] = False,
 ) -> None:
     """Re-attach to a run still going on each host, or continue it from its markers;
     a stopped rollout goes on in waves with its recorded settings unless others are given."""
@@ -240,13 +273,19 @@ def resume(
         verify_timeout,
         pull,
     )
-    options = replace(
-        knobs.options(resume=True, age_identity=_text(age_identity)), on_failure=on_failure
+    options = knobs.options(
+        resume=True,
+        age_identity=_text(age_identity),
+        on_failure=on_failure,
+        until_done=until_done,
     )
     rollout = RolloutOptions(batch=batch, canary=canary, max_fail=max_fail)
     outputs = Afterwards.of(html, notify, no_notify)
     with boundary(as_json):
-        selection = one_selection(named, hosts, "resume")
+        if pending:
+            selection = pending_selection(inventory, named, hosts, as_json)
+        else:
+            selection = one_selection(named, hosts, "resume")
     _deploy_command(inventory, selection, replace(options, rollout=rollout), as_json, repo, outputs)
 
 

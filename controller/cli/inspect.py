@@ -32,6 +32,7 @@ from controller.cli.params import (
 )
 from controller.errors import ExitStatus
 from controller.options import DEFAULT_CONCURRENCY, DEFAULT_CONNECT_TIMEOUT, DEFAULT_HANDSHAKES
+from controller.report.pending import mark_pending, owed_runs
 from controller.report.store import RunStore, state_dir
 from controller.report.words import plural
 from inventory import check_push_repo
@@ -58,6 +59,8 @@ def status(
         ).options()
         report = asyncio.run(fanout.status(selected, options))
         report.command = "status"
+        owed = owed_runs(RunStore(state_dir()).recent(), [h.name for h in selected])
+        mark_pending(report.hosts.values(), owed)
         if as_json:
             # A read is not a run: no run id that `fleet report` could be asked for.
             sys.stdout.write(json.dumps({**report.to_json(), "run_id": None}) + "\n")

@@ -9,7 +9,7 @@ from typing import Annotated
 import typer
 
 from controller.cli.completion import complete_hosts
-from controller.options import Count
+from controller.options import Count, parse_duration
 from controller.report.waves import parse_batch, parse_max_fail
 from inventory import DEFAULT_INVENTORY
 from remote.protocol import ON_FAILURE, PULL_POLICIES
@@ -198,5 +198,24 @@ HtmlOpt = Annotated[
     Path | None,
     typer.Option(
         "--html", metavar="FILE", help="Also write the run as one HTML page (a timeline)."
+    ),
+]
+
+
+def _duration(text: str) -> float:
+    try:
+        return parse_duration(text)
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc)) from None
+
+
+UntilDoneOpt = Annotated[
+    float | None,
+    typer.Option(
+        "--until-done",
+        parser=_duration,
+        metavar="DURATION",
+        help="Try unreachable or disconnected hosts again, with backoff, for up to "
+        "DURATION (90s, 30m, 12h) since the run began (docs/unattended.md).",
     ),
 ]

@@ -19,6 +19,7 @@ from controller.check.run import CheckReport, HostCheck, check_host, crashed, re
 from controller.deploy.run import DeployRun
 from controller.errors import one_line
 from controller.fanout.rollout import Rollout
+from controller.fanout.untildone import UntilDone, interrupts_end, reached
 from controller.job.spec import JobSettings
 from controller.options import EngineOptions, RolloutOptions
 from controller.outdated import HostOutdated, check_outdated
@@ -81,17 +82,27 @@ async def _fan_out(
     if on_update is not None:
         runtime.on_update = on_update
     settings = JobSettings.of(options, run_id)
-    # Hosts a continued rollout never started get a fresh run, not --resume.
+    # Hosts a continued rollout (or a resume) never started get a fresh run, not --resume.
     fresh_settings = replace(settings, resume=False)
+    # A try after one that reached the host continues from its markers (untildone.py).
+    again_settings = replace(settings, resume=True)
 
-    async def start(host: Host) -> HostResult:
+    async def start(host: Host, previous: HostResult | None) -> HostResult:
         use = fresh_settings if host.name in options.fresh else settings
-        return await one(host, runtime, use)
+        return await one(host, runtime, again_settings if reached(previous) else use)
 
-    rollout = Rollout(hosts, options.rollout, options.concurrency, start, _crashed, on_update)
-    results = await rollout.run()
+    until = None
+    if options.until_done is not None:
+        until = UntilDone(options.until_done, runtime.timing, on_update)
+        runtime.on_update = until.on_update
+    rollout = Rollout(
+        hosts, options.rollout, options.concurrency, start, _crashed, on_update, until
+    )
+    with interrupts_end(until):
+        results = await rollout.run()
     fresh = [h.name for h in hosts if not options.resume or h.name in options.fresh]
-    return FleetReport(run_id=run_id, hosts=results, command=action, rollout=rollout.summary(fresh))
+    summary = rollout.summary(fresh)
+    return FleetReport(run_id=run_id, hosts=results, command=action, rollout=summary, fresh=fresh)
 
 
 async def deploy(

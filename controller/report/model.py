@@ -32,6 +32,9 @@ class HostStatus(str, Enum):
     (on_failure: rollback): a failure, never completed."""
     NOT_DEPLOYED = "not_deployed"
     """`fleet status`: fleet never deployed this host (no run recorded on it); not completed."""
+    PENDING = "pending"
+    """`fleet status`: the host's last recorded run did not complete; it still owes that run
+    (`fleet resume --pending` picks it)."""
 
 
 class ServiceState(str, Enum):
@@ -87,6 +90,7 @@ class HostResult:
     error: str | None = None
     duration_s: float = 0.0
     wave: int | None = None  # a rolling deploy's wave (1-based); only then in --json
+    attempts: int | None = None  # tries under --until-done; only then in --json
     # Not part of the --json shape: live view, hints, and the recorded run's meta.
     stage: str | None = None
     service: str | None = None
@@ -135,6 +139,8 @@ class HostResult:
             rolled_back = self.status is HostStatus.ROLLED_BACK
             data["failed_service"] = self.rollback.failed_service
             data["rolled_back_to"] = self.rollback.release if rolled_back else None
+        if self.attempts is not None:
+            data["attempts"] = self.attempts
         return data
 
     def meta_json(self) -> dict[str, Any]:
@@ -168,6 +174,7 @@ class HostResult:
             error=data.get("error"),
             duration_s=float(data.get("duration_s") or 0.0),
             wave=data.get("wave"),
+            attempts=data.get("attempts"),
             problem=Problem(meta.get("problem", Problem.NONE.value)),
             warnings=list(meta.get("warnings", [])),
             notes=list(meta.get("notes", [])),
@@ -223,6 +230,9 @@ class FleetReport:
     inventory_arg: str | None = None  # `-i PATH` as given, for the next commands
     rollout: RolloutSummary | None = None  # only for a rolling deploy
     warnings: list[str] = field(default_factory=list)  # the controller's own (a notification)
+    # Hosts that were to start a fresh run (not --resume): one that this run never reached
+    # starts fresh again when resumed (report/waves.py continuation). Recorded in meta.json.
+    fresh: list[str] = field(default_factory=list)
 
     @property
     def completed(self) -> bool:
@@ -253,6 +263,7 @@ class FleetReport:
             "inventory_arg": self.inventory_arg,
             "hosts": {name: h.meta_json() for name, h in self.hosts.items()},
             "warnings": list(self.warnings),
+            "fresh": list(self.fresh),
         }
         if self.rollout is not None:
             data["rollout_fresh"] = list(self.rollout.fresh)
@@ -278,4 +289,5 @@ class FleetReport:
                 else None
             ),
             warnings=[str(w) for w in meta.get("warnings") or []],
+            fresh=[str(n) for n in meta.get("fresh") or meta.get("rollout_fresh") or []],
         )

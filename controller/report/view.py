@@ -29,6 +29,7 @@ _STYLE = {
     HostStatus.RUNNING: "cyan",
     HostStatus.NOT_STARTED: "dim",
     HostStatus.NOT_DEPLOYED: "dim",
+    HostStatus.PENDING: "yellow",
 }
 
 # Live view refresh: often enough to feel live, rarely enough to cost nothing at N=100.
@@ -176,8 +177,11 @@ class LiveView:
                 continue
             counts[result.status] += 1
             if result.status is HostStatus.RUNNING:
+                # `waiting`: between two tries of --until-done (its note: the next try's time)
+                between_tries = result.stage == "waiting"
+                style = "yellow" if between_tries else "cyan"
                 step = "rollback: " if result.rollback is not None else ""
-                stage = Text(step + (result.stage or "connecting"), "cyan")
+                stage = Text(step + (result.stage or "connecting"), style)
                 elapsed = now - self._started
             else:
                 stage = Text(result.status.value, _STYLE[result.status])
@@ -244,6 +248,11 @@ def next_command(result: HostResult, command: str, inventory_arg: str | None) ->
         return f"a run is still going; follow it with: {resume}"
     if result.status is HostStatus.NOT_STARTED:
         return f"continue the rollout (below), or this host alone: {resume}"
+    if result.status is HostStatus.PENDING:
+        return f"{resume} (or every pending host: fleet resume{inv} --pending)"
+    if result.attempts is not None and result.status is HostStatus.UNREACHABLE:
+        tries = plural(result.attempts, "try", "tries")
+        return f"{result.name} was not reached in {tries}; when it is back: {resume}"
     if result.status is HostStatus.NOT_DEPLOYED:
         return f"run fleet deploy{inv} --hosts {name}"
     if result.status is HostStatus.DISCONNECTED or result.problem is Problem.RUN_VANISHED:
@@ -273,6 +282,9 @@ def report_table(report: FleetReport) -> Table:
     table.add_column("last stage")
     table.add_column("services", justify="right")
     table.add_column("duration", justify="right")
+    tries = any(r.attempts is not None for r in report.hosts.values())
+    if tries:  # --until-done
+        table.add_column("tries", justify="right")
     table.add_column("failed at")
     table.add_column("diagnostics", overflow="fold")
     for result in report.hosts.values():
@@ -283,6 +295,7 @@ def report_table(report: FleetReport) -> Table:
             result.last_stage or "-",
             f"{result.services_done}/{len(result.services)}",
             _fmt_duration(result.duration_s),
+            *([str(result.attempts or "-")] if tries else []),
             _failed_where(result) or "-",
             result.diagnostics or "-",
         )

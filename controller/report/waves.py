@@ -127,7 +127,7 @@ def continuation(
 
     Without rollout options, a resume reuses those of the newest run of its hosts when
     that was a rolling deploy. A host whose newest run left it not_started or
-    unreachable, where it was to start fresh, starts a fresh run: `--resume` on its
+    unreachable (never reached), where it was to start fresh, starts a fresh run: `--resume` on its
     markers would find an older run's state, and a completed one would do nothing.
     """
     pending = set(names)
@@ -143,20 +143,26 @@ def continuation(
         if first and summary is not None:
             settings = options_from(summary)
         first = False
-        if summary is not None:
-            fresh.update(n for n in seen if _never_started(report, n, summary))
+        fresh.update(n for n in seen if _never_reached(report, n))
         if not pending:
             break
     options = given if given.active else (settings or RolloutOptions())
     return Continuation(options=options, fresh=frozenset(fresh))
 
 
-def _never_started(report: FleetReport, name: str, summary: RolloutSummary) -> bool:
-    """Left before its run started, in a run where it was to start fresh (a host that
-    was to resume keeps its markers for the next try)."""
-    status = report.hosts[name].status
-    never = status in (HostStatus.NOT_STARTED, HostStatus.UNREACHABLE)
-    return never and name in summary.fresh
+def _never_reached(report: FleetReport, name: str) -> bool:
+    """Left before its run started (no try of it ever connected), in a run where it was
+    to start fresh: resuming it starts that run (a host that was to resume keeps its
+    markers for the next try)."""
+    result = report.hosts[name]
+    never = result.status in (HostStatus.NOT_STARTED, HostStatus.UNREACHABLE)
+    return never and result.connections == 0 and name in _fresh_hosts(report)
+
+
+def _fresh_hosts(report: FleetReport) -> set[str]:
+    if report.command == "deploy":
+        return set(report.hosts)
+    return set(report.fresh) | set(report.rollout.fresh if report.rollout else [])
 
 
 def continue_command(report: FleetReport, inventory_arg: str | None) -> str | None:

@@ -70,6 +70,12 @@ class LinkProxy:
         """Stop forwarding; every socket stays open, every byte waits."""
         self._loop.call_soon_threadsafe(self._gate().clear)
 
+    def drop(self) -> None:
+        """Cut the link as a router restarting does: every open connection ends (the
+        controller sees it at once, not after its keepalives), and nothing passes until
+        `restore()` (new connections are taken and held)."""
+        asyncio.run_coroutine_threadsafe(self._drop(), self._loop).result(10)
+
     def restore(self) -> None:
         """Forward again (what waited goes first)."""
         self._loop.call_soon_threadsafe(self._gate().set)
@@ -106,6 +112,11 @@ class LinkProxy:
         self._open.set()
         self._server = await asyncio.start_server(self._serve, self.listen_address, 0)
         self.port = self._server.sockets[0].getsockname()[1]
+
+    async def _drop(self) -> None:
+        self._gate().clear()
+        for task in list(self._tasks):
+            task.cancel()
 
     async def _shutdown(self) -> None:
         if self._server is not None:
