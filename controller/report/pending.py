@@ -33,7 +33,7 @@ def owed_runs(recent: Iterable[FleetReport], names: Sequence[str]) -> dict[str, 
     for report in recent:
         for name in unseen & report.hosts.keys():
             status = report.hosts[name].status
-            if status not in _DONE:
+            if _owes(report.command, status):
                 owed[name] = Owed(report.run_id, status)
         unseen -= report.hosts.keys()
         if not unseen:
@@ -44,6 +44,15 @@ def owed_runs(recent: Iterable[FleetReport], names: Sequence[str]) -> dict[str, 
 # What `fleet status` read on a host that may still owe a run; a host whose run is going on,
 # or that could not be read, shows what it is doing or why it could not be read.
 _SETTLED = (HostStatus.COMPLETED, HostStatus.FAILED, HostStatus.NOT_DEPLOYED)
+
+
+def _owes(command: str, status: HostStatus) -> bool:
+    """A `fleet rollback` is the operator's choice, not the deploy a host owes: only one
+    cut while it ran (`disconnected`, the host part way back) is owed, so that resuming
+    finishes it; one that failed or never reached the host leaves the host as it was."""
+    if command == "rollback":
+        return status is HostStatus.DISCONNECTED
+    return status not in _DONE
 
 
 def mark_pending(results: Iterable[HostResult], owed: dict[str, Owed]) -> None:

@@ -45,6 +45,18 @@ def test_a_host_owes_its_newest_recorded_run_when_that_did_not_complete() -> Non
     }
 
 
+def test_a_rollback_is_owed_only_when_it_was_cut_part_way() -> None:
+    deploy = run(OLD, a=HostStatus.COMPLETED, b=HostStatus.COMPLETED, c=HostStatus.FAILED)
+    back = run(
+        NEW,
+        "rollback",
+        a=HostStatus.FAILED,
+        b=HostStatus.DISCONNECTED,
+        c=HostStatus.UNREACHABLE,
+    )
+    assert owed_runs([back, deploy], ["a", "b", "c"]) == {"b": Owed(NEW, HostStatus.DISCONNECTED)}
+
+
 def test_status_marks_a_host_that_owes_a_run_pending_naming_the_run() -> None:
     results = [
         HostResult(name="a", services={}, status=HostStatus.COMPLETED),
