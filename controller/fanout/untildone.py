@@ -21,6 +21,7 @@ import signal
 import time
 from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass, replace
+from typing import Any
 
 from controller.report.events import Event
 from controller.report.model import HostResult, HostStatus, ServiceState
@@ -122,10 +123,12 @@ class UntilDone:
                 return result
             self._announce(result, tries, delay)
             waiting(True)
+            began = time.time()
             try:
                 await self._wait(delay)
             finally:
                 waiting(False)
+                result.gaps.append(_waited(began, tries, result))
             if self.interrupted:
                 return result
 
@@ -194,6 +197,12 @@ class UntilDone:
         )
         shown = replace(result, status=HostStatus.RUNNING, stage=WAITING, note=note)
         self._on_update(shown, None)
+
+
+def _waited(began: float, tries: int, result: HostResult) -> dict[str, Any]:
+    """The wait after a try, as a gap of the host's record (the HTML timeline shows it)."""
+    cause = f"waiting after try {tries} ({result.status.value})"
+    return {"start": round(began, 3), "end": round(time.time(), 3), "cause": cause}
 
 
 def _merged(

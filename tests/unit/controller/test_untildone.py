@@ -100,6 +100,8 @@ def test_a_host_away_for_a_while_completes_on_a_later_try() -> None:
     assert result.to_json()["attempts"] == result.attempts
     assert not fake.resumed  # never reached before: the deploy starts fresh
     assert len(fake.plans) == 1
+    waits = [g for g in result.gaps if g["cause"].startswith("waiting after try")]
+    assert len(waits) == result.attempts - 1  # each wait is a gap on the HTML timeline
 
 
 def test_a_host_that_stays_away_is_unreachable_at_the_deadline_with_its_attempts() -> None:
