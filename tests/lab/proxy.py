@@ -42,6 +42,7 @@ class LinkProxy:
         # mid-upload, at a byte count a test can aim at.
         self.blackhole_after_up = blackhole_after_up
         self.bytes_up = 0
+        self.bytes_down = 0
         self.connections = 0
         # Exchanges: each time bytes start flowing back to the client after it sent some
         # (one request and its answer): what a round trip costs on a slow link.
@@ -151,8 +152,9 @@ class LinkProxy:
                 )
                 if up:
                     self._count_up(len(data))
-                elif self._last_up:
-                    self.round_trips += 1
+                else:
+                    self.bytes_down += len(data)
+                    self.round_trips += self._last_up
                 self._last_up = up
                 queue.put_nowait((time.monotonic() + self.delay_s, data))
             queue.put_nowait((0.0, b""))
