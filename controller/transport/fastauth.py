@@ -26,6 +26,7 @@ from controller.transport.sshlib import asyncssh
 
 _auth = asyncssh.auth
 FIRST_METHODS = [b"publickey", b"none"]
+USERAUTH_SERVICE = b"ssh-userauth"
 
 
 class SignsFirst:
@@ -67,6 +68,27 @@ def install() -> None:
 def skip_none_probe(conn: asyncssh.SSHClientConnection) -> None:
     """From connection_made: try publickey before the `none` probe (see the docstring)."""
     conn._auth_methods = list(FIRST_METHODS)
+
+
+def auth_behind_service_request(conn: asyncssh.SSHClientConnection) -> None:
+    """From connection_made: start authenticating right after SERVICE_REQUEST instead of
+    after SERVICE_ACCEPT, a round trip later. The host handles its packets in order, so the
+    request it reads next is the one it has just set up for (OpenSSH, dropbear)."""
+    send_service_request = conn.send_service_request
+
+    def request_then_authenticate(service: bytes) -> None:
+        send_service_request(service)
+        if service == USERAUTH_SERVICE:
+            conn.try_next_auth()
+            setattr(conn, "try_next_auth", skip_accepts_call)
+
+    def skip_accepts_call(*, next_method: bool = False) -> None:
+        if conn._next_service is None:  # SERVICE_ACCEPT's call: authentication is under way
+            delattr(conn, "try_next_auth")
+            return
+        type(conn).try_next_auth(conn, next_method=next_method)
+
+    setattr(conn, "send_service_request", request_then_authenticate)
 
 
 install()

@@ -25,7 +25,7 @@ from controller.transport.connector import (
     LinkLost,
     OnData,
 )
-from controller.transport.fastauth import SignsFirst, skip_none_probe
+from controller.transport.fastauth import SignsFirst, auth_behind_service_request, skip_none_probe
 from controller.transport.shell import under_sh
 from controller.transport.sshlib import asyncssh
 from inventory import Host
@@ -91,6 +91,7 @@ class _Client(asyncssh.SSHClient):
 
     def connection_made(self, conn: asyncssh.SSHClientConnection) -> None:
         skip_none_probe(conn)
+        auth_behind_service_request(conn)
 
     def validate_host_public_key(
         self, host: str, addr: str, port: int, key: asyncssh.SSHKey

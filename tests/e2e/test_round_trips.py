@@ -28,9 +28,9 @@ pytestmark = pytest.mark.e2e
 # before its answer, as on any real link; with no delay at all the answer may overtake the
 # second write and the proxy would see an exchange no one waited for.
 RTT_S = 0.02
-FRESH_DEPLOY = 6
-NOOP_REDEPLOY = 6
-STATUS = 6
+FRESH_DEPLOY = 5
+NOOP_REDEPLOY = 5
+STATUS = 5
 
 
 def _counted(proxy: LinkProxy, run: Callable[[], float]) -> tuple[int, int]:

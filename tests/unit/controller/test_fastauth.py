@@ -6,7 +6,12 @@ import asyncio
 
 import pytest
 
-from controller.transport.fastauth import FIRST_METHODS, SignsFirst, skip_none_probe
+from controller.transport.fastauth import (
+    FIRST_METHODS,
+    SignsFirst,
+    auth_behind_service_request,
+    skip_none_probe,
+)
 from controller.transport.sshlib import asyncssh
 
 
@@ -39,6 +44,7 @@ class _Client(asyncssh.SSHClient):
 
     def connection_made(self, conn: asyncssh.SSHClientConnection) -> None:
         skip_none_probe(conn)
+        auth_behind_service_request(conn)
 
 
 async def _login(server: _Server, keys: list[asyncssh.SSHKey], vouched: int) -> None:
