@@ -80,7 +80,7 @@ def auth_behind_service_request(conn: asyncssh.SSHClientConnection) -> None:
         send_service_request(service)
         if service == USERAUTH_SERVICE:
             conn.try_next_auth()
-            setattr(conn, "try_next_auth", skip_accepts_call)
+            conn.try_next_auth = skip_accepts_call  # type: ignore[method-assign]
 
     def skip_accepts_call(*, next_method: bool = False) -> None:
         if conn._next_service is None:  # SERVICE_ACCEPT's call: authentication is under way
@@ -88,7 +88,7 @@ def auth_behind_service_request(conn: asyncssh.SSHClientConnection) -> None:
             return
         type(conn).try_next_auth(conn, next_method=next_method)
 
-    setattr(conn, "send_service_request", request_then_authenticate)
+    conn.send_service_request = request_then_authenticate  # type: ignore[method-assign]
 
 
 install()
