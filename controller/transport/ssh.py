@@ -25,6 +25,7 @@ from controller.transport.connector import (
     LinkLost,
     OnData,
 )
+from controller.transport.fastauth import SignsFirst, auth_behind_service_request, skip_none_probe
 from controller.transport.shell import under_sh
 from controller.transport.sshlib import asyncssh
 from inventory import Host
@@ -74,12 +75,23 @@ class KnownHostsBook:
 class _Client(asyncssh.SSHClient):
     """Decides on host keys known_hosts does not trust: accept-new or refuse, and why."""
 
-    def __init__(self, book: KnownHostsBook, path: str, accept_new: bool):
+    def __init__(
+        self,
+        book: KnownHostsBook,
+        path: str,
+        accept_new: bool,
+        signs_first: SignsFirst | None = None,
+    ):
         self._book = book
         self._path = path
         self._accept_new = accept_new
+        self.signs_first = signs_first or SignsFirst()  # read by fastauth's publickey handler
         self.refusal: Problem | None = None
         self.new_key: tuple[str, int | None, asyncssh.SSHKey] | None = None
+
+    def connection_made(self, conn: asyncssh.SSHClientConnection) -> None:
+        skip_none_probe(conn)
+        auth_behind_service_request(conn)
 
     def validate_host_public_key(
         self, host: str, addr: str, port: int, key: asyncssh.SSHKey
@@ -98,7 +110,7 @@ class _Client(asyncssh.SSHClient):
 def _feed(chan: asyncssh.SSHClientChannel[bytes], stdin: bytes | None) -> None:
     """Send stdin and EOF. A command that already exited (the guard's exit 97) has closed
     its channel: that is not a lost link; its exit status tells what happened."""
-    with contextlib.suppress(BrokenPipeError, ConnectionError):
+    with contextlib.suppress(OSError):  # BrokenPipeError, ConnectionError: a closed channel
         if stdin is not None:
             chan.write(stdin)
         chan.write_eof()
@@ -107,13 +119,25 @@ def _feed(chan: asyncssh.SSHClientChannel[bytes], stdin: bytes | None) -> None:
 class _Session(asyncssh.SSHClientSession[bytes]):
     """Collects one channel's output without a stream reader in between."""
 
-    def __init__(self, on_stdout: OnData | None, done: asyncio.Future[Exception | None]):
+    def __init__(
+        self,
+        on_stdout: OnData | None,
+        done: asyncio.Future[Exception | None],
+        stdin: bytes | None,
+    ):
         self._on_stdout = on_stdout
         self._done = done
+        self._stdin = stdin
         self.stdout = bytearray()
         self.stderr = bytearray()
         self.exit_status: int | None = None
         self.exit_signal: str | None = None
+
+    def connection_made(self, chan: asyncssh.SSHClientChannel[bytes]) -> None:
+        """The channel is open and asyncssh sends the exec request in this same step: stdin
+        and EOF go right behind it, not one round trip later, after the server's reply
+        (RFC 4254 lets data follow a request; a refused exec discards it)."""
+        asyncio.get_running_loop().call_soon(_feed, chan, self._stdin)
 
     def data_received(self, data: bytes, datatype: asyncssh.DataType) -> None:
         if datatype == asyncssh.EXTENDED_DATA_STDERR:
@@ -227,7 +251,9 @@ class SshConnector(ExecFiles):
 
     async def connect(self) -> None:
         path = KnownHostsBook.path_for(self.host)
-        client = _Client(self._book, path, self._options.accept_new)
+        identity = self.host.identity
+        signs_first = SignsFirst(self._keys.get(identity) if identity is not None else ())
+        client = _Client(self._book, path, self._options.accept_new, signs_first)
         try:
             conn, _ = await asyncssh.create_connection(
                 lambda: client, self.host.address, **self._connect_kwargs()
@@ -248,11 +274,10 @@ class SshConnector(ExecFiles):
     ) -> CommandResult:
         conn = self._require()
         done: asyncio.Future[Exception | None] = asyncio.get_running_loop().create_future()
-        session = _Session(on_stdout, done)
+        session = _Session(on_stdout, done, stdin)
         command = under_sh(command)  # whatever the user's login shell is
         try:
-            chan, _ = await conn.create_session(lambda: session, command, encoding=None)
-            _feed(chan, stdin)
+            await conn.create_session(lambda: session, command, encoding=None)
             exc = await done
         except (asyncssh.Error, OSError) as err:
             raise LinkLost(f"connection lost: {err}", host=self.host.name) from err

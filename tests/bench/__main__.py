@@ -25,7 +25,7 @@ import yaml
 from rich.console import Console
 from rich.table import Table
 
-from tests.bench import slowlink, workload
+from tests.bench import rtt, slowlink, workload
 from tests.bench.counters import WireCounters
 from tests.bench.hostcpu import machine_cpu_s
 from tests.bench.push import push_figures
@@ -442,6 +442,8 @@ def main() -> int:
             if real and "slow" in only:
                 console.print("real workload over a 300 ms, 1 Mbit/s link (1 and 10 hosts) ...")
                 rows += slowlink.slow_rows(bench, compare=bool(compare_sizes))
+                console.print("status, a no-op redeploy, outdated over that link (1 host) ...")
+                rows += rtt.rtt_rows(bench)
             if compare_sizes:
                 console.print(f"pyinfra and Ansible, {args.compare} hosts ...")
                 fleet_times = {r.hosts: r.fleet_s for r in rows if r.workload == "overhead"}
@@ -454,7 +456,7 @@ def main() -> int:
             bench.counters.remove()
             bench.lab.stop()
     render(rows, console)
-    checks = verdicts(rows) + workload.real_verdicts(rows)
+    checks = verdicts(rows) + workload.real_verdicts(rows) + rtt.rtt_verdicts(rows)
     for what, held, figure in checks:
         console.print(f"  {'ok  ' if held else 'MISS'} {what}: {figure}")
     if push is not None:

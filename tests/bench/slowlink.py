@@ -46,17 +46,9 @@ def _slow_rows(bench: Bench, n: int, tools_bin: Path | None) -> list[Row]:
     shape = add_shape(bench, n, 1)
     every = [p for svcs in shape.projects.values() for p in svcs]
     with ExitStack() as stack:
-        proxies = {}
-        address = free_address(BENCH_SUBNET, 7)
-        for name in shape.projects:
-            host = bench.lab.hosts[name]
-            proxy = stack.enter_context(
-                LinkProxy(address, (host.address, 22), rtt_s=RTT_S, rate_bytes_s=RATE_BYTES_S)
-            )
-            trust_proxy(bench.lab.known_hosts, host, address, proxy.port)
-            proxies[name] = proxy
+        proxies = slow_proxies(bench, stack, list(shape.projects))
         via = {name: (p.listen_address, p.port) for name, p in proxies.items()}
-        deploy = bench.fleet("deploy", "-i", str(_proxied_inventory(shape, via)), "--json")
+        deploy = bench.fleet("deploy", "-i", str(proxied_inventory(shape, via)), "--json")
         measure(deploy, bench.env)  # the runner lands once, as on any host's first deploy
         trips: dict[str, list[float]] = {"fleet": [], "floor": []}
 
@@ -84,6 +76,20 @@ def _slow_rows(bench: Bench, n: int, tools_bin: Path | None) -> list[Row]:
                 rows.append(_tool_row(row, tool, sample, trips[tool][0]))
     remove_compose_projects(every)
     return rows
+
+
+def slow_proxies(bench: Bench, stack: ExitStack, names: list[str]) -> dict[str, LinkProxy]:
+    """A 300 ms, 1 Mbit/s link proxy per host, trusted under its own name; closed by `stack`."""
+    address = free_address(BENCH_SUBNET, 7)
+    proxies = {}
+    for name in names:
+        host = bench.lab.hosts[name]
+        proxy = stack.enter_context(
+            LinkProxy(address, (host.address, 22), rtt_s=RTT_S, rate_bytes_s=RATE_BYTES_S)
+        )
+        trust_proxy(bench.lab.known_hosts, host, address, proxy.port)
+        proxies[name] = proxy
+    return proxies
 
 
 def _run_tool(
@@ -117,7 +123,7 @@ def _tool_row(fleet: Row, tool: str, sample: Sample, trips: float) -> Row:
     )
 
 
-def _proxied_inventory(shape: Shape, via: dict[str, tuple[str, int]]) -> Path:
+def proxied_inventory(shape: Shape, via: dict[str, tuple[str, int]]) -> Path:
     data = yaml.safe_load(shape.inventory.read_text())
     for name, (address, port) in via.items():
         data["hosts"][name].update(address=address, port=port)

@@ -42,10 +42,15 @@ class LinkProxy:
         # mid-upload, at a byte count a test can aim at.
         self.blackhole_after_up = blackhole_after_up
         self.bytes_up = 0
+        self.bytes_down = 0
         self.connections = 0
         # Exchanges: each time bytes start flowing back to the client after it sent some
         # (one request and its answer): what a round trip costs on a slow link.
         self.round_trips = 0
+        # Every chunk read, in order: (seconds since start, "up"/"down", bytes), so a test
+        # or the docs can tell which exchange was which.
+        self.trace: list[tuple[float, str, int]] = []
+        self._started = time.monotonic()
         self._last_up = False
         self._loop = asyncio.new_event_loop()
         self._open: asyncio.Event | None = None
@@ -153,10 +158,14 @@ class LinkProxy:
         sender = asyncio.ensure_future(self._send(queue, writer))
         try:
             while data := await reader.read(CHUNK):
+                self.trace.append(
+                    (time.monotonic() - self._started, "up" if up else "down", len(data))
+                )
                 if up:
                     self._count_up(len(data))
-                elif self._last_up:
-                    self.round_trips += 1
+                else:
+                    self.bytes_down += len(data)
+                    self.round_trips += self._last_up
                 self._last_up = up
                 queue.put_nowait((time.monotonic() + self.delay_s, data))
             queue.put_nowait((0.0, b""))
