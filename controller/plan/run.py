@@ -9,14 +9,13 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 from controller.job.manifest import PushError, build_manifest
 from controller.job.spec import JobSettings, job_fields
 from controller.plan.report import PlanResult
 from controller.report.model import HostResult, HostStatus
-from controller.report.problems import Problem
-from controller.secrets.host import host_secrets
-from controller.secrets.keys import SecretError
+from controller.secrets.host import plan_hashes
 from controller.session import outcome
 from controller.session.channel import answer_json
 from controller.session.host import HostSession, Runtime
@@ -36,16 +35,15 @@ class PlanRun:
         self._secret_hashes: dict[str, str] = {}
 
     async def run(self) -> HostResult:
-        try:  # as a deploy would: a secret that cannot be decrypted fails the host
-            repo, host = Path(self.settings.push_repo or "."), self.host
-            identity = self.settings.age_identity
-            self._secret_hashes = host_secrets(
-                repo, host.name, list(host.services), identity
-            ).hashes()
-        except SecretError as err:
-            problem = Problem.SECRET_UNREADABLE
-            return await self.session.failed_before_contact(problem, str(err), "prepare")
-        return await self.session.guarded(self._preview)
+        repo, host = Path(self.settings.push_repo or "."), self.host
+        identity = self.settings.age_identity
+        self._secret_hashes, unreadable = plan_hashes(
+            repo, host.name, list(host.services), identity
+        )
+        await self.session.guarded(self._preview)
+        if self.result.preview is not None:
+            _unreadable_secrets_are_invalid(self.result.preview, unreadable)
+        return self.result
 
     def _job(self) -> bytes:
         """The run's job; for a push host also the manifest a push would send, so the
@@ -75,3 +73,13 @@ class PlanRun:
             return
         self.result.preview = answer_json(res, "preview")
         self.result.status = HostStatus.COMPLETED
+
+
+def _unreadable_secrets_are_invalid(preview: dict[str, Any], unreadable: dict[str, str]) -> None:
+    """A deploy would fail the host in prepare on such a file: its service is `invalid`,
+    with the file and why, beside what the host said of the others."""
+    services = preview.setdefault("services", {})
+    for svc, why in unreadable.items():
+        entry = services.setdefault(svc, {})
+        entry["action"] = "invalid"
+        entry["reason"] = f"a deploy would fail in prepare: {why}"

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from controller.secrets.crypt import decrypt_file
 from controller.secrets.files import host_files
-from controller.secrets.keys import identities
+from controller.secrets.keys import SecretError, identities
 
 
 @dataclass(frozen=True)
@@ -32,3 +32,25 @@ def host_secrets(repo: Path, host: str, services: list[str], identity: str | Non
         return HostSecrets()
     keys = identities(identity)
     return HostSecrets({svc: decrypt_file(path, keys) for svc, path in files.items()})
+
+
+def plan_hashes(
+    repo: Path, host: str, services: list[str], identity: str | None
+) -> tuple[dict[str, str], dict[str, str]]:
+    """`fleet plan`: the sha256 of each service's secret, and, apart, why a service's file
+    cannot be decrypted (the plan says that service is invalid; its others are planned)."""
+    files = host_files(repo, host, services)
+    if not files:
+        return {}, {}
+    try:
+        keys = identities(identity)
+    except SecretError as err:
+        return {}, {svc: str(err) for svc in files}
+    hashes: dict[str, str] = {}
+    problems: dict[str, str] = {}
+    for svc, path in files.items():
+        try:
+            hashes[svc] = hashlib.sha256(decrypt_file(path, keys).encode()).hexdigest()
+        except SecretError as err:
+            problems[svc] = str(err)
+    return hashes, problems

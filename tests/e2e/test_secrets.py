@@ -121,6 +121,14 @@ def test_secrets_deploy_and_stay_secret(
     assert f"secrets/{svc_a}.env.age" in nas["error"]
     assert failed.host("pi")["status"] == "completed"
     assert not (nas_root / "logs").exists() and not project_container_ids(svc_a)
+    # plan says so per service: the undecryptable ones invalid, naming the file; the rest planned
+    planned_wrong = fleet("plan", "--json", "--hosts", "nas", "--age-identity", str(wrong))
+    assert planned_wrong.code == 1, planned_wrong.stderr
+    nas_plan = planned_wrong.report["hosts"]["nas"]
+    assert nas_plan["status"] == "planned", nas_plan
+    assert nas_plan["services"][svc_a]["action"] == "invalid"
+    assert f"secrets/{svc_a}.env.age" in nas_plan["services"][svc_a]["reason"]
+    assert nas_plan["services"][svc_c]["action"] == "create"
 
     # X25519 files (binary and --armor) as `age` made them deploy into the environment.
     first = fleet("deploy", "--json", *QUICK, "--hosts", "nas", "--age-identity", str(keys.age_key))

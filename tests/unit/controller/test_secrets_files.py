@@ -11,7 +11,7 @@ import pytest
 from controller.secrets import keys
 from controller.secrets.crypt import decrypt_file, encrypt
 from controller.secrets.files import host_files
-from controller.secrets.host import host_secrets
+from controller.secrets.host import host_secrets, plan_hashes
 from controller.secrets.keys import SecretError, identity_paths
 
 
@@ -64,3 +64,18 @@ def test_round_trip_and_errors_name_the_file(tmp_path: Path) -> None:
 def test_no_file_needs_no_identity(tmp_path: Path) -> None:
     found = host_secrets(tmp_path, "nas", ["web"], str(tmp_path / "missing.key"))
     assert not found and "texts" not in repr(found).split("(")[1]
+
+
+def test_plan_hashes_each_file_and_names_the_ones_it_cannot_decrypt(tmp_path: Path) -> None:
+    mine = pyrage.x25519.Identity.generate()
+    key = tmp_path / "age.key"
+    key.write_text(str(mine) + "\n")
+    secrets = tmp_path / "secrets"
+    secrets.mkdir()
+    (secrets / "web.env.age").write_bytes(encrypt("TOKEN=a\n", [mine.to_public()]))
+    (secrets / "db.env.age").write_bytes(b"not age")
+    hashes, unreadable = plan_hashes(tmp_path, "nas", ["web", "db", "cache"], str(key))
+    assert set(hashes) == {"web"} and len(hashes["web"]) == 64
+    assert set(unreadable) == {"db"} and "db.env.age" in unreadable["db"]
+    _, no_identity = plan_hashes(tmp_path, "nas", ["web"], str(tmp_path / "missing.key"))
+    assert set(no_identity) == {"web"}
