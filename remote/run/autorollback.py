@@ -8,7 +8,6 @@ failed and what runs now: status `rolled_back`, or `failed` with both causes."""
 
 from __future__ import annotations
 
-import copy
 import os
 
 from remote.kit.atomic import write_json
@@ -50,6 +49,8 @@ def last_good(root: str) -> Optional[str]:
 def rollback_job(ctx: Context, target: str, failed: Dict[str, Any]) -> Job:
     """The rollback's job: the failed one's services and settings, its own run id;
     `failed`: the failed run's stage, service, error and diagnostics."""
+    import copy  # only here: a run that does not fail never loads it (and weakref with it)
+
     failed = dict(failed, run_id=ctx.job.run_id)
     job = copy.copy(ctx.job)
     job.run_id = ctx.job.run_id + ROLLBACK_SUFFIX
