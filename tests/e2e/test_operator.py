@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shlex
 import shutil
 import signal
 import subprocess
@@ -265,9 +266,12 @@ def test_show_completion_prints_a_script_and_hosts_complete_from_the_inventory(
     )
     fleet_bin = str(Path(sys.executable).parent / "fleet")
     env = {**os.environ, "FLEET_INVENTORY": str(inventory)}
+    # As from an operator's bash prompt: Typer names the shell it finds among fleet's
+    # parents, whatever shell started the test run (make's recipes run under sh). A list,
+    # not one command, keeps bash from exec'ing fleet in its own place.
     shown = subprocess.run(
-        [fleet_bin, "--show-completion", "bash"], capture_output=True, text=True, env=env,
-        timeout=60,
+        ["bash", "-c", f"{shlex.quote(fleet_bin)} --show-completion; exit $?"],
+        capture_output=True, text=True, env=env, timeout=60,
     )  # fmt: skip
     assert shown.returncode == 0, shown.stderr
     assert "_FLEET_COMPLETE" in shown.stdout
