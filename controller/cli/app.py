@@ -53,4 +53,31 @@ def _root(
 def main() -> None:
     """Console-script entry point (`fleet`)."""
     gc.freeze()  # what the imports made lives until exit: the collector need not walk it
+    if "--json" in sys.argv[1:]:
+        sys.exit(_json_main())
     app()
+
+
+def _json_main() -> int:
+    """With --json, a usage error Click finds while parsing (a bad --pull, an unknown
+    option) is `{"error": ..., "exit": 2}` on stdout too, as the commands' own are
+    (docs/design.md); its usual lines still go to stderr."""
+    try:
+        code = app(standalone_mode=False)
+    except Exception as err:  # Click's errors: Typer vendors Click since 0.26, so by shape
+        exit_code, show = getattr(err, "exit_code", None), getattr(err, "show", None)
+        if type(err).__name__ == "Abort":
+            sys.stderr.write("Aborted!\n")
+            return int(ExitStatus.NOT_COMPLETED)
+        if not isinstance(exit_code, int) or not callable(show):
+            raise
+        if exit_code == ExitStatus.USAGE:
+            import json
+
+            described = getattr(err, "format_message", None)
+            message = described() if callable(described) else str(err)
+            line = {"error": f"fleet: {message}", "exit": int(ExitStatus.USAGE)}
+            sys.stdout.write(json.dumps(line) + "\n")
+        show()
+        return exit_code
+    return code if isinstance(code, int) else int(ExitStatus.OK)

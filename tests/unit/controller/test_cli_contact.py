@@ -137,3 +137,31 @@ def test_a_push_hosts_missing_service_is_an_inventory_error_before_any_contact(
     code, out, err = invoke("deploy", "-i", str(inv), "--repo", str(env / "nosuch"))
     assert code == ExitStatus.USAGE and out == "" and f"{inv}:" in err
     assert not (env / "state" / "fleet" / "runs").exists()  # no run was started
+
+
+@pytest.mark.parametrize(
+    ("args", "named"),
+    [
+        (["deploy", "--pull", "bogus", "--json"], "--pull"),
+        (["deploy", "--json", "--until-done", "5x"], "--until-done"),
+        (["status", "--json", "--no-such-option"], "--no-such-option"),
+    ],
+)
+def test_a_usage_error_click_finds_is_json_on_stdout_with_json(
+    args: list[str],
+    named: str,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """Errors in parsing the command line come before any command's own boundary; with
+    --json they are one JSON object on stdout all the same, nothing contacted."""
+    from controller.cli.app import main
+
+    monkeypatch.setattr("sys.argv", ["fleet", *args])
+    with pytest.raises(SystemExit) as ended:
+        main()
+    assert ended.value.code == ExitStatus.USAGE
+    out, err = capsys.readouterr()
+    found = json.loads(out)
+    assert found["exit"] == 2 and named in found["error"], found
+    assert named in err
