@@ -292,11 +292,12 @@ def test_follow_from_an_offset_and_status(host: RunnerHost) -> None:
 
 
 def runner_version(tmp_path: Path, n: int) -> tuple[bytes, str]:
-    """A runner archive that differs from the real one by one comment: version `n`."""
+    """A runner archive that differs from the real one by one constant: version `n` (a
+    comment would not do: the build strips comments)."""
     source = tmp_path / f"source-{n}" / "remote"
     shutil.copytree(package_dir(), source, ignore=shutil.ignore_patterns("__pycache__"))
     with (source / "protocol.py").open("a") as handle:
-        handle.write(f"# runner version {n}\n")
+        handle.write(f"TEST_RUNNER_VERSION = {n}\n")
     return build_runner(str(source))
 
 
