@@ -2,7 +2,7 @@
 
 # No `from __future__ import annotations` here: Typer would compile and eval every
 # parameter's annotation string at each start (~1 ms); real annotations cost nothing.
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Annotated
 
@@ -59,33 +59,32 @@ ConnectTimeoutOpt = Annotated[
 ]
 
 
-def _pull_policy(value: str | None) -> str | None:
-    if value is not None and value not in PULL_POLICIES:
-        raise typer.BadParameter(f"{value!r} is not one of {', '.join(PULL_POLICIES)}")
-    return value
+def _one_of(choices: Sequence[str]) -> Callable[[str | None], str | None]:
+    """An option's callback: the value, or a usage error naming the choices."""
+
+    def check(value: str | None) -> str | None:
+        if value is not None and value not in choices:
+            raise typer.BadParameter(f"{value!r} is not one of {', '.join(choices)}")
+        return value
+
+    return check
 
 
 PullOpt = Annotated[
     str | None,
     typer.Option(
         "--pull",
-        callback=_pull_policy,
+        callback=_one_of(PULL_POLICIES),
         help="Image pull policy for this run, over the inventory's: missing, always, never.",
     ),
 ]
-
-
-def _on_failure(value: str | None) -> str | None:
-    if value is not None and value not in ON_FAILURE:
-        raise typer.BadParameter(f"{value!r} is not one of {', '.join(ON_FAILURE)}")
-    return value
 
 
 OnFailureOpt = Annotated[
     str | None,
     typer.Option(
         "--on-failure",
-        callback=_on_failure,
+        callback=_one_of(ON_FAILURE),
         help="After a failed validate, deploy or verify: stop, or roll back to the last "
         "good release (over the inventory's on_failure).",
     ),
