@@ -154,7 +154,8 @@ class _ServicePreview(object):
             self.action = CREATE
             self.reason = self.reason or "no containers of project %s yet" % self.name
         else:
-            self._load_hashes()
+            timeout = self._timeout()
+            self.hashes = up_hashes(self.job_root, self.job, self.files, self.fingerprint, timeout)
 
     def _after_push(self, incoming: List[str]) -> None:
         """The files compose would read are not on the host yet: judge what can be judged
@@ -193,22 +194,6 @@ class _ServicePreview(object):
         services = parsed.get("services") if isinstance(parsed, dict) else None
         self.config = services if isinstance(services, dict) else {}
         return None
-
-    def _load_hashes(self) -> None:
-        """The config hash per compose service that up-to-date containers carry (only asked
-        when containers exist). Deploy's record answers for the configuration it last
-        brought up: compose's `config --hash` differs from the label `up` sets for a
-        service with an env_file (compose v2.40), which would call every such service
-        changed."""
-        recorded = converge.recorded_hashes(self.job_root, self.name, self.fingerprint)
-        if recorded is not None:
-            self.hashes = recorded
-            return
-        base = compose.project_argv(self.job.compose_command, self.files)
-        argv = [*base, "config", "--hash", "*"]
-        hashed = procs.run(argv, self._timeout(), self.files.service_dir)
-        pairs = (line.split() for line in hashed.stdout.splitlines())
-        self.hashes = {pair[0]: pair[1] for pair in pairs if len(pair) == 2}
 
     def judge(self, local: Dict[str, Dict[str, Any]], inspect: Callable[[str], Any]) -> None:
         """recreate or unchanged, once the local images are known (create/invalid stand)."""
@@ -269,6 +254,22 @@ class _ServicePreview(object):
             "stopped": self.stopped,
             "definition": self.files.definition,
         }
+
+
+def up_hashes(
+    root: str, job: Job, files: compose.ServiceFiles, fingerprint: Optional[str], timeout: float
+) -> Dict[str, str]:
+    """The config hash per compose service that up-to-date containers carry. Deploy's
+    record answers for the configuration it last brought up: compose's `config --hash`
+    differs from the label `up` sets for a service with an env_file (compose v2.40),
+    which would call every such service changed."""
+    recorded = converge.recorded_hashes(root, files.name, fingerprint)
+    if recorded is not None:
+        return recorded
+    argv = [*compose.project_argv(job.compose_command, files), "config", "--hash", "*"]
+    hashed = procs.run(argv, timeout, files.service_dir)
+    pairs = (line.split() for line in hashed.stdout.splitlines())
+    return {pair[0]: pair[1] for pair in pairs if len(pair) == 2}
 
 
 def _running(container: Dict[str, Any]) -> bool:
