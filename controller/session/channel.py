@@ -34,10 +34,12 @@ class Runner:
 
 @functools.cache
 def load_runner() -> Runner:
-    """The runner archive, built once per process; its hash decides every upload."""
-    from remote.build import build_runner
+    """The runner archive, built once per process, or taken from the state folder when the
+    sources have not changed; its hash decides every upload."""
+    from controller.report.store import state_dir
+    from remote.build import cached_runner
 
-    data, sha = build_runner()
+    data, sha = cached_runner(str(state_dir() / "runner"))
     return Runner(data=data, sha256=sha)
 
 

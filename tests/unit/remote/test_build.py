@@ -60,6 +60,33 @@ def test_build_ignores_file_times_and_folder_order(tmp_path: Path) -> None:
     assert build.build_runner(str(copy)) == build.build_runner()
 
 
+def test_the_cache_gives_the_build_and_is_rebuilt_when_a_module_changes(tmp_path: Path) -> None:
+    """cached_runner: a miss builds and keeps the archive, a hit is the same bytes without
+    a build, and a changed module is a miss that replaces the old archive."""
+    source = tmp_path / "remote"
+    shutil.copytree(build.package_dir(), source, ignore=shutil.ignore_patterns("__pycache__"))
+    cache = tmp_path / "cache"
+    built = build.build_runner(str(source))
+    assert build.cached_runner(str(cache), str(source)) == built
+    assert len(list(cache.iterdir())) == 1
+
+    kept = next(cache.iterdir())
+    kept.write_bytes(b"what the cache holds")  # a hit reads the cache, it does not build
+    assert build.cached_runner(str(cache), str(source))[0] == b"what the cache holds"
+
+    with open(source / "protocol.py", "a") as module:
+        module.write("CHANGED = 1\n")
+    rebuilt = build.cached_runner(str(cache), str(source))
+    assert rebuilt == build.build_runner(str(source)) and rebuilt != built
+    assert [p.name for p in cache.iterdir()] != [kept.name] and len(list(cache.iterdir())) == 1
+
+
+def test_a_cache_that_cannot_be_written_still_gives_the_build(tmp_path: Path) -> None:
+    blocked = tmp_path / "file"
+    blocked.write_text("not a folder")
+    assert build.cached_runner(str(blocked / "cache")) == build.build_runner()
+
+
 def test_archive_layout(archive: Path) -> None:
     """Shebang, a top-level __main__.py, the runtime modules sorted, fixed metadata,
     no build.py and no bytecode."""
