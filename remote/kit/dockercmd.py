@@ -13,6 +13,11 @@ SYNO = "/var/packages/%s/target/usr/bin"
 PLACES = ["/usr/local/bin", "/usr/bin", "/bin", "/snap/bin", SYNO % "ContainerManager"]
 PLACES += [SYNO % "Docker", "/opt/bin", "/usr/local/sbin", "/usr/sbin"]
 SUDO = ["sudo", "-n"]
+# The docker CLI's own folders for its plugins, after the user's (docker's order).
+PLUGIN_DIRS = ["/usr/local/lib/docker/cli-plugins", "/usr/local/libexec/docker/cli-plugins"]
+PLUGIN_DIRS += ["/usr/lib/docker/cli-plugins", "/usr/libexec/docker/cli-plugins"]
+PLUGIN_KEY = "docker compose"  # compose_plugin()'s answer, kept in _Setup.found
+ELF = b"\x7fELF"
 
 
 class DockerMissing(Exception):
@@ -57,7 +62,47 @@ def argv_for(argv: List[str]) -> List[str]:
     path = locate(argv[0]) or argv[0]
     if _Setup.become == "sudo":
         return [*SUDO, path, *argv[1:]]
+    if argv[1:2] == ["compose"]:
+        plugin = compose_plugin(path)
+        if plugin is not None:
+            return [plugin, *argv[2:]]
     return [path, *argv[1:]] if off_path(argv[0]) else argv
+
+
+def compose_plugin(docker: str) -> Optional[str]:
+    """Docker's compose plugin, to run directly: `docker compose X` starts the docker CLI,
+    which starts the plugin twice (its metadata, then X), about 40 ms of CPU a call more
+    than the plugin alone, which runs X the same way (compose's standalone mode). Only
+    for Docker's own CLI and plugin (binaries: a wrapper script is run as it is), where
+    the CLI would pick that plugin (no cliPluginsExtraDirs), never through sudo."""
+    if PLUGIN_KEY not in _Setup.found:
+        _Setup.found[PLUGIN_KEY] = _find_plugin(docker)
+    return _Setup.found[PLUGIN_KEY]
+
+
+def _find_plugin(docker: str) -> Optional[str]:
+    if os.path.basename(docker) != "docker" or not _is_binary(locate(docker) or ""):
+        return None
+    config = os.environ.get("DOCKER_CONFIG") or os.path.join(os.path.expanduser("~"), ".docker")
+    try:
+        with open(os.path.join(config, "config.json"), "rb") as handle:
+            if b"cliPluginsExtraDirs" in handle.read():
+                return None
+    except OSError:
+        pass
+    for folder in [os.path.join(config, "cli-plugins"), *PLUGIN_DIRS]:
+        plugin = os.path.join(folder, "docker-compose")
+        if _runs(plugin):
+            return plugin if _is_binary(plugin) else None
+    return None
+
+
+def _is_binary(path: str) -> bool:
+    try:
+        with open(path, "rb") as handle:
+            return handle.read(4) == ELF
+    except OSError:
+        return False
 
 
 def prepare_note(word: str) -> str:

@@ -104,3 +104,50 @@ def test_the_plan_carries_become_and_sets_it_up(tmp_path: Path) -> None:
     assert parse_job(text % "null", str(tmp_path)).become is None
     with pytest.raises(JobError, match="'become'"):
         parse_job(text % '"doas"', str(tmp_path))
+
+
+ELF_TOOL = "\x7fELF (a binary, as far as the runner can tell)\n"
+
+
+@pytest.fixture
+def docker_setup(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> tuple[Path, Path]:
+    """A binary `docker` on PATH and a binary compose plugin in the user's folder."""
+    docker = tool(tmp_path / "bin", "docker", ELF_TOOL)
+    config = tmp_path / "docker-config"
+    plugin = tool(config / "cli-plugins", "docker-compose", ELF_TOOL)
+    monkeypatch.setenv("DOCKER_CONFIG", str(config))
+    monkeypatch.setattr(dockercmd, "PLUGIN_DIRS", [str(tmp_path / "system-plugins")])
+    dockercmd.configure(["docker", "compose"], None)
+    return docker, plugin
+
+
+def test_docker_compose_runs_the_plugin_itself(docker_setup: tuple[Path, Path]) -> None:
+    """`docker compose X` is the plugin run with X (one process, not three); every other
+    docker command stays the docker CLI's."""
+    _, plugin = docker_setup
+    assert dockercmd.argv_for(["docker", "compose", "-p", "web", "up"]) == [
+        str(plugin), "-p", "web", "up"
+    ]  # fmt: skip
+    assert dockercmd.argv_for(["docker", "ps"]) == ["docker", "ps"]
+
+
+@pytest.mark.parametrize("case", ["docker is a script", "the plugin is a script", "sudo",
+                                  "extra plugin folders", "no plugin"])  # fmt: skip
+def test_the_docker_cli_keeps_compose_where_it_would_choose_otherwise(
+    docker_setup: tuple[Path, Path], case: str
+) -> None:
+    """A wrapper script (podman's `docker`, a test's counter) is what the owner runs; sudo
+    rules name docker; config.json's cliPluginsExtraDirs may hold another plugin."""
+    docker, plugin = docker_setup
+    if case == "docker is a script":
+        docker.write_text("#!/bin/sh\nexec podman \"$@\"\n")
+    elif case == "the plugin is a script":
+        plugin.write_text("#!/bin/sh\n")
+    elif case == "sudo":
+        dockercmd.configure(["docker", "compose"], "sudo")
+    elif case == "extra plugin folders":
+        (plugin.parent.parent / "config.json").write_text('{"cliPluginsExtraDirs": ["/x"]}')
+    else:
+        plugin.unlink()
+    argv = dockercmd.argv_for(["docker", "compose", "ps"])
+    assert argv[-3:] == [argv[-3], "compose", "ps"] and "docker" in argv[-3]
