@@ -172,9 +172,9 @@ def _replace_cache(cache_dir: str, path: str, data: bytes) -> None:
         handle.write(data)
     os.replace(temp, path)
     for name in os.listdir(cache_dir):
-        if name.startswith(CACHE_PREFIX) and name.endswith(".pyz"):
-            if os.path.join(cache_dir, name) != path:
-                os.unlink(os.path.join(cache_dir, name))
+        other = os.path.join(cache_dir, name)
+        if name.startswith(CACHE_PREFIX) and name.endswith(".pyz") and other != path:
+            os.unlink(other)
 
 
 def stripped(source: bytes) -> bytes:

@@ -140,7 +140,7 @@ def test_the_docker_cli_keeps_compose_where_it_would_choose_otherwise(
     rules name docker; config.json's cliPluginsExtraDirs may hold another plugin."""
     docker, plugin = docker_setup
     if case == "docker is a script":
-        docker.write_text("#!/bin/sh\nexec podman \"$@\"\n")
+        docker.write_text('#!/bin/sh\nexec podman "$@"\n')
     elif case == "the plugin is a script":
         plugin.write_text("#!/bin/sh\n")
     elif case == "sudo":
