@@ -143,7 +143,15 @@ def _collect(output: Dict[int, List[bytes]], deadline: float) -> bool:
 
 def _wait(pid: int, deadline: float) -> Optional[int]:
     """pid's exit status once it exits (it has closed its output), None at the deadline."""
-    pause = 0.001
+    reaped, status = os.waitpid(pid, os.WNOHANG)
+    if reaped == pid:
+        return status
+    if hasattr(os, "pidfd_open"):  # Linux 5.3+, Python 3.9+: woken by the exit itself
+        try:
+            return _wait_pidfd(pid, deadline)
+        except OSError:
+            pass
+    pause = 0.0002  # a child that has closed its output is usually gone within 1 ms
     while True:
         reaped, status = os.waitpid(pid, os.WNOHANG)
         if reaped == pid:
@@ -152,6 +160,19 @@ def _wait(pid: int, deadline: float) -> Optional[int]:
             return None
         time.sleep(pause)
         pause = min(pause * 2, 0.05)
+
+
+def _wait_pidfd(pid: int, deadline: float) -> Optional[int]:
+    pidfd = os.pidfd_open(pid)
+    try:
+        poller = select.poll()
+        poller.register(pidfd, select.POLLIN)
+        if not poller.poll(max(0.0, deadline - time.monotonic()) * 1000):
+            return None
+    finally:
+        os.close(pidfd)
+    reaped, status = os.waitpid(pid, os.WNOHANG)
+    return status if reaped == pid else None
 
 
 def _kill_group(pid: int) -> None:
