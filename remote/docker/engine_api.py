@@ -54,9 +54,11 @@ def get(path: str, timeout: float = TIMEOUT_S) -> Optional[Any]:
     return body if status == 200 else None
 
 
-def request(path: str, timeout: float = TIMEOUT_S) -> Tuple[Optional[int], Any]:
-    """GET path: (HTTP status, decoded JSON body); (None, None) when there is no engine
-    to ask here (no local socket, no permission, no answer)."""
+def request(
+    path: str, timeout: float = TIMEOUT_S, method: str = "GET"
+) -> Tuple[Optional[int], Any]:
+    """GET (or a POST without a body) path: (HTTP status, decoded JSON body); (None, None)
+    when there is no engine to ask here (no local socket, no permission, no answer)."""
     where = socket_path()
     if where is None:
         return None, None
@@ -70,7 +72,8 @@ def request(path: str, timeout: float = TIMEOUT_S) -> Tuple[Optional[int], Any]:
     try:
         sock.settimeout(timeout)
         sock.connect(where)
-        sock.sendall(("GET %s HTTP/1.0\r\nHost: docker\r\n\r\n" % path).encode("ascii"))
+        asked = "%s %s HTTP/1.0\r\nHost: docker\r\nContent-Length: 0\r\n\r\n" % (method, path)
+        sock.sendall(asked.encode("ascii"))
         chunks: List[bytes] = []
         size = 0
         while True:
@@ -126,6 +129,15 @@ def _container(item: Dict[str, Any]) -> Dict[str, Any]:
         "ID": item.get("Id", ""),
         "Labels": dict(labels),
     }
+
+
+def tag(image: str, reference: str) -> bool:
+    """Tag an image (`docker tag IMAGE REPO:TAG`, without starting the CLI); False when
+    the engine could not be asked here or said no, and the caller asks the CLI."""
+    repo, _, name = reference.rpartition(":")
+    query = "repo=%s&tag=%s" % (_quote(repo), _quote(name))
+    status, _ = request("/images/%s/tag?%s" % (_quote(image), query), method="POST")
+    return status == 201
 
 
 def image_id(reference: str) -> Optional[str]:

@@ -179,7 +179,7 @@ def _tag_images(record: Dict[str, Any], previous: Optional[Dict[str, Any]], time
     stand: they are named by image)."""
     known = _tags(previous or {})
     for tag, image in _tags(record).items():
-        if tag not in known:
+        if tag not in known and not engine_api.tag(image, tag):
             procs.run(["docker", "tag", image, tag], timeout)
 
 

@@ -15,6 +15,7 @@ import pytest
 from remote.docker import engine_api
 
 Serve = Callable[[socket.socket], None]
+REQUESTS: list[bytes] = []  # what the fixture's server was asked, in order
 
 
 @pytest.fixture
@@ -25,14 +26,14 @@ def engine_socket(
     path = tmp_path / "docker.sock"
     server = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     server.bind(str(path))
-    server.listen(1)
+    server.listen(2)
     monkeypatch.setenv("DOCKER_HOST", f"unix://{path}")
 
     def start(serve: Serve) -> None:
         def accept() -> None:
             conn, _ = server.accept()
             with conn:
-                conn.recv(4096)
+                REQUESTS.append(conn.recv(4096))
                 with contextlib.suppress(OSError):  # the client gave up: what tests want
                     serve(conn)
 
@@ -73,3 +74,19 @@ def test_a_silent_engine_and_no_engine_are_none(
     assert time.monotonic() - start < 1.0
     monkeypatch.setenv("DOCKER_HOST", f"unix://{tmp_path / 'absent.sock'}")
     assert engine_api.request("/containers/json") == (None, None)
+
+
+def test_a_tag_is_one_post_and_only_201_is_done(
+    engine_socket: Callable[[Serve], None], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`docker tag` without the CLI; any other answer (or no engine) sends the caller to
+    the CLI."""
+    engine_socket(lambda c: c.sendall(b"HTTP/1.0 201 Created\r\n\r\n"))
+    assert engine_api.tag("sha256:ab", "fleet-release/web.app:0123abcd")
+    assert REQUESTS[-1].startswith(
+        b"POST /images/sha256:ab/tag?repo=fleet-release/web.app&tag=0123abcd HTTP/1.0\r\n"
+    )
+    engine_socket(lambda c: c.sendall(b'HTTP/1.0 404 Not Found\r\n\r\n{"message": "no"}'))
+    assert not engine_api.tag("sha256:cd", "fleet-release/web.app:0123abcd")
+    monkeypatch.setenv("DOCKER_HOST", f"unix://{tmp_path / 'absent.sock'}")
+    assert not engine_api.tag("sha256:cd", "fleet-release/web.app:0123abcd")
