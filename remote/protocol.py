@@ -38,6 +38,9 @@ ROLLED_BACK = "rolled_back"
 # The run id of that rollback: the failed run's, and this. Its run_failed names it
 # (`rollback_run`), and the rollback's events follow in the same log.
 ROLLBACK_SUFFIX = "-rollback"
+# Why a failed run was not rolled back on a host with no release yet (the controller
+# says "failed", not "rolled back").
+NOTHING_TO_ROLL_BACK = "nothing to roll back to (no release recorded on this host)"
 
 # Plan keys the runner pops before it stores the plan: the decrypted .env text per service
 # (deploy; written to R/config/<svc>/.env, kept in memory only) and its sha256 (preview).

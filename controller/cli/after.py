@@ -60,11 +60,12 @@ def write_html(run_dir: Path, out: Path, quiet: bool = False) -> list[str]:
 
 def notify(report: FleetReport, after: Afterwards) -> list[str]:
     from controller.notify.run import notify_run, targets
-    from controller.report.view import next_command  # Rich: only once a run has ended
 
     urls = targets(after.inventory_urls, after.added_urls, after.silenced)
     if not urls:
         return []
+    from controller.report.view import next_command  # Rich (~25 ms): only for a message
+
     hints = {
         name: hint
         for name, result in report.hosts.items()

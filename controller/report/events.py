@@ -7,8 +7,13 @@ from dataclasses import dataclass
 from controller.report.model import HostResult, HostStatus, RollbackStep, ServiceState
 from controller.report.problems import Problem
 from remote.docker.access import NO_DOCKER_ACCESS
-from remote.protocol import BUILD_PROGRESS, PULL_PROGRESS, REFUSED, TERMINAL_EVENTS
-from remote.run.autorollback import NOTHING as NOTHING_TO_ROLL_BACK
+from remote.protocol import (
+    BUILD_PROGRESS,
+    NOTHING_TO_ROLL_BACK,
+    PULL_PROGRESS,
+    REFUSED,
+    TERMINAL_EVENTS,
+)
 from remote.run.runlog import parse_struct_line
 
 _TERMINAL = frozenset(TERMINAL_EVENTS)

@@ -25,7 +25,6 @@ if TYPE_CHECKING:
 
 ROLLED_BACK_STAGES = ("validate", "deploy", "verify")
 FAILED_RUN_NAME = "failed_run.json"
-NOTHING = "nothing to roll back to (no release recorded on this host)"
 
 
 def wanted(ctx: Context, stage: str) -> bool:

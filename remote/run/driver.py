@@ -9,7 +9,7 @@ import time
 from remote.docker.redact import scrubber_for
 from remote.kit import signals
 from remote.kit.atomic import ensure_dir
-from remote.protocol import LOCK_FILE, LOG_DIR, STATE_DIR
+from remote.protocol import LOCK_FILE, LOG_DIR, NOTHING_TO_ROLL_BACK, STATE_DIR
 from remote.run import autorollback, releases, runners
 from remote.run.context import COMPLETED, SKIPPED, Context
 from remote.run.ending import Ending, Failure, ms_since
@@ -184,7 +184,7 @@ class Run(object):
         this process and this log (remote/run/autorollback.py)."""
         target = autorollback.last_good(self.ctx.root)
         if target is None:
-            failure.message += "; " + autorollback.NOTHING
+            failure.message += "; " + NOTHING_TO_ROLL_BACK
             return self.end.failed(failure)
         failed = {
             "stage": failure.stage,
