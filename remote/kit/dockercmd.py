@@ -81,7 +81,8 @@ def compose_plugin(docker: str) -> Optional[str]:
 
 
 def _find_plugin(docker: str) -> Optional[str]:
-    if os.path.basename(docker) != "docker" or not _is_binary(locate(docker) or ""):
+    binary = os.path.realpath(locate(docker) or docker)  # snap's docker is snap itself
+    if os.path.basename(binary) != "docker" or not _is_binary(binary):
         return None
     config = os.environ.get("DOCKER_CONFIG") or os.path.join(os.path.expanduser("~"), ".docker")
     try:

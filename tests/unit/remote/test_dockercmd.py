@@ -131,8 +131,17 @@ def test_docker_compose_runs_the_plugin_itself(docker_setup: tuple[Path, Path]) 
     assert dockercmd.argv_for(["docker", "ps"]) == ["docker", "ps"]
 
 
-@pytest.mark.parametrize("case", ["docker is a script", "the plugin is a script", "sudo",
-                                  "extra plugin folders", "no plugin"])  # fmt: skip
+KEPT_BY_THE_CLI = [
+    "docker is a script",
+    "the plugin is a script",
+    "sudo",
+    "extra plugin folders",
+    "no plugin",
+    "docker is a link to snap",
+]
+
+
+@pytest.mark.parametrize("case", KEPT_BY_THE_CLI)
 def test_the_docker_cli_keeps_compose_where_it_would_choose_otherwise(
     docker_setup: tuple[Path, Path], case: str
 ) -> None:
@@ -145,6 +154,10 @@ def test_the_docker_cli_keeps_compose_where_it_would_choose_otherwise(
         plugin.write_text("#!/bin/sh\n")
     elif case == "sudo":
         dockercmd.configure(["docker", "compose"], "sudo")
+    elif case == "docker is a link to snap":
+        snap = tool(docker.parent.parent / "snap-bin", "snap", ELF_TOOL)
+        docker.unlink()
+        docker.symlink_to(snap)
     elif case == "extra plugin folders":
         (plugin.parent.parent / "config.json").write_text('{"cliPluginsExtraDirs": ["/x"]}')
     else:
