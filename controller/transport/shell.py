@@ -122,10 +122,11 @@ _SH_ESCAPES = {
     "$": "\\$",
     "`": "\\`",
 }
+_SH_TABLE = str.maketrans(_SH_ESCAPES)
 
 
 def under_sh(command: str) -> str:
     """The command as sshd should get it: run by /bin/sh whatever the login shell is,
     with no extra round trip (issue #25)."""
-    body = "".join(_SH_ESCAPES.get(c, c) for c in command)
+    body = command.translate(_SH_TABLE)
     return f'exec /bin/sh -c \'eval "$(printf %b "{body}")"\''
