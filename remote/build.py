@@ -105,13 +105,24 @@ def _is_package(folder: str) -> bool:
     return os.path.isfile(os.path.join(folder, "__init__.py"))
 
 
-def build_runner(source_dir: Optional[str] = None) -> Tuple[bytes, str]:
-    """The archive's bytes and their sha256 hex digest."""
+def read_sources(source_dir: Optional[str] = None) -> List[Tuple[str, bytes]]:
+    """(name, bytes) of every runtime module, as the repository has it, in name order."""
     source_dir = source_dir or package_dir()
-    entries = [("__main__.py", MAIN)]
+    sources = []
     for name in runtime_modules(source_dir):
         with open(os.path.join(source_dir, *name.split("/")), "rb") as handle:
-            entries.append((PACKAGE + "/" + name, stripped(handle.read())))
+            sources.append((name, handle.read()))
+    return sources
+
+
+def build_runner(source_dir: Optional[str] = None) -> Tuple[bytes, str]:
+    """The archive's bytes and their sha256 hex digest."""
+    return _build(read_sources(source_dir))
+
+
+def _build(sources: List[Tuple[str, bytes]]) -> Tuple[bytes, str]:
+    entries = [("__main__.py", MAIN)]
+    entries += [(PACKAGE + "/" + name, stripped(data)) for name, data in sources]
     buffer = io.BytesIO()
     buffer.write(SHEBANG)
     # Stored, not deflated: zlib builds (zlib-ng, say) differ in what they produce, and
@@ -132,15 +143,15 @@ def cached_runner(cache_dir: str, source_dir: Optional[str] = None) -> Tuple[byt
     Stripping the modules (tokenize, ast) costs about 0.1 s of CPU: every controller start
     paid it. Hashing the sources costs about 1 ms. A cache that cannot be written only
     costs the next start a build."""
-    key = sources_digest(source_dir)
-    path = os.path.join(cache_dir, CACHE_PREFIX + key + ".pyz")
+    sources = read_sources(source_dir)
+    path = os.path.join(cache_dir, CACHE_PREFIX + sources_digest(sources) + ".pyz")
     try:
         with open(path, "rb") as handle:
             data = handle.read()
         return data, hashlib.sha256(data).hexdigest()
     except OSError:
         pass
-    data, digest = build_runner(source_dir)
+    data, digest = _build(sources)
     try:
         _replace_cache(cache_dir, path, data)
     except OSError:
@@ -148,16 +159,13 @@ def cached_runner(cache_dir: str, source_dir: Optional[str] = None) -> Tuple[byt
     return data, digest
 
 
-def sources_digest(source_dir: Optional[str] = None) -> str:
+def sources_digest(sources: List[Tuple[str, bytes]]) -> str:
     """The hash of everything the archive is built from: the modules as the repository
     has them, this file (MAIN, the stripping) and the Python that strips them."""
-    source_dir = source_dir or package_dir()
     digest = hashlib.sha256(("%d.%d\n" % sys.version_info[:2]).encode())
     with open(os.path.abspath(__file__), "rb") as handle:
         digest.update(handle.read())
-    for name in runtime_modules(source_dir):
-        with open(os.path.join(source_dir, *name.split("/")), "rb") as handle:
-            data = handle.read()
+    for name, data in sources:
         digest.update(b"%s\0%d\0" % (name.encode("utf-8"), len(data)))
         digest.update(data)
     return digest.hexdigest()
