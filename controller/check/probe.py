@@ -24,6 +24,7 @@ from controller.check import dockerprobe
 from controller.check.cache import ComposeSeen
 from controller.transport.shell import ShellLine
 from inventory import Host
+from remote.kit.dockercmd import PLUGIN_DIRS
 
 # docker or a compose plugin that hangs (a wedged daemon) must not hang the check.
 PROBE_TIMEOUT_S = 30.0
@@ -70,11 +71,10 @@ fi
 # (check/cache.py) with the binary's identity: {known} is the identity last seen to answer,
 # and only a binary that differs from it (or is new, or not a file stat can describe) is
 # run. The identity is taken before the run: a binary replaced meanwhile differs next time.
+_PLUGIN_DIRS = " ".join(shlex.quote(d) for d in PLUGIN_DIRS)  # the runner's list (dockercmd)
 PLUGIN_PROBE = """\
 c=
-for d in "$HOME/.docker/cli-plugins" /usr/local/lib/docker/cli-plugins \\
-  /usr/local/libexec/docker/cli-plugins /usr/lib/docker/cli-plugins \\
-  /usr/libexec/docker/cli-plugins; do
+for d in "${{DOCKER_CONFIG:-$HOME/.docker}}/cli-plugins" {plugin_dirs}; do
   [ -x "$d/docker-compose" ] && {{ c=$d/docker-compose; break; }}
 done
 if [ -z "$c" ]; then o=$({compose} version --short 2>&1); item compose $?; printf '%s\\n' "$o"
@@ -135,7 +135,8 @@ def compose_probe(command: Sequence[str], known: ComposeSeen | None = None) -> s
     words = " ".join(shlex.quote(w) for w in command)
     if tuple(command) != ("docker", "compose"):
         return COMPOSE_PROBE.format(compose=words)
-    return PLUGIN_PROBE.format(compose=words, known=shlex.quote(known.binary if known else ""))
+    known_binary = shlex.quote(known.binary if known else "")
+    return PLUGIN_PROBE.format(compose=words, known=known_binary, plugin_dirs=_PLUGIN_DIRS)
 
 
 @dataclass(frozen=True, slots=True)

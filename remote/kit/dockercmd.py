@@ -13,7 +13,8 @@ SYNO = "/var/packages/%s/target/usr/bin"
 PLACES = ["/usr/local/bin", "/usr/bin", "/bin", "/snap/bin", SYNO % "ContainerManager"]
 PLACES += [SYNO % "Docker", "/opt/bin", "/usr/local/sbin", "/usr/sbin"]
 SUDO = ["sudo", "-n"]
-# The docker CLI's own folders for its plugins, after the user's (docker's order).
+# The docker CLI's own folders for its plugins, after the user's (docker's order); also
+# where `fleet check` looks (controller/check/probe.py).
 PLUGIN_DIRS = ["/usr/local/lib/docker/cli-plugins", "/usr/local/libexec/docker/cli-plugins"]
 PLUGIN_DIRS += ["/usr/lib/docker/cli-plugins", "/usr/libexec/docker/cli-plugins"]
 PLUGIN_KEY = "docker compose"  # compose_plugin()'s answer, kept in _Setup.found
@@ -70,18 +71,20 @@ def argv_for(argv: List[str]) -> List[str]:
 
 
 def compose_plugin(docker: str) -> Optional[str]:
-    """Docker's compose plugin, to run directly: `docker compose X` starts the docker CLI,
-    which starts the plugin twice (its metadata, then X), about 40 ms of CPU a call more
-    than the plugin alone, which runs X the same way (compose's standalone mode). Only
-    for Docker's own CLI and plugin (binaries: a wrapper script is run as it is), where
-    the CLI would pick that plugin (no cliPluginsExtraDirs), never through sudo."""
+    """Docker's compose plugin, to run directly (`docker`: the CLI as located).
+
+    `docker compose X` starts the docker CLI, which starts the plugin twice (its
+    metadata, then X): about 40 ms of CPU a call more than the plugin alone, which runs X
+    the same way (compose's standalone mode). Only for Docker's own CLI and plugin
+    (binaries: a wrapper script is run as it is), where the CLI would pick that plugin
+    (no cliPluginsExtraDirs), never through sudo."""
     if PLUGIN_KEY not in _Setup.found:
         _Setup.found[PLUGIN_KEY] = _find_plugin(docker)
     return _Setup.found[PLUGIN_KEY]
 
 
 def _find_plugin(docker: str) -> Optional[str]:
-    binary = os.path.realpath(locate(docker) or docker)  # snap's docker is snap itself
+    binary = os.path.realpath(docker)  # snap's /snap/bin/docker is snap itself
     if os.path.basename(binary) != "docker" or not _is_binary(binary):
         return None
     config = os.environ.get("DOCKER_CONFIG") or os.path.join(os.path.expanduser("~"), ".docker")
