@@ -28,6 +28,41 @@ Crashed = Callable[[Host, BaseException], HostResult]
 _NAMED = 5  # hosts named in a stop reason; the rest are counted
 
 
+class FailureBudget:
+    """--max-fail: the hosts that did not complete, and why no new host may start once
+    more of them than the budget allows did not."""
+
+    def __init__(self, options: RolloutOptions, hosts: int, waves: int) -> None:
+        self.limit = failure_budget(options, hosts)
+        self.not_completed: list[str] = []
+        self._max_fail = options.max_fail
+        self._hosts = hosts
+        self._waves = waves
+
+    def count(self, name: str, wave: int) -> str | None:
+        """A host that did not complete; the reason to stop when this one spends it."""
+        self.not_completed.append(name)
+        if self.limit is None or len(self.not_completed) != self.limit + 1:
+            return None
+        return self._reason(wave)
+
+    def may_pass(self, waiting: int) -> bool:
+        """Could this many hosts between tries all fail without spending the budget?"""
+        return self.limit is None or len(self.not_completed) + waiting <= self.limit
+
+    def _reason(self, wave: int) -> str:
+        names = ", ".join(self.not_completed[:_NAMED])
+        more = len(self.not_completed) - _NAMED
+        if more > 0:
+            names += f" and {more} more"
+        hosts = plural(len(self.not_completed), "host")
+        return one_line(
+            f"failure budget spent in wave {wave} of {self._waves}: {hosts} did "
+            f"not complete ({names}), more than --max-fail {self._max_fail} allows"
+            f" ({self.limit} of {plural(self._hosts, 'host')})"
+        )
+
+
 class Rollout:
     """Runs hosts wave after wave under one concurrency bound, minding the budget."""
 
@@ -44,8 +79,7 @@ class Rollout:
         self.hosts = list(hosts)
         self.options = options
         self.waves = plan_waves(self.hosts, options)
-        self.budget = failure_budget(options, len(self.hosts))
-        self.not_completed: list[str] = []
+        self.budget = FailureBudget(options, len(self.hosts), len(self.waves))
         self.stopped: str | None = None  # why no new host starts, once the budget is spent
         self.not_started = 0
         self._start = start
@@ -87,14 +121,10 @@ class Rollout:
             busy = [h.name for h, t in zip(wave, tasks, strict=True) if not t.done()]
             if not busy:
                 return
-            if all(name in self._waiting for name in busy) and self._may_pass_waiting():
+            waiting = all(name in self._waiting for name in busy)
+            if waiting and self.budget.may_pass(len(self._waiting)):
                 return
             await self._changed.wait()
-
-    def _may_pass_waiting(self) -> bool:
-        if self.budget is None:
-            return True
-        return len(self.not_completed) + len(self._waiting) <= self.budget
 
     def _waiting_hook(self, name: str) -> Callable[[bool], None]:
         def waiting(now: bool) -> None:
@@ -150,23 +180,10 @@ class Rollout:
         if self.options.active:
             result.wave = wave
         if result.status is not HostStatus.COMPLETED:
-            self.not_completed.append(result.name)
-            spent = self.budget is not None and len(self.not_completed) > self.budget
-            if spent and self.stopped is None:
-                self.stopped = self._reason(wave)
+            reason = self.budget.count(result.name, wave)
+            if reason is not None and self.stopped is None:
+                self.stopped = reason
         return result
-
-    def _reason(self, wave: int) -> str:
-        names = ", ".join(self.not_completed[:_NAMED])
-        more = len(self.not_completed) - _NAMED
-        if more > 0:
-            names += f" and {more} more"
-        hosts = plural(len(self.not_completed), "host")
-        return one_line(
-            f"failure budget spent in wave {wave} of {len(self.waves)}: {hosts} did "
-            f"not complete ({names}), more than --max-fail {self.options.max_fail} allows"
-            f" ({self.budget} of {plural(len(self.hosts), 'host')})"
-        )
 
     def _skip(self, host: Host, wave: int) -> HostResult:
         result = HostResult(
