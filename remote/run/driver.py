@@ -126,7 +126,6 @@ class Run(object):
         self.lock = lock
         self.end = Ending(self.ctx, clock)
         self.secrets_written: List[str] = []  # services whose .env the job's secrets changed
-        self.interrupted = False
 
     def go(self, stale_holder: Optional[Dict[str, Any]]) -> int:
         mode = "resuming" if self.ctx.resume else "fresh run"
@@ -171,11 +170,12 @@ class Run(object):
         if not self.ctx.resume:
             autorollback.remember(self.ctx)
         self.end.write_summary("running")
-        failure = self._run_stages()
+        stages = StageSequence(self.ctx, self.guard, self.end)
+        failure = stages.run()
         if failure is None:
             return self.end.complete()
         self.end.diagnose(failure)
-        if not self.interrupted and autorollback.wanted(self.ctx, failure.stage):
+        if not stages.interrupted and autorollback.wanted(self.ctx, failure.stage):
             return self._roll_back(failure)
         return self.end.failed(failure)
 
@@ -201,13 +201,24 @@ class Run(object):
         rollback = Run(self.ctx.root, job, False, self.log, self.guard, self.clock, self.lock)
         return rollback.go(None)
 
-    def _run_stages(self) -> Optional[Failure]:
+
+class StageSequence(object):
+    """The stages in order: each marked when it completes, skipped where a resume finds
+    it complete; the first failure, or a signal (`interrupted`: no rollback), ends them."""
+
+    def __init__(self, ctx: Context, guard: SignalGuard, end: Ending) -> None:
+        self.ctx = ctx
+        self.guard = guard
+        self.end = end
+        self.interrupted = False
+
+    def run(self) -> Optional[Failure]:
         self.guard.armed = True
         try:
             for stage, action in STAGE_ACTIONS.items():
                 self.end.last_stage = stage
-                if self.ctx.resume and self.state.is_complete(stage):
-                    self.log.event("stage_skipped", stage=stage, status=SKIPPED)
+                if self.ctx.resume and self.ctx.state.is_complete(stage):
+                    self.ctx.log.event("stage_skipped", stage=stage, status=SKIPPED)
                     self._mark_services_skipped(stage)
                     continue
                 failure = self._run_stage(stage, action)
@@ -223,8 +234,8 @@ class Run(object):
             self.guard.armed = False
 
     def _run_stage(self, stage: str, action: Callable[[Context], str]) -> Optional[Failure]:
-        self.state.set_current_stage(stage)
-        self.log.event("stage_started", stage=stage)
+        self.ctx.state.set_current_stage(stage)
+        self.ctx.log.event("stage_started", stage=stage)
         started = time.monotonic()
         try:
             message = action(self.ctx)
@@ -233,10 +244,10 @@ class Run(object):
         except Exception as exc:  # a bug or a broken host (disk full): still end the run
             import traceback  # only here: importing it compiles tokenize's regexes (~40 ms)
 
-            self.log.say(traceback.format_exc())
+            self.ctx.log.say(traceback.format_exc())
             return self._stage_failed(stage, "unexpected error: %s" % exc)
-        self.state.mark_complete(stage)
-        self.log.event(
+        self.ctx.state.mark_complete(stage)
+        self.ctx.log.event(
             "stage_completed",
             stage=stage,
             status=COMPLETED,
@@ -249,7 +260,7 @@ class Run(object):
         service = service or self.ctx.current_service
         if service is not None and self.ctx.services.get(service) != COMPLETED:
             self.ctx.services[service] = "failed"
-        self.log.event(
+        self.ctx.log.event(
             "stage_failed", stage=stage, service=service, status="failed", message=message
         )
         return Failure(stage, service, message)
