@@ -205,7 +205,7 @@ class _ServicePreview(object):
                 for c in self.containers
                 if compose.labels_of(c.get("Labels")).get(compose.SERVICE_LABEL) == svc
             ]
-            why = self._drift(svc, definition, mine, local, inspect)
+            why = _drift(definition, mine, self.hashes.get(svc), local, inspect)
             if why:
                 self.changes.append("%s: %s" % (svc, why))
             else:
@@ -221,27 +221,6 @@ class _ServicePreview(object):
         elif self.stopped:
             self.reason = "not running: up would start %s" % ", ".join(self.stopped)
 
-    def _drift(
-        self,
-        svc: str,
-        definition: Dict[str, Any],
-        mine: List[Dict[str, Any]],
-        local: Dict[str, Dict[str, Any]],
-        inspect: Callable[[str], Any],
-    ) -> Optional[str]:
-        if not mine:
-            return "no container yet (up would create it)"
-        labels = compose.labels_of(mine[0].get("Labels"))
-        image = local.get(str(definition.get("image", "")))
-        want = self.hashes.get(svc)
-        if want and labels.get(compose.HASH_LABEL) != want:
-            changed = changed_keys(definition, inspect(str(mine[0].get("ID", ""))), image)
-            return "config changed: %s" % (", ".join(changed) or "compose's config hash differs")
-        image_id = (image or {}).get("Id")
-        if image_id and labels.get(compose.IMAGE_LABEL, image_id) != image_id:
-            return "image: %s is another image on the host now" % definition.get("image")
-        return None
-
     def report(self) -> Dict[str, Any]:
         return {
             "action": self.action,
@@ -254,6 +233,28 @@ class _ServicePreview(object):
             "stopped": self.stopped,
             "definition": self.files.definition,
         }
+
+
+def _drift(
+    definition: Dict[str, Any],
+    mine: List[Dict[str, Any]],
+    want_hash: Optional[str],
+    local: Dict[str, Dict[str, Any]],
+    inspect: Callable[[str], Any],
+) -> Optional[str]:
+    """Why one compose service's containers are not what `up` would leave (None: they
+    are): none yet, another config hash than `want_hash`, or another image."""
+    if not mine:
+        return "no container yet (up would create it)"
+    labels = compose.labels_of(mine[0].get("Labels"))
+    image = local.get(str(definition.get("image", "")))
+    if want_hash and labels.get(compose.HASH_LABEL) != want_hash:
+        changed = changed_keys(definition, inspect(str(mine[0].get("ID", ""))), image)
+        return "config changed: %s" % (", ".join(changed) or "compose's config hash differs")
+    image_id = (image or {}).get("Id")
+    if image_id and labels.get(compose.IMAGE_LABEL, image_id) != image_id:
+        return "image: %s is another image on the host now" % definition.get("image")
+    return None
 
 
 def up_hashes(
