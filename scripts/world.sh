@@ -47,8 +47,16 @@ if ! docker info >/dev/null 2>&1; then
   # Every lab host shares this one daemon, and each compose project makes a network: the
   # default pools hold about 30, fewer than a lab with many services needs. /24s of
   # 172.16.0.0/12 (the range Docker already uses) hold 4096.
-  setsid "$dockerd" --default-address-pool base=172.16.0.0/12,size=24 \
-    >/var/log/fleet-dockerd.log 2>&1 < /dev/null &
+  # It outlives this script: it keeps none of our open files (a caller's lock under
+  # `flock`, a pipe of make's jobserver), which would stay held for as long as it runs.
+  (
+    for fd in /proc/$BASHPID/fd/*; do
+      n=${fd##*/}
+      if [ "$n" -gt 2 ]; then eval "exec $n>&-"; fi
+    done
+    exec setsid "$dockerd" --default-address-pool base=172.16.0.0/12,size=24 \
+      >/var/log/fleet-dockerd.log 2>&1 < /dev/null
+  ) &
   for _ in $(seq 1 60); do docker info >/dev/null 2>&1 && break; sleep 0.5; done
   docker info >/dev/null 2>&1 || { echo "world: dockerd did not start:"; tail -20 /var/log/fleet-dockerd.log; exit 1; }
 fi
