@@ -69,11 +69,19 @@ def _slow_rows(bench: Bench, n: int, tools_bin: Path | None) -> list[Row]:
         rows = [row]
         if tools_bin is not None:
             for tool in TOOL_ARGV:
-                trips[tool] = []
-                sample = counted(
-                    tool, lambda tool=tool: _run_tool(bench, tool, tools_bin, shape, via)
+                # Interleaved with fleet's runs, as every other row: one sample of each,
+                # minutes apart, moved the ratio by up to 0.13 between bench runs.
+                trips[tool], trips["fleet"] = [], []
+                fleet_runs, tool_runs = bench.alternate(
+                    lambda: counted("fleet", lambda: measure(deploy, bench.env)),
+                    lambda tool=tool: counted(
+                        tool, lambda: _run_tool(bench, tool, tools_bin, shape, via)
+                    ),
                 )
-                rows.append(_tool_row(row, tool, sample, trips[tool][0]))
+                tool_row = timed_row(_tool_workload(n, tool, tool_runs), n, fleet_runs, tool_runs)
+                tool_row.round_trips_fleet = statistics.median(trips["fleet"])
+                tool_row.round_trips_floor = statistics.median(trips[tool])
+                rows.append(tool_row)
     remove_compose_projects(every)
     return rows
 
@@ -95,7 +103,8 @@ def slow_proxies(bench: Bench, stack: ExitStack, names: list[str]) -> dict[str, 
 def _run_tool(
     bench: Bench, tool: str, bin_dir: Path, shape: Shape, via: dict[str, tuple[str, int]]
 ) -> Sample:
-    """One cold run of pyinfra or Ansible: the floor's command per host, through `via`."""
+    """One cold run of pyinfra or Ansible (a fresh work folder: no cache, no
+    ControlMaster): the floor's command per host, through `via`."""
     from tests.bench.__main__ import measure
 
     lab = bench.lab
@@ -107,19 +116,10 @@ def _run_tool(
     return measure(TOOL_ARGV[tool](bin_dir, targets, login, workdir), tool_env(bench.env, workdir))
 
 
-def _tool_row(fleet: Row, tool: str, sample: Sample, trips: float) -> Row:
-    """fleet's slow-link figure against one run of a tool (its time the row's floor)."""
-    from tests.bench.__main__ import Row
-
-    failed = f" FAILED (exit {sample.code})" if sample.code != 0 else ""
-    return Row(
-        f"slow {fleet.hosts}x1 vs {tool} (floor = {tool}){failed}",
-        fleet.hosts,
-        fleet_s=fleet.fleet_s,
-        floor_s=sample.wall_s,
-        floor_runs=[round(sample.wall_s, 3)],
-        round_trips_fleet=fleet.round_trips_fleet,
-        round_trips_floor=trips,
+def _tool_workload(n: int, tool: str, runs: list[Sample]) -> str:
+    failed = [s.code for s in runs if s.code != 0]
+    return f"slow {n}x1 vs {tool} (floor = {tool})" + (
+        f" FAILED (exit {failed[0]})" if failed else ""
     )
 
 
