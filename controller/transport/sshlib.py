@@ -1,15 +1,77 @@
-"""asyncssh, imported once for the controller with cryptography's DSA notice silenced.
+"""asyncssh, imported once for the controller: without its DSA notice, without compilers.
 
 cryptography >= 46 deprecates DSA, and asyncssh (2.24) names DSA types while it imports:
 ten lines of CryptographyDeprecationWarning on every command's stderr, and an import that
 dies under `python -W error`. fleet never offers or accepts a DSA key; only that notice,
 raised from asyncssh's own modules, is silenced.
+
+asyncssh also looks for liboqs (post-quantum key exchange) and libnettle (UMAC) with
+`ctypes.util.find_library` as it imports. On Linux, a library the loader's cache does not
+list then costs a gcc link attempt and an `ld` run each: eleven processes, and about
+50 ms of wall time and of CPU on every fleet command, where gcc is installed. While asyncssh
+imports, a library is looked for where the dynamic loader itself would find it: its
+cache, LD_LIBRARY_PATH and the system's library folders, so one that is installed is
+still used.
 """
 
+import ctypes.util
+import glob
+import os
+import sys
+import sysconfig
 import warnings
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Protocol
 
 warnings.filterwarnings("ignore", message="DSA is deprecated", module=r"asyncssh\.")
 
-import asyncssh  # noqa: E402  (the filter must stand before the import)
+
+def _library_folders() -> list[str]:
+    multiarch = sysconfig.get_config_var("MULTIARCH") or ""
+    folders = os.environ.get("LD_LIBRARY_PATH", "").split(":")
+    folders += ["/usr/local/lib", "/usr/lib", "/lib", "/usr/lib64", "/lib64"]
+    if multiarch:
+        folders += [f"/usr/lib/{multiarch}", f"/lib/{multiarch}"]
+    return [folder for folder in folders if folder]
+
+
+class FindLibrary(Protocol):
+    def __call__(self, name: str) -> str | None: ...
+
+
+def loader_lookup(loader_cache: Callable[[str], str | None]) -> FindLibrary:
+    """find_library as the dynamic loader sees it: `loader_cache(name)` (ldconfig -p),
+    else the newest-named lib<name>.so* in a library folder; never a compiler."""
+
+    def find_library(name: str) -> str | None:
+        found = loader_cache(name)
+        if found:
+            return found
+        for folder in _library_folders():
+            candidates = sorted(glob.glob(os.path.join(glob.escape(folder), f"lib{name}.so*")))
+            if candidates:
+                return candidates[-1]
+        return None
+
+    return find_library
+
+
+@contextmanager
+def _no_compiler_lookups() -> Iterator[None]:
+    loader_cache = getattr(ctypes.util, "_findSoname_ldconfig", None)
+    if not sys.platform.startswith("linux") or loader_cache is None:
+        yield  # elsewhere find_library asks no compiler
+        return
+    original = ctypes.util.find_library
+    ctypes.util.find_library = loader_lookup(loader_cache)
+    try:
+        yield
+    finally:
+        ctypes.util.find_library = original
+
+
+with _no_compiler_lookups():
+    import asyncssh  # after the filter above, which must stand before it
 
 __all__ = ["asyncssh"]
