@@ -9,9 +9,9 @@ asyncssh also looks for liboqs (post-quantum key exchange) and libnettle (UMAC) 
 `ctypes.util.find_library` as it imports. On Linux, a library the loader's cache does not
 list then costs a gcc link attempt and an `ld` run each: eleven processes, and about
 50 ms of wall time and of CPU on every fleet command, where gcc is installed. While asyncssh
-imports, a library is looked for where the dynamic loader itself would find it: its
-cache, LD_LIBRARY_PATH and the system's library folders, so one that is installed is
-still used.
+imports, a library is looked for where the dynamic loader itself would find it (its
+cache, LD_LIBRARY_PATH, and without a cache the system's library folders), so one that
+is installed is still used.
 """
 
 import ctypes.util
@@ -28,11 +28,14 @@ warnings.filterwarnings("ignore", message="DSA is deprecated", module=r"asyncssh
 
 
 def _library_folders() -> list[str]:
-    multiarch = sysconfig.get_config_var("MULTIARCH") or ""
+    """LD_LIBRARY_PATH's folders, and the system's where there is no loader cache (musl):
+    glibc's cache already lists what its folders hold."""
     folders = os.environ.get("LD_LIBRARY_PATH", "").split(":")
-    folders += ["/usr/local/lib", "/usr/lib", "/lib", "/usr/lib64", "/lib64"]
-    if multiarch:
-        folders += [f"/usr/lib/{multiarch}", f"/lib/{multiarch}"]
+    if not os.path.exists("/etc/ld.so.cache"):
+        multiarch = sysconfig.get_config_var("MULTIARCH") or ""
+        folders += ["/usr/local/lib", "/usr/lib", "/lib", "/usr/lib64", "/lib64"]
+        if multiarch:
+            folders += [f"/usr/lib/{multiarch}", f"/lib/{multiarch}"]
     return [folder for folder in folders if folder]
 
 
@@ -42,7 +45,7 @@ class FindLibrary(Protocol):
 
 def loader_lookup(loader_cache: Callable[[str], str | None]) -> FindLibrary:
     """find_library as the dynamic loader sees it: `loader_cache(name)` (ldconfig -p),
-    else the newest-named lib<name>.so* in a library folder; never a compiler."""
+    else the last-named lib<name>.so* in a library folder; never a compiler."""
 
     def find_library(name: str) -> str | None:
         found = loader_cache(name)
