@@ -64,7 +64,7 @@ def loader_lookup(loader_cache: Callable[[str], str | None]) -> FindLibrary:
 def _no_compiler_lookups() -> Iterator[None]:
     loader_cache = getattr(ctypes.util, "_findSoname_ldconfig", None)
     if not sys.platform.startswith("linux") or loader_cache is None:
-        yield  # elsewhere find_library asks no compiler
+        yield  # macOS asks dyld and the BSDs `ldconfig -r`: no compiler there
         return
     original = ctypes.util.find_library
     ctypes.util.find_library = loader_lookup(loader_cache)
