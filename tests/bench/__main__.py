@@ -7,14 +7,17 @@ run, on this machine: read ratios (fleet / floor), not absolute seconds, across 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import platform
 import shutil
+import signal
 import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
@@ -86,20 +89,42 @@ class Row:
         return None if fleet is None or not floor else fleet / floor
 
 
+# A command the bench times that has not ended by then is killed (with its children) and
+# counted as failed: the slowest one here (the careful floor, 1x10) takes about 20 s.
+MEASURE_TIMEOUT_S = 600.0
+
+
 def measure(argv: list[str], env: dict[str, str], expect: tuple[int, ...] = (0,)) -> Sample:
-    """Run a command to its end; wall clock, its own rusage (os.wait4) and the machine's CPU."""
-    cpu_before = machine_cpu_s()
-    start = time.perf_counter()
-    proc = subprocess.Popen(argv, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    _, status, usage = os.wait4(proc.pid, 0)
-    wall = time.perf_counter() - start
-    machine = machine_cpu_s() - cpu_before
-    proc.returncode = os.waitstatus_to_exitcode(status)
-    if proc.returncode not in expect:
-        err = proc.stderr.read().decode(errors="replace")[-2000:] if proc.stderr else ""
-        print(f"warning: {' '.join(argv[:4])}... exited {proc.returncode}: {err}", file=sys.stderr)
+    """Run a command to its end; wall clock, its own rusage (os.wait4) and the machine's CPU.
+    Its stderr goes to a file (a pipe nobody reads until the end would stall a chatty
+    command), and it is killed at MEASURE_TIMEOUT_S."""
+    with tempfile.TemporaryFile() as err:
+        cpu_before = machine_cpu_s()
+        start = time.perf_counter()
+        proc = subprocess.Popen(
+            argv, env=env, stdout=subprocess.DEVNULL, stderr=err, start_new_session=True
+        )
+        killer = threading.Timer(MEASURE_TIMEOUT_S, _kill_group, (proc.pid,))
+        killer.start()
+        try:
+            _, status, usage = os.wait4(proc.pid, 0)
+        finally:
+            killer.cancel()
+        wall = time.perf_counter() - start
+        machine = machine_cpu_s() - cpu_before
+        code = os.waitstatus_to_exitcode(status)
+        if code not in expect:
+            err.seek(0)
+            said = err.read().decode(errors="replace")[-2000:]
+            late = f" (killed after {MEASURE_TIMEOUT_S:.0f} s)" if wall >= MEASURE_TIMEOUT_S else ""
+            print(f"warning: {' '.join(argv[:4])}... exited {code}{late}: {said}", file=sys.stderr)
     cpu = usage.ru_utime + usage.ru_stime
-    return Sample(wall, cpu, usage.ru_maxrss / 1024, proc.returncode, machine)
+    return Sample(wall, cpu, usage.ru_maxrss / 1024, code, machine)
+
+
+def _kill_group(pid: int) -> None:
+    with contextlib.suppress(OSError):
+        os.killpg(pid, signal.SIGKILL)
 
 
 class Bench:
